@@ -1,0 +1,165 @@
+"""Plain records the client returns, so the CLI and TUI never touch protobuf."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = [
+    "ConsumeMessage",
+    "HookResult",
+    "KeySnapshot",
+    "LimitSnapshot",
+    "ListedMessage",
+    "QueueDetails",
+    "QueueInfo",
+    "QueueSnapshot",
+    "QueueStats",
+    "ServerInfo",
+    "StatsSnapshot",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumeMessage:
+    """A delivered (leased) message, as the published SDK shapes it."""
+
+    id: str
+    headers: dict[str, str]
+    payload: bytes
+    fairness_key: str
+    attempt_count: int
+    queue: str
+    weight: int = 1
+    throttle_keys: tuple[str, ...] = ()
+    last_error: str = ""
+    enqueued_at_ms: int = 0
+    leased_at_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ListedMessage:
+    """A message seen by ListMessages (not leased by looking)."""
+
+    message: ConsumeMessage
+    state: str  # "ready" | "leased" | "delayed"
+    deliver_after_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class QueueInfo:
+    name: str
+    depth: int
+    in_flight: int
+    active_consumers: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueueDetails:
+    name: str
+    on_enqueue_script: str
+    on_failure_script: str
+    visibility_timeout_ms: int
+    dead_letter_queue: str
+
+
+@dataclass(frozen=True, slots=True)
+class HookResult:
+    """What a hook returned in TestHook, or the error (``error`` non-empty)."""
+
+    error: str = ""
+    fairness_key: str = ""
+    weight: int = 0
+    throttle_keys: tuple[str, ...] = ()
+    delay_ms: int = 0
+    action: str = ""
+    raw: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class KeySnapshot:
+    key: str
+    pending: int = 0
+    in_flight: int = 0
+    deficit: int = 0
+    weight: int = 1
+    delivered_total: int = 0
+    deliver_rate: float = 0.0
+    delivered_share: float = 0.0
+    weight_share: float = 0.0
+    waiting: str = ""  # "", "turn", "throttled", "concurrency", "no_consumer", "delayed", "idle"
+    waiting_on: str = ""
+    waiting_until_ms: int = 0
+    wait_p95_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class LimitSnapshot:
+    key: str
+    has_throttle: bool = False
+    tokens: float = 0.0
+    rate_per_second: float = 0.0
+    burst: float = 0.0
+    has_cap: bool = False
+    in_flight: int = 0
+    cap: int = 0
+    hits: int = 0
+    passes: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSnapshot:
+    name: str
+    depth: int = 0
+    pending: int = 0
+    in_flight: int = 0
+    delayed: int = 0
+    consumers: int = 0
+    enqueue_rate: float = 0.0
+    deliver_rate: float = 0.0
+    ack_rate: float = 0.0
+    nack_rate: float = 0.0
+    dead_letter_rate: float = 0.0
+    enqueued_total: int = 0
+    delivered_total: int = 0
+    acked_total: int = 0
+    nacked_total: int = 0
+    dead_lettered_total: int = 0
+    active_keys: int = 0
+    keys: tuple[KeySnapshot, ...] = ()
+    quantum: int = 0
+    wait_p95_ms: float = 0.0
+    hook_failures: int = 0
+    hook_breaker_open: bool = False
+    dead_letter_queue: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StatsSnapshot:
+    taken_at_ms: int
+    queues: tuple[QueueSnapshot, ...] = ()
+    limits: tuple[LimitSnapshot, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """GetStats: the Part A numbers plus the live snapshot."""
+
+    depth: int
+    in_flight: int
+    active_fairness_keys: int
+    active_consumers: int
+    quantum: int
+    per_key: tuple[tuple[str, int, int, int], ...]  # (key, pending, deficit, weight)
+    per_throttle: tuple[tuple[str, float, float, float], ...]  # (key, tokens, rate, burst)
+    snapshot: QueueSnapshot | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ServerInfo:
+    version: str
+    features: tuple[str, ...] = ()
+    uptime_ms: int = 0
+    data_dir_bytes: int = 0
+    data_dir: str = ""
+    listen_addr: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
