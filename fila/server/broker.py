@@ -1,0 +1,1028 @@
+"""The broker core: queues, fair delivery, limits, leases, dead letters.
+
+Synchronous and free of I/O: no grpc, asyncio, rocksdict, lupa or time here.
+Time comes from an injected :class:`Clock`; storage is read through an
+injected :class:`~fila.server.store.Store` and every change is *returned* as a
+:class:`~fila.server.store.WriteBatch` inside :class:`Effects` for the shell to
+commit (group commit) before anything is answered or sent.
+
+Consistency rule: an enqueue is applied to memory only after its batch is
+durable (``prepare_enqueue`` then ``apply_enqueue``). Every other change is
+applied to memory at once and committed right after; if that commit fails the
+shell calls :meth:`Broker.resync` for the touched messages, which rebuilds
+their in-memory state from what the store actually holds.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from fila.errors import (
+    AlreadyExistsError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+    MessageNotFoundError,
+    OverloadedError,
+    QueueNotFoundError,
+)
+from fila.server import keys
+from fila.server.hooks import (
+    CircuitBreaker,
+    EnqueueDecision,
+    FailureDecision,
+    HookError,
+    HookSettings,
+    QueueHooks,
+)
+from fila.server.ids import Uuid7Generator, is_uuid
+from fila.server.limits import Limits, parse_cap, parse_throttle
+from fila.server.model import (
+    DEFAULT_KEY,
+    DEFAULT_VISIBILITY_TIMEOUT_MS,
+    DLQ_SUFFIX,
+    LeaseRecord,
+    MessageRecord,
+    QueueConfig,
+    State,
+    StoredMessage,
+    transition,
+)
+from fila.server.scheduler import Block, DrrScheduler
+from fila.server.store import Store, WriteBatch
+from fila.server.timers import TimerHeap
+from fila.types import HookResult
+
+__all__ = ["Broker", "BrokerSettings", "Clock", "Delivered", "Delivery", "Effects"]
+
+MAX_NAME_BYTES = 256
+MAX_HEADERS = 256
+MAX_HEADER_BYTES = 64 * 1024
+MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
+MAX_CONFIG_KEY_BYTES = 256
+MAX_CONFIG_VALUE_BYTES = 1024
+MAX_DELAY_MS = 365 * 24 * 3600 * 1000
+MAX_ERROR_BYTES = 4096
+
+
+class Clock(Protocol):
+    """Time as the core sees it: monotonic seconds for timers, wall ms for records."""
+
+    def monotonic(self) -> float: ...
+
+    def wall_ms(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerSettings:
+    quantum: int = 1000
+    hooks: HookSettings = field(default_factory=HookSettings)
+    default_prefetch: int = 256
+    max_consumers: int = 1000
+    max_queues: int = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """The core leased ``msg_id`` to ``consumer``; the shell sends it once durable."""
+
+    consumer: int
+    queue: str
+    msg_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """A leased message with everything a consumer sees (read from the store)."""
+
+    id: str
+    queue: str
+    headers: dict[str, str]
+    payload: bytes
+    fairness_key: str
+    weight: int
+    throttle_keys: tuple[str, ...]
+    attempts: int
+    enqueued_at_ms: int
+    leased_at_ms: int
+    deliver_after_ms: int = 0
+    last_error: str = ""
+    state: str = "leased"
+
+
+@dataclass(slots=True)
+class Effects:
+    """What one core call wants done: a batch to commit, then deliveries to send.
+
+    ``batch`` belongs to the call itself (its reply waits for it);
+    ``lease_batch`` holds the leases of ``deliveries`` (sent once it is durable).
+    ``touched`` lists (queue, id) pairs to resync if a commit fails;
+    ``closed`` lists consumers whose stream must end (their queue was deleted).
+    """
+
+    batch: WriteBatch = field(default_factory=WriteBatch)
+    lease_batch: WriteBatch = field(default_factory=WriteBatch)
+    deliveries: list[Delivery] = field(default_factory=list)
+    touched: list[tuple[str, str]] = field(default_factory=list)
+    closed: list[int] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class PreparedEnqueue:
+    """An enqueue whose batch is built but not yet durable."""
+
+    queue: str
+    record: MessageRecord
+    batch: WriteBatch
+
+
+class _Consumer:
+    __slots__ = ("credit", "id", "leases", "queue")
+
+    def __init__(self, cid: int, queue: str, credit: int) -> None:
+        self.id = cid
+        self.queue = queue
+        self.credit = credit
+        self.leases: set[str] = set()
+
+
+class _KeyStats:
+    """Per fairness key counters for live stats (not persisted)."""
+
+    __slots__ = ("delayed", "delivered", "in_flight", "last_active", "waits", "waits_at")
+
+    def __init__(self) -> None:
+        self.delivered = 0
+        self.in_flight = 0
+        self.delayed = 0
+        self.last_active = 0.0
+        self.waits: list[float] = []
+        self.waits_at = 0
+
+    def add_wait(self, seconds: float) -> None:
+        # A small ring: enough for a p95 over recent deliveries at bounded memory.
+        if len(self.waits) < 32:
+            self.waits.append(seconds)
+        else:
+            self.waits[self.waits_at] = seconds
+            self.waits_at = (self.waits_at + 1) % 32
+
+
+class _Queue:
+    """In-memory state of one queue."""
+
+    def __init__(self, config: QueueConfig, quantum: int, hooks: QueueHooks | None,
+                 breaker: CircuitBreaker) -> None:
+        self.config = config
+        self.sched = DrrScheduler(quantum)
+        self.msgs: dict[str, MessageRecord] = {}
+        self.hooks = hooks
+        self.breaker = breaker
+        self.consumers: dict[int, _Consumer] = {}
+        self.ready: deque[int] = deque()  # consumers with credit, round robin
+        self.delayed = 0
+        self.leased = 0
+        self.counters = {"enqueued": 0, "delivered": 0, "acked": 0, "nacked": 0,
+                         "dead_lettered": 0, "hook_failures": 0}
+        self.keys: dict[str, _KeyStats] = {}
+        self.waits: deque[float] = deque(maxlen=512)
+
+    def key_stats(self, key: str) -> _KeyStats:
+        ks = self.keys.get(key)
+        if ks is None:
+            ks = self.keys[key] = _KeyStats()
+        return ks
+
+
+def _check_name(name: str, what: str = "queue name") -> None:
+    if not name:
+        raise InvalidArgumentError(f"{what} must not be empty")
+    if len(name.encode()) > MAX_NAME_BYTES:
+        raise InvalidArgumentError(f"{what} is longer than {MAX_NAME_BYTES} bytes")
+    if any(ord(c) < 32 or c == "\x7f" for c in name):
+        raise InvalidArgumentError(f"{what} must not contain control characters")
+
+
+def _check_visibility(ms: int) -> int:
+    if ms == 0:
+        return DEFAULT_VISIBILITY_TIMEOUT_MS
+    if ms < 1000:
+        raise InvalidArgumentError("visibility_timeout_ms must be 0 (default) or >= 1000")
+    if ms > 12 * 3600 * 1000:
+        raise InvalidArgumentError("visibility_timeout_ms must be at most 43200000 (12 h)")
+    return ms
+
+
+class Broker:
+    """All scheduling state of one broker, owned by one thread."""
+
+    def __init__(self, store: Store, clock: Clock, settings: BrokerSettings | None = None) -> None:
+        self._store = store
+        self._clock = clock
+        self.settings = settings or BrokerSettings()
+        self._queues: dict[str, _Queue] = {}
+        self._config: dict[str, str] = {}
+        self._limits = Limits()
+        self._timers: TimerHeap[tuple[str, str, str]] = TimerHeap()
+        # limit key -> (queue, fairness key) parked on it
+        self._waiters: dict[str, set[tuple[str, str]]] = {}
+        self._consumers: dict[int, _Consumer] = {}
+        self._lease_owner: dict[str, int] = {}  # message id -> consumer holding its lease
+        self._next_consumer = 1
+        self._seq = 0
+        self._ids = Uuid7Generator()
+        self._interned: dict[str, str] = {}
+
+    # ---- helpers -----------------------------------------------------------
+
+    def _intern(self, text: str) -> str:
+        # Fairness and limit keys repeat across many messages: share one string.
+        return self._interned.setdefault(text, text)
+
+    def _queue(self, name: str) -> _Queue:
+        q = self._queues.get(name)
+        if q is None:
+            _check_name(name)
+            raise QueueNotFoundError(f'queue "{name}" does not exist')
+        return q
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _compile(self, name: str, on_enqueue: str, on_failure: str) -> QueueHooks | None:
+        if not on_enqueue.strip() and not on_failure.strip():
+            return None
+        try:
+            return QueueHooks(on_enqueue, on_failure, self.settings.hooks, self._config.get)
+        except HookError as exc:
+            raise InvalidArgumentError(f"queue {name}: {exc}") from exc
+
+    def _breaker(self) -> CircuitBreaker:
+        hs = self.settings.hooks
+        return CircuitBreaker(hs.breaker_threshold, hs.breaker_cooldown_ms)
+
+    def _mono_to_wall_ms(self, mono: float) -> int:
+        return self._clock.wall_ms() + int((mono - self._clock.monotonic()) * 1000)
+
+    # ---- queues ------------------------------------------------------------
+
+    def create_queue(self, name: str, on_enqueue: str = "", on_failure: str = "",
+                     visibility_timeout_ms: int = 0) -> Effects:
+        _check_name(name)
+        if name in self._queues:
+            raise AlreadyExistsError(f'queue "{name}" already exists')
+        vt = _check_visibility(visibility_timeout_ms)
+        hooks = self._compile(name, on_enqueue, on_failure)
+        is_dlq = name.endswith(DLQ_SUFFIX)
+        dlq = "" if is_dlq else name + DLQ_SUFFIX
+        new = [QueueConfig(name, on_enqueue, on_failure, vt, dlq, self._clock.wall_ms())]
+        if dlq and dlq not in self._queues:
+            new.append(QueueConfig(dlq, created_at_ms=self._clock.wall_ms()))
+        if len(self._queues) + len(new) > self.settings.max_queues:
+            if hooks is not None:
+                hooks.close()
+            raise OverloadedError(f"too many queues (limit {self.settings.max_queues})")
+        effects = Effects()
+        for i, config in enumerate(new):
+            self._queues[config.name] = _Queue(
+                config, self.settings.quantum, hooks if i == 0 else None, self._breaker()
+            )
+            effects.batch.put(keys.queue(config.name), config.encode())
+        return effects
+
+    def delete_queue(self, name: str) -> Effects:
+        q = self._queue(name)
+        effects = Effects()
+        doomed = [name]
+        if q.config.dead_letter_queue and q.config.dead_letter_queue in self._queues:
+            doomed.append(q.config.dead_letter_queue)
+        for qname in doomed:
+            dq = self._queues.pop(qname)
+            for rec in list(dq.msgs.values()):
+                self._forget(qname, dq, rec)
+            for cid in list(dq.consumers):
+                self._consumers.pop(cid, None)
+                effects.closed.append(cid)
+            if dq.hooks is not None:
+                dq.hooks.close()
+            effects.batch.delete(keys.queue(qname))
+            for prefix in (keys.msg_prefix(qname), keys.payload_prefix(qname),
+                           keys.lease_prefix(qname)):
+                for key, _ in self._store.scan(prefix):
+                    effects.batch.delete(key)
+        return effects
+
+    def queue_names(self) -> list[str]:
+        return sorted(self._queues)
+
+    def queue_config(self, name: str) -> QueueConfig:
+        return self._queue(name).config
+
+    def update_queue(self, name: str, on_enqueue: str | None = None,
+                     on_failure: str | None = None,
+                     visibility_timeout_ms: int | None = None) -> tuple[QueueConfig, Effects]:
+        """Change hooks and/or the visibility timeout atomically (a bad script changes nothing)."""
+        q = self._queue(name)
+        old = q.config
+        new_enqueue = old.on_enqueue_script if on_enqueue is None else on_enqueue
+        new_failure = old.on_failure_script if on_failure is None else on_failure
+        vt = old.visibility_timeout_ms
+        if visibility_timeout_ms is not None:
+            vt = _check_visibility(visibility_timeout_ms)
+        hooks = q.hooks
+        if on_enqueue is not None or on_failure is not None:
+            hooks = self._compile(name, new_enqueue, new_failure)
+            if q.hooks is not None:
+                q.hooks.close()
+            q.breaker = self._breaker()
+        q.hooks = hooks
+        q.config = QueueConfig(name, new_enqueue, new_failure, vt, old.dead_letter_queue,
+                               old.created_at_ms)
+        effects = Effects()
+        effects.batch.put(keys.queue(name), q.config.encode())
+        return q.config, effects
+
+    # ---- runtime config ----------------------------------------------------
+
+    def set_config(self, key: str, value: str) -> Effects:
+        if not key or len(key.encode()) > MAX_CONFIG_KEY_BYTES:
+            raise InvalidArgumentError(f"config key must be 1-{MAX_CONFIG_KEY_BYTES} bytes")
+        if len(value.encode()) > MAX_CONFIG_VALUE_BYTES:
+            raise InvalidArgumentError(f"config value must be at most {MAX_CONFIG_VALUE_BYTES} bytes")
+        self._apply_limit_config(key, value, validate_only=True)
+        effects = Effects()
+        if value == "":
+            self._config.pop(key, None)
+            effects.batch.delete(keys.config(key))
+        else:
+            self._config[key] = value
+            effects.batch.put(keys.config(key), value.encode())
+        self._apply_limit_config(key, value, validate_only=False)
+        limit_key = key.partition(".")[2]
+        if key.startswith(("throttle.", "concurrency.")):
+            self._wake_limit(limit_key, effects)
+        return effects
+
+    def _apply_limit_config(self, key: str, value: str, *, validate_only: bool) -> None:
+        now = self._clock.monotonic()
+        if key.startswith("throttle."):
+            limit_key = key[len("throttle."):]
+            if not limit_key:
+                raise InvalidArgumentError("throttle key must not be empty (throttle.<key>)")
+            if value.strip() == "":
+                if not validate_only:
+                    self._limits.remove_throttle(limit_key)
+                return
+            try:
+                rate, burst = parse_throttle(value)
+            except ValueError as exc:
+                raise InvalidArgumentError(str(exc)) from exc
+            if not validate_only:
+                self._limits.set_throttle(limit_key, rate, burst, now)
+        elif key.startswith("concurrency."):
+            limit_key = key[len("concurrency."):]
+            if not limit_key:
+                raise InvalidArgumentError("concurrency key must not be empty (concurrency.<key>)")
+            if value.strip() == "":
+                if not validate_only:
+                    self._limits.remove_cap(limit_key)
+                return
+            try:
+                cap = parse_cap(value)
+            except ValueError as exc:
+                raise InvalidArgumentError(str(exc)) from exc
+            if not validate_only:
+                self._limits.set_cap(limit_key, cap)
+
+    def get_config(self, key: str) -> str | None:
+        return self._config.get(key)
+
+    def list_config(self, prefix: str = "") -> list[tuple[str, str]]:
+        # Byte order, as the spec asks (UTF-8 byte order equals code point order).
+        return sorted((k, v) for k, v in self._config.items() if k.startswith(prefix))
+
+    # ---- enqueue -----------------------------------------------------------
+
+    def prepare_enqueue(self, queue: str, headers: Mapping[str, str], payload: bytes,
+                        delay_ms: int = 0) -> PreparedEnqueue:
+        """Validate, run on_enqueue, and build the batch. Memory is untouched."""
+        q = self._queue(queue)
+        if len(headers) > MAX_HEADERS:
+            raise InvalidArgumentError(f"too many headers (limit {MAX_HEADERS})")
+        size = sum(len(k) + len(v) for k, v in headers.items())
+        if size > MAX_HEADER_BYTES:
+            raise InvalidArgumentError(f"headers exceed {MAX_HEADER_BYTES} bytes")
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            raise InvalidArgumentError(f"payload exceeds {MAX_PAYLOAD_BYTES} bytes")
+        if delay_ms < 0 or delay_ms > MAX_DELAY_MS:
+            raise InvalidArgumentError(f"delay_ms must be 0..{MAX_DELAY_MS}")
+        decision = self._run_on_enqueue(q, headers, len(payload), queue)
+        delay = max(delay_ms, decision.delay_ms)
+        now_ms = self._clock.wall_ms()
+        msg_id = self._ids.new(now_ms)
+        fkey = self._intern(decision.fairness_key or DEFAULT_KEY)
+        tkeys = tuple(dict.fromkeys(self._intern(k) for k in decision.throttle_keys))
+        weight = max(1, decision.weight)
+        deliver_after = now_ms + delay if delay > 0 else 0
+        stored = StoredMessage(dict(headers), fkey, weight, tkeys, 0, now_ms, self._next_seq(),
+                               deliver_after)
+        batch = WriteBatch()
+        batch.put(keys.msg(queue, msg_id), stored.encode())
+        batch.put(keys.payload(queue, msg_id), payload)
+        state = State.DELAYED if deliver_after else State.READY
+        record = MessageRecord(msg_id, fkey, weight, tkeys, 0, state, deliver_after)
+        return PreparedEnqueue(queue, record, batch)
+
+    def apply_enqueue(self, prepared: PreparedEnqueue) -> Effects:
+        """Index a durable enqueue and deliver what can go now."""
+        effects = Effects()
+        q = self._queues.get(prepared.queue)
+        if q is None:
+            # Deleted while the write was in flight: remove the orphan records.
+            effects.batch.delete(keys.msg(prepared.queue, prepared.record.id))
+            effects.batch.delete(keys.payload(prepared.queue, prepared.record.id))
+            raise_later = QueueNotFoundError(f'queue "{prepared.queue}" does not exist')
+            raise _WithEffects(raise_later, effects)
+        q.counters["enqueued"] += 1
+        self._index(prepared.queue, q, prepared.record)
+        self._dispatch(prepared.queue, q, effects)
+        return effects
+
+    def _run_on_enqueue(self, q: _Queue, headers: Mapping[str, str], size: int,
+                        queue: str) -> EnqueueDecision:
+        hooks = q.hooks
+        if hooks is None or not hooks.has_on_enqueue:
+            return EnqueueDecision()
+        now_ms = self._clock.wall_ms()
+        if not q.breaker.allow(now_ms):
+            return EnqueueDecision()
+        try:
+            decision = hooks.on_enqueue(headers, size, queue)
+        except HookError:
+            q.breaker.failure(now_ms)
+            q.counters["hook_failures"] += 1
+            return EnqueueDecision()
+        q.breaker.success()
+        return decision
+
+    def _index(self, qname: str, q: _Queue, rec: MessageRecord) -> None:
+        """Put a message record into memory in its state (ready, delayed or leased)."""
+        now = self._clock.monotonic()
+        q.msgs[rec.id] = rec
+        ks = q.key_stats(rec.fairness_key)
+        ks.last_active = now
+        if rec.state == State.READY:
+            rec.ready_at = now
+            q.sched.push(rec.fairness_key, rec.id, rec.weight)
+        elif rec.state == State.DELAYED:
+            q.delayed += 1
+            ks.delayed += 1
+            wait_s = max(0.0, (rec.deliver_after_ms - self._clock.wall_ms()) / 1000)
+            self._timers.schedule(now + wait_s, ("due", qname, rec.id))
+        else:
+            q.leased += 1
+            ks.in_flight += 1
+
+    def _forget(self, qname: str, q: _Queue, rec: MessageRecord) -> None:
+        """Remove every in-memory trace of a message (not the store records)."""
+        q.msgs.pop(rec.id, None)
+        ks = q.key_stats(rec.fairness_key)
+        if rec.state == State.READY:
+            q.sched.remove(rec.fairness_key, rec.id)
+        elif rec.state == State.DELAYED:
+            q.delayed -= 1
+            ks.delayed -= 1
+            self._timers.cancel(("due", qname, rec.id))
+        else:
+            self._end_lease(qname, q, rec, Effects())
+
+    # ---- consumers and delivery --------------------------------------------
+
+    def add_consumer(self, queue: str, prefetch: int = 0) -> tuple[int, Effects]:
+        q = self._queue(queue)
+        if len(self._consumers) >= self.settings.max_consumers:
+            raise OverloadedError(f"too many consumers (limit {self.settings.max_consumers})")
+        cid = self._next_consumer
+        self._next_consumer += 1
+        credit = prefetch if prefetch > 0 else self.settings.default_prefetch
+        consumer = _Consumer(cid, queue, credit)
+        self._consumers[cid] = consumer
+        q.consumers[cid] = consumer
+        q.ready.append(cid)
+        effects = Effects()
+        self._dispatch(queue, q, effects)
+        return cid, effects
+
+    def remove_consumer(self, cid: int, unsent: Iterable[str] = ()) -> Effects:
+        """A stream closed: its leases go back at once (attempt +1 unless never sent)."""
+        effects = Effects()
+        consumer = self._consumers.pop(cid, None)
+        if consumer is None:
+            return effects
+        q = self._queues.get(consumer.queue)
+        if q is None:
+            return effects
+        q.consumers.pop(cid, None)
+        never_sent = set(unsent)
+        for msg_id in list(consumer.leases):
+            rec = q.msgs.get(msg_id)
+            if rec is None or rec.state != State.LEASED:
+                continue
+            self._requeue(consumer.queue, q, rec, effects, event="release",
+                          bump=msg_id not in never_sent)
+        self._dispatch(consumer.queue, q, effects)
+        return effects
+
+    def _pick_consumer(self, q: _Queue) -> _Consumer | None:
+        while q.ready:
+            consumer = q.consumers.get(q.ready[0])
+            if consumer is None or consumer.credit <= 0:
+                q.ready.popleft()
+                continue
+            return consumer
+        return None
+
+    def _check_limits(self, qname: str, q: _Queue, key: str, msg_id: str) -> Block | None:
+        rec = q.msgs[msg_id]
+        if not rec.throttle_keys:
+            return None
+        now = self._clock.monotonic()
+        block = self._limits.check(rec.throttle_keys, now)
+        if block is not None:
+            self._waiters.setdefault(block.limit_key, set()).add((qname, key))
+            if block.until is not None:
+                self._timers.schedule(block.until, ("wake", block.limit_key, ""))
+        return block
+
+    def _dispatch(self, qname: str, q: _Queue, effects: Effects) -> None:
+        """Lease as many messages as consumers have credit for, in DRR order."""
+        if not q.ready or len(q.sched) == 0:
+            return
+        now = self._clock.monotonic()
+        now_ms = self._clock.wall_ms()
+        deadline_ms = now_ms + q.config.visibility_timeout_ms
+
+        def check(key: str, msg_id: str) -> Block | None:
+            return self._check_limits(qname, q, key, msg_id)
+
+        while True:
+            consumer = self._pick_consumer(q)
+            if consumer is None:
+                return
+            picked = q.sched.next(check)
+            if picked is None:
+                return
+            key, msg_id = picked
+            rec = q.msgs[msg_id]
+            rec.state = transition(rec.state, "deliver") or State.LEASED
+            rec.lease_deadline_ms = deadline_ms
+            if rec.throttle_keys:
+                self._limits.acquire(rec.throttle_keys, now)
+            consumer.credit -= 1
+            consumer.leases.add(msg_id)
+            q.ready.rotate(-1)
+            q.leased += 1
+            ks = q.key_stats(key)
+            ks.in_flight += 1
+            ks.delivered += 1
+            ks.last_active = now
+            wait = max(0.0, now - rec.ready_at)
+            ks.add_wait(wait)
+            q.waits.append(wait)
+            q.counters["delivered"] += 1
+            self._timers.schedule(now + q.config.visibility_timeout_ms / 1000,
+                                  ("lease", qname, msg_id))
+            self._lease_owner[msg_id] = consumer.id
+            effects.lease_batch.put(keys.lease(qname, msg_id),
+                                    LeaseRecord(deadline_ms, now_ms).encode())
+            effects.deliveries.append(Delivery(consumer.id, qname, msg_id))
+            effects.touched.append((qname, msg_id))
+
+    def _end_lease(self, qname: str, q: _Queue, rec: MessageRecord, effects: Effects) -> None:
+        """Free what a lease held: consumer credit, limit slots, its timer."""
+        q.leased -= 1
+        ks = q.key_stats(rec.fairness_key)
+        ks.in_flight -= 1
+        self._timers.cancel(("lease", qname, rec.id))
+        owner = self._lease_owner.pop(rec.id, None)
+        consumer = self._consumers.get(owner) if owner is not None else None
+        if consumer is not None:
+            consumer.leases.discard(rec.id)
+            consumer.credit += 1
+            if consumer.credit == 1:
+                q.ready.append(consumer.id)
+        if rec.throttle_keys:
+            self._limits.release(rec.throttle_keys)
+            for tk in rec.throttle_keys:
+                if tk in self._waiters and self._limits.cap_state(tk) is not None:
+                    self._wake_limit(tk, effects)
+
+    def _requeue(self, qname: str, q: _Queue, rec: MessageRecord, effects: Effects, *,
+                 event: str, bump: bool = True, delay_ms: int = 0, error: str | None = None
+                 ) -> None:
+        """Lease ends without ack: back of its key (or delayed), attempt +1."""
+        nxt = transition(rec.state, event)
+        self._end_lease(qname, q, rec, effects)
+        stored = self._load(qname, rec.id)
+        if bump:
+            rec.attempts += 1
+        stored.attempts = rec.attempts
+        stored.seq = self._next_seq()
+        if error is not None:
+            stored.last_error = error[:MAX_ERROR_BYTES]
+        now_ms = self._clock.wall_ms()
+        stored.deliver_after_ms = now_ms + delay_ms if delay_ms > 0 else 0
+        rec.deliver_after_ms = stored.deliver_after_ms
+        rec.state = State.DELAYED if delay_ms > 0 else (nxt or State.READY)
+        self._index(qname, q, rec)
+        effects.batch.delete(keys.lease(qname, rec.id))
+        effects.batch.put(keys.msg(qname, rec.id), stored.encode())
+        effects.touched.append((qname, rec.id))
+
+    def _load(self, qname: str, msg_id: str) -> StoredMessage:
+        raw = self._store.get(keys.msg(qname, msg_id))
+        if raw is None:  # pragma: no cover - memory says it exists; the store must agree
+            raise MessageNotFoundError(f'message "{msg_id}" is missing from storage')
+        return StoredMessage.decode(raw)
+
+    def materialize(self, delivery: Delivery) -> Delivered | None:
+        """Read what a consumer receives; None if the message is no longer leased."""
+        q = self._queues.get(delivery.queue)
+        rec = q.msgs.get(delivery.msg_id) if q else None
+        if rec is None or rec.state != State.LEASED:
+            return None
+        return self._read(delivery.queue, rec, "leased")
+
+    def _read(self, qname: str, rec: MessageRecord, state: str) -> Delivered:
+        stored = self._load(qname, rec.id)
+        payload = self._store.get(keys.payload(qname, rec.id)) or b""
+        leased_at = 0
+        if rec.state == State.LEASED:
+            raw = self._store.get(keys.lease(qname, rec.id))
+            leased_at = LeaseRecord.decode(raw).leased_at_ms if raw else self._clock.wall_ms()
+        return Delivered(rec.id, qname, stored.headers, payload, stored.fairness_key,
+                         stored.weight, stored.throttle_keys, rec.attempts,
+                         stored.enqueued_at_ms, leased_at, rec.deliver_after_ms,
+                         stored.last_error, state)
+
+    # ---- settle ------------------------------------------------------------
+
+    def _leased(self, queue: str, msg_id: str) -> tuple[_Queue, MessageRecord]:
+        q = self._queue(queue)
+        if not msg_id:
+            raise InvalidArgumentError("message_id must not be empty")
+        if not is_uuid(msg_id):
+            raise InvalidArgumentError(f'message_id "{msg_id[:64]}" is not a UUID')
+        rec = q.msgs.get(msg_id.lower())
+        if rec is None or rec.state != State.LEASED:
+            raise MessageNotFoundError(
+                f'message "{msg_id}" has no current lease in queue "{queue}"'
+            )
+        return q, rec
+
+    def ack(self, queue: str, msg_id: str) -> Effects:
+        q, rec = self._leased(queue, msg_id)
+        transition(rec.state, "ack")
+        effects = Effects()
+        self._end_lease(queue, q, rec, effects)
+        q.msgs.pop(rec.id, None)
+        q.counters["acked"] += 1
+        for key in (keys.msg(queue, rec.id), keys.payload(queue, rec.id),
+                    keys.lease(queue, rec.id)):
+            effects.batch.delete(key)
+        effects.touched.append((queue, rec.id))
+        self._dispatch(queue, q, effects)
+        return effects
+
+    def nack(self, queue: str, msg_id: str, error: str = "") -> Effects:
+        q, rec = self._leased(queue, msg_id)
+        q.counters["nacked"] += 1
+        decision = self._run_on_failure(q, queue, rec, error)
+        effects = Effects()
+        dlq = self._queues.get(q.config.dead_letter_queue) if q.config.dead_letter_queue else None
+        if decision.action == "dlq" and dlq is not None:
+            rec.attempts += 1
+            self._dead_letter(queue, q, rec, q.config.dead_letter_queue, dlq, error, effects)
+        else:
+            event = "nack-delayed" if decision.delay_ms > 0 else "nack"
+            self._requeue(queue, q, rec, effects, event=event, delay_ms=decision.delay_ms,
+                          error=error)
+        self._dispatch(queue, q, effects)
+        return effects
+
+    def _run_on_failure(self, q: _Queue, queue: str, rec: MessageRecord,
+                        error: str) -> FailureDecision:
+        hooks = q.hooks
+        if hooks is None or not hooks.has_on_failure:
+            return FailureDecision()
+        now_ms = self._clock.wall_ms()
+        if not q.breaker.allow(now_ms):
+            return FailureDecision()
+        stored = self._load(queue, rec.id)
+        try:
+            decision = hooks.on_failure(stored.headers, rec.id, rec.attempts + 1, queue, error)
+        except HookError:
+            q.breaker.failure(now_ms)
+            q.counters["hook_failures"] += 1
+            return FailureDecision()
+        q.breaker.success()
+        return decision
+
+    def _dead_letter(self, qname: str, q: _Queue, rec: MessageRecord, dlq_name: str,
+                     dlq: _Queue, error: str, effects: Effects) -> None:
+        transition(rec.state, "dead-letter")
+        self._end_lease(qname, q, rec, effects)
+        q.msgs.pop(rec.id, None)
+        q.counters["dead_lettered"] += 1
+        stored = self._load(qname, rec.id)
+        payload = self._store.get(keys.payload(qname, rec.id)) or b""
+        stored.attempts = rec.attempts
+        stored.last_error = error[:MAX_ERROR_BYTES]
+        stored.seq = self._next_seq()
+        stored.deliver_after_ms = 0
+        for key in (keys.msg(qname, rec.id), keys.payload(qname, rec.id),
+                    keys.lease(qname, rec.id)):
+            effects.batch.delete(key)
+        effects.batch.put(keys.msg(dlq_name, rec.id), stored.encode())
+        effects.batch.put(keys.payload(dlq_name, rec.id), payload)
+        moved = MessageRecord(rec.id, rec.fairness_key, rec.weight, rec.throttle_keys,
+                              rec.attempts, State.READY)
+        dlq.counters["enqueued"] += 1
+        self._index(dlq_name, dlq, moved)
+        effects.touched.extend([(qname, rec.id), (dlq_name, rec.id)])
+        self._dispatch(dlq_name, dlq, effects)
+
+    # ---- redrive -----------------------------------------------------------
+
+    def redrive(self, dlq_name: str, count: int = 0, fairness_key: str = "",
+                dry_run: bool = False) -> tuple[int, Effects]:
+        _check_name(dlq_name, "dlq_queue")
+        if not dlq_name.endswith(DLQ_SUFFIX):
+            raise InvalidArgumentError(f'"{dlq_name}" is not a dead-letter queue (no .dlq suffix)')
+        dlq = self._queue(dlq_name)
+        parent_name = dlq_name[: -len(DLQ_SUFFIX)]
+        parent = self._queues.get(parent_name)
+        if parent is None:
+            raise FailedPreconditionError(f'parent queue "{parent_name}" does not exist')
+        candidates = sorted(
+            (rec for rec in dlq.msgs.values()
+             if rec.state != State.LEASED and (not fairness_key or rec.fairness_key == fairness_key)),
+            key=lambda r: r.id,
+        )
+        if count > 0:
+            candidates = candidates[:count]
+        effects = Effects()
+        if dry_run:
+            return len(candidates), effects
+        for rec in candidates:
+            transition(rec.state, "redrive")
+            self._forget(dlq_name, dlq, rec)
+            stored = self._load(dlq_name, rec.id)
+            payload = self._store.get(keys.payload(dlq_name, rec.id)) or b""
+            stored.attempts = 0
+            stored.seq = self._next_seq()
+            stored.deliver_after_ms = 0
+            effects.batch.delete(keys.msg(dlq_name, rec.id))
+            effects.batch.delete(keys.payload(dlq_name, rec.id))
+            effects.batch.put(keys.msg(parent_name, rec.id), stored.encode())
+            effects.batch.put(keys.payload(parent_name, rec.id), payload)
+            moved = MessageRecord(rec.id, rec.fairness_key, rec.weight, rec.throttle_keys, 0,
+                                  State.READY)
+            parent.counters["enqueued"] += 1
+            self._index(parent_name, parent, moved)
+            effects.touched.extend([(dlq_name, rec.id), (parent_name, rec.id)])
+        self._dispatch(parent_name, parent, effects)
+        return len(candidates), effects
+
+    # ---- timers ------------------------------------------------------------
+
+    def next_deadline(self) -> float | None:
+        """Monotonic time of the earliest timer (lease expiry, due message, limit wake)."""
+        return self._timers.next_deadline()
+
+    def tick(self) -> Effects:
+        """Handle every timer that is due now."""
+        effects = Effects()
+        now = self._clock.monotonic()
+        touched_queues: set[str] = set()
+        for kind, a, b in self._timers.pop_due(now):
+            if kind == "lease":
+                q = self._queues.get(a)
+                rec = q.msgs.get(b) if q else None
+                if q is not None and rec is not None and rec.state == State.LEASED:
+                    self._requeue(a, q, rec, effects, event="expire")
+                    touched_queues.add(a)
+            elif kind == "due":
+                q = self._queues.get(a)
+                rec = q.msgs.get(b) if q else None
+                if q is not None and rec is not None and rec.state == State.DELAYED:
+                    rec.state = transition(rec.state, "due") or State.READY
+                    q.delayed -= 1
+                    q.key_stats(rec.fairness_key).delayed -= 1
+                    self._index(a, q, rec)
+                    touched_queues.add(a)
+            elif kind == "wake":
+                self._wake_limit(a, effects)
+        for qname in touched_queues:
+            q = self._queues.get(qname)
+            if q is not None:
+                self._dispatch(qname, q, effects)
+        return effects
+
+    def _wake_limit(self, limit_key: str, effects: Effects) -> None:
+        """Parked keys waiting on ``limit_key`` get another look."""
+        waiting = self._waiters.pop(limit_key, None)
+        if not waiting:
+            return
+        touched: set[str] = set()
+        for qname, fkey in waiting:
+            q = self._queues.get(qname)
+            if q is not None:
+                q.sched.wake(fkey)
+                touched.add(qname)
+        for qname in touched:
+            self._dispatch(qname, self._queues[qname], effects)
+
+    # ---- recovery ----------------------------------------------------------
+
+    def recover(self) -> int:
+        """Rebuild all in-memory state from the store. Returns messages loaded."""
+        for _, raw in self._store.scan(keys.QUEUE):
+            config = QueueConfig.decode(raw)
+            try:
+                hooks = self._compile(config.name, config.on_enqueue_script,
+                                      config.on_failure_script)
+            except InvalidArgumentError:
+                hooks = None  # a script that no longer compiles runs as no hook
+            self._queues[config.name] = _Queue(config, self.settings.quantum, hooks,
+                                               self._breaker())
+        for key, raw in self._store.scan(keys.CONFIG):
+            name = key[len(keys.CONFIG):].decode()
+            value = raw.decode()
+            self._config[name] = value
+            try:
+                self._apply_limit_config(name, value, validate_only=False)
+            except InvalidArgumentError:
+                pass  # stored before a validation change; keep the value, ignore the limit
+        leases: dict[tuple[str, str], LeaseRecord] = {}
+        for key, raw in self._store.scan(keys.LEASE):
+            qname, msg_id = keys.split(key)
+            leases[(qname, msg_id)] = LeaseRecord.decode(raw)
+        loaded: list[tuple[int, str, str, StoredMessage]] = []
+        for key, raw in self._store.scan(keys.MSG):
+            qname, msg_id = keys.split(key)
+            loaded.append((0, qname, msg_id, StoredMessage.decode(raw)))
+        loaded.sort(key=lambda item: item[3].seq)
+        count = 0
+        for _, qname, msg_id, stored in loaded:
+            self._seq = max(self._seq, stored.seq)
+            q = self._queues.get(qname)
+            if q is None:
+                continue
+            self._restore(qname, q, msg_id, stored, leases.get((qname, msg_id)))
+            count += 1
+        return count
+
+    def _restore(self, qname: str, q: _Queue, msg_id: str, stored: StoredMessage,
+                 lease: LeaseRecord | None) -> None:
+        now = self._clock.monotonic()
+        now_ms = self._clock.wall_ms()
+        fkey = self._intern(stored.fairness_key)
+        tkeys = tuple(self._intern(k) for k in stored.throttle_keys)
+        if lease is not None:
+            state = State.LEASED
+        elif stored.deliver_after_ms > now_ms:
+            state = State.DELAYED
+        else:
+            state = State.READY
+        rec = MessageRecord(msg_id, fkey, stored.weight, tkeys, stored.attempts, state,
+                            stored.deliver_after_ms if state == State.DELAYED else 0)
+        self._index(qname, q, rec)
+        if lease is not None:
+            # Wall-clock deadline -> monotonic timer, clamped to the timeout so a
+            # wall-clock jump cannot stretch or collapse every lease at once.
+            timeout = q.config.visibility_timeout_ms
+            remaining = min(max(0, lease.deadline_ms - now_ms), timeout)
+            rec.lease_deadline_ms = now_ms + remaining
+            self._timers.schedule(now + remaining / 1000, ("lease", qname, msg_id))
+            if tkeys:
+                self._limits.acquire(tkeys, now)
+
+    def resync(self, touched: Iterable[tuple[str, str]]) -> None:
+        """After a failed commit: make memory match the store for these messages."""
+        for qname, msg_id in dict.fromkeys(touched):
+            q = self._queues.get(qname)
+            if q is None:
+                continue
+            rec = q.msgs.get(msg_id)
+            if rec is not None:
+                self._forget(qname, q, rec)
+            raw = self._store.get(keys.msg(qname, msg_id))
+            if raw is None:
+                continue
+            lease_raw = self._store.get(keys.lease(qname, msg_id))
+            lease = LeaseRecord.decode(lease_raw) if lease_raw else None
+            self._restore(qname, q, msg_id, StoredMessage.decode(raw), lease)
+
+    # ---- hooks -------------------------------------------------------------
+
+    def test_hook(self, hook: str, script: str, headers: Mapping[str, str], payload_size: int,
+                  queue: str, attempts: int, error: str, message_id: str) -> HookResult:
+        """Run ``script`` on a sample message; touches no queue. Errors come back as text."""
+        if hook not in ("on_enqueue", "on_failure"):
+            raise InvalidArgumentError('hook must be "on_enqueue" or "on_failure"')
+        try:
+            hooks = QueueHooks(script if hook == "on_enqueue" else "",
+                               script if hook == "on_failure" else "",
+                               self.settings.hooks, self._config.get)
+        except HookError as exc:
+            return HookResult(error=str(exc))
+        try:
+            if hook == "on_enqueue":
+                d = hooks.on_enqueue(headers, payload_size, queue)
+                return HookResult(fairness_key=d.fairness_key, weight=d.weight,
+                                  throttle_keys=d.throttle_keys, delay_ms=d.delay_ms,
+                                  raw=hooks.describe_last())
+            f = hooks.on_failure(headers, message_id, max(1, attempts), queue, error)
+            return HookResult(action=f.action, delay_ms=f.delay_ms, raw=hooks.describe_last())
+        except HookError as exc:
+            return HookResult(error=str(exc))
+        finally:
+            hooks.close()
+
+    # ---- reads for admin and stats -----------------------------------------
+
+    def queue_counts(self, name: str) -> tuple[int, int, int]:
+        """(depth, in_flight, consumers) of a queue."""
+        q = self._queue(name)
+        return len(q.msgs), q.leased, len(q.consumers)
+
+    def list_messages(self, queue: str, fairness_key: str = "", limit: int = 100,
+                      page_token: str = "") -> tuple[list[Delivered], str]:
+        """Page through a queue in id (= enqueue time) order without leasing."""
+        q = self._queue(queue)
+        limit = max(1, min(limit or 100, 1000))
+        start = keys.msg(queue, page_token + "\x00") if page_token else None
+        out: list[Delivered] = []
+        last = ""
+        for key, _ in self._store.scan(keys.msg_prefix(queue), start):
+            _, msg_id = keys.split(key)
+            rec = q.msgs.get(msg_id)
+            if rec is None or (fairness_key and rec.fairness_key != fairness_key):
+                continue
+            if len(out) == limit:
+                return out, last
+            out.append(self._read(queue, rec, rec.state.name.lower()))
+            last = msg_id
+        return out, ""
+
+    def stats_view(self, name: str) -> _Queue:
+        """The live queue object, for the stats module (read-only by convention)."""
+        return self._queue(name)
+
+    @property
+    def limits(self) -> Limits:
+        return self._limits
+
+    def waiting_info(self, qname: str, q: _Queue) -> Callable[[str], tuple[str, str, int]]:
+        """A function key -> (waiting, waiting_on, until_wall_ms) for the stats module."""
+        parked = q.sched.parked()
+        has_consumer = self._pick_consumer(q) is not None
+
+        def why(key: str) -> tuple[str, str, int]:
+            block = parked.get(key)
+            if block is not None:
+                until = self._mono_to_wall_ms(block.until) if block.until is not None else 0
+                return block.reason, block.limit_key, until
+            ks = q.keys.get(key)
+            if q.sched.pending(key) > 0:
+                return ("turn" if has_consumer else "no_consumer"), "", 0
+            if ks is not None and ks.delayed > 0:
+                return "delayed", "", 0
+            return "idle", "", 0
+
+        return why
+
+    def top_keys(self, q: _Queue, n: int) -> list[str]:
+        """The n busiest keys (pending + in flight), dropping long-idle stats entries."""
+        now = self._clock.monotonic()
+        for key in [k for k, ks in q.keys.items()
+                    if ks.in_flight == 0 and ks.delayed == 0 and q.sched.pending(k) == 0
+                    and now - ks.last_active > 60]:
+            del q.keys[key]
+        return heapq.nlargest(
+            n, q.keys, key=lambda k: (q.sched.pending(k) + q.keys[k].in_flight, k)
+        )
+
+
+class _WithEffects(Exception):
+    """Raised by apply_enqueue when the queue vanished: carries cleanup effects."""
+
+    def __init__(self, error: Exception, effects: Effects) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.effects = effects

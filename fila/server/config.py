@@ -1,0 +1,135 @@
+"""Server configuration: ``fila.toml`` + environment -> frozen dataclasses.
+
+Lookup: ``--config PATH``, else ``./fila.toml``, else ``/etc/fila/fila.toml``,
+else defaults. Env ``FILA_LISTEN_ADDR``, ``FILA_DATA_DIR`` and
+``FILA_BOOTSTRAP_APIKEY`` override the file. Unknown keys are warnings; a
+malformed file or a bad value is a ConfigError with a clear text.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ConfigError", "ServerConfig", "load_config"]
+
+DEFAULT_PATHS = (Path("fila.toml"), Path("/etc/fila/fila.toml"))
+
+
+class ConfigError(Exception):
+    """The configuration file or a value in it is invalid."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    listen_addr: str = "127.0.0.1:5555"
+    data_dir: str = "./data"
+    quantum: int = 1000
+    lua_timeout_ms: int = 10
+    lua_memory_limit_bytes: int = 1 << 20
+    lua_breaker_threshold: int = 3
+    lua_breaker_cooldown_ms: int = 10_000
+    otlp_endpoint: str = ""
+    service_name: str = "fila"
+    metrics_interval_ms: int = 10_000
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    tls_ca_file: str = ""
+    bootstrap_apikey: str = ""
+    # Consume streams: default credit (max unacked leases per stream).
+    default_prefetch: int = 256
+    max_consumers: int = 1000
+    source: str = "defaults"
+    warnings: tuple[str, ...] = field(default=())
+
+
+# (section, key) -> (field name, type). Aliases accepted because one published
+# SDK's test harness writes them.
+_KEYS: dict[tuple[str, str], tuple[str, type]] = {
+    ("server", "listen_addr"): ("listen_addr", str),
+    ("server", "data_dir"): ("data_dir", str),
+    ("server", "bootstrap_apikey"): ("bootstrap_apikey", str),
+    ("server", "default_prefetch"): ("default_prefetch", int),
+    ("server", "max_consumers"): ("max_consumers", int),
+    ("scheduler", "quantum"): ("quantum", int),
+    ("lua", "default_timeout_ms"): ("lua_timeout_ms", int),
+    ("lua", "default_memory_limit_bytes"): ("lua_memory_limit_bytes", int),
+    ("lua", "circuit_breaker_threshold"): ("lua_breaker_threshold", int),
+    ("lua", "circuit_breaker_cooldown_ms"): ("lua_breaker_cooldown_ms", int),
+    ("telemetry", "otlp_endpoint"): ("otlp_endpoint", str),
+    ("telemetry", "service_name"): ("service_name", str),
+    ("telemetry", "metrics_interval_ms"): ("metrics_interval_ms", int),
+    ("tls", "cert_file"): ("tls_cert_file", str),
+    ("tls", "key_file"): ("tls_key_file", str),
+    ("tls", "ca_file"): ("tls_ca_file", str),
+    ("tls", "server_cert"): ("tls_cert_file", str),
+    ("tls", "server_key"): ("tls_key_file", str),
+    ("tls", "ca_cert"): ("tls_ca_file", str),
+    ("auth", "bootstrap_apikey"): ("bootstrap_apikey", str),
+}
+
+_POSITIVE = {"quantum", "lua_timeout_ms", "lua_memory_limit_bytes", "lua_breaker_threshold",
+             "default_prefetch", "max_consumers", "metrics_interval_ms"}
+
+
+def _from_mapping(doc: Mapping[str, Any], source: str) -> ServerConfig:
+    values: dict[str, Any] = {}
+    warnings: list[str] = []
+    for section, body in doc.items():
+        if not isinstance(body, dict):
+            warnings.append(f"{source}: ignoring top-level key {section!r} (expected a [section])")
+            continue
+        for key, value in body.items():
+            spec = _KEYS.get((section, key))
+            if spec is None:
+                warnings.append(f"{source}: unknown key [{section}] {key}")
+                continue
+            name, kind = spec
+            if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ConfigError(f"{source}: [{section}] {key} must be an integer, got {value!r}")
+            if kind is str and not isinstance(value, str):
+                raise ConfigError(f"{source}: [{section}] {key} must be a string, got {value!r}")
+            if name in _POSITIVE and value <= 0:
+                raise ConfigError(f"{source}: [{section}] {key} must be > 0, got {value}")
+            values[name] = value
+    return ServerConfig(source=source, warnings=tuple(warnings), **values)
+
+
+def _validate_addr(addr: str, source: str) -> None:
+    host, sep, port = addr.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"{source}: listen_addr must be HOST:PORT, got {addr!r}")
+
+
+def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> ServerConfig:
+    """Read the config file (explicit path, else the default lookup) and apply env overrides."""
+    env = os.environ if env is None else env
+    candidates = [Path(path)] if path is not None else list(DEFAULT_PATHS)
+    config = ServerConfig()
+    for candidate in candidates:
+        if path is None and not candidate.is_file():
+            continue
+        try:
+            raw = candidate.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {candidate}: {exc.strerror}") from exc
+        try:
+            doc = tomllib.loads(raw.decode())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"malformed config file {candidate}: {exc}") from exc
+        config = _from_mapping(doc, str(candidate))
+        break
+    overrides: dict[str, str] = {}
+    if env.get("FILA_LISTEN_ADDR"):
+        overrides["listen_addr"] = env["FILA_LISTEN_ADDR"]
+    if env.get("FILA_DATA_DIR"):
+        overrides["data_dir"] = env["FILA_DATA_DIR"]
+    if env.get("FILA_BOOTSTRAP_APIKEY"):
+        overrides["bootstrap_apikey"] = env["FILA_BOOTSTRAP_APIKEY"]
+    config = replace(config, **overrides)
+    _validate_addr(config.listen_addr, config.source)
+    return config

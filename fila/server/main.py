@@ -1,0 +1,178 @@
+"""The ``fila-server`` process: config, storage, core, gRPC server, signals.
+
+Start-up: read config (exit 1 with a clear line on a bad file), open RocksDB
+(exit 1 if it is damaged), rebuild the core from it, then serve. SIGTERM or
+SIGINT: stop accepting, let in-flight RPCs finish (grace period), end consume
+streams (their leases go back), flush the committer, close the store, exit 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from fila import __version__
+from fila.errors import FilaError
+from fila.server.broker import Broker, BrokerSettings
+from fila.server.commit import GroupCommitter
+from fila.server.config import ConfigError, ServerConfig, load_config
+from fila.server.engine import Engine, SystemClock
+from fila.server.hooks import HookSettings
+from fila.server.rocks import RocksStore
+from fila.server.service import AdminService, HotPathService, ServerFacts
+from fila.v1 import admin_pb2, admin_pb2_grpc, service_pb2, service_pb2_grpc
+
+__all__ = ["Server", "main"]
+
+log = logging.getLogger("fila.server")
+
+GRACE_SECONDS = 5.0
+MAX_MESSAGE_BYTES = 5 * 1024 * 1024  # a bit above the 4 MiB payload limit, for headers
+
+
+def _is_loopback(addr: str) -> bool:
+    host = addr.rpartition(":")[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Server:
+    """One broker process: start() opens everything, stop() drains and closes."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.port = 0
+        self._grpc: grpc.aio.Server | None = None
+        self._engine: Engine | None = None
+        self._committer: GroupCommitter | None = None
+        self._store: RocksStore | None = None
+        self._health = health.aio.HealthServicer()
+
+    async def start(self) -> None:
+        cfg = self.config
+        started = time.monotonic()
+        Path(cfg.data_dir).mkdir(parents=True, exist_ok=True)
+        self._store = RocksStore(cfg.data_dir)
+        clock = SystemClock()
+        settings = BrokerSettings(
+            quantum=cfg.quantum,
+            hooks=HookSettings(cfg.lua_timeout_ms, cfg.lua_memory_limit_bytes,
+                               cfg.lua_breaker_threshold, cfg.lua_breaker_cooldown_ms),
+            default_prefetch=cfg.default_prefetch,
+            max_consumers=cfg.max_consumers,
+        )
+        broker = Broker(self._store, clock, settings)
+        loaded = broker.recover()
+        self._committer = GroupCommitter(self._store)
+        self._engine = Engine(broker, self._committer)
+        self._engine.start()
+
+        server = grpc.aio.server(options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            # Detect dead consumers so their leases come back without waiting.
+            ("grpc.keepalive_time_ms", 20_000),
+            ("grpc.keepalive_timeout_ms", 10_000),
+            ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+            ("grpc.keepalive_permit_without_calls", 1),
+        ])
+        facts = ServerFacts(cfg.listen_addr, str(Path(cfg.data_dir).resolve()), started,
+                            self._store.size_bytes, time.monotonic)
+        service_pb2_grpc.add_FilaServiceServicer_to_server(HotPathService(self._engine), server)
+        admin_pb2_grpc.add_FilaAdminServicer_to_server(AdminService(self._engine, facts), server)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        names = (
+            service_pb2.DESCRIPTOR.services_by_name["FilaService"].full_name,
+            admin_pb2.DESCRIPTOR.services_by_name["FilaAdmin"].full_name,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        )
+        reflection.enable_server_reflection(names, server)
+        self.port = server.add_insecure_port(cfg.listen_addr)
+        await server.start()
+        self._grpc = server
+        for name in ("", *names[:2]):
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        if not _is_loopback(cfg.listen_addr) and not cfg.bootstrap_apikey:
+            log.warning("listening on %s without authentication: anyone who can reach this "
+                        "address can read and change every queue", cfg.listen_addr)
+        log.info("fila-server %s listening on %s (data %s, %d message(s) recovered in %.2f s)",
+                 __version__, cfg.listen_addr.rpartition(":")[0] + f":{self.port}",
+                 cfg.data_dir, loaded, time.monotonic() - started)
+
+    async def wait(self) -> None:
+        assert self._grpc is not None
+        await self._grpc.wait_for_termination()
+
+    async def stop(self) -> None:
+        log.info("shutting down")
+        await self._health.enter_graceful_shutdown()
+        if self._engine is not None:
+            # End consume streams first so server.stop's grace is not spent on them.
+            stop_engine = asyncio.ensure_future(self._engine.close())
+        if self._grpc is not None:
+            await self._grpc.stop(GRACE_SECONDS)
+        if self._engine is not None:
+            await stop_engine
+        if self._committer is not None:
+            await self._committer.close()
+        if self._store is not None:
+            self._store.close()
+        log.info("stopped")
+
+
+async def _serve(config: ServerConfig) -> int:
+    server = Server(config)
+    try:
+        await server.start()
+    except (FilaError, OSError, RuntimeError) as exc:
+        print(f"fila-server: cannot start: {exc}", file=sys.stderr)
+        return 1
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    waiter = asyncio.ensure_future(server.wait())
+    stopper = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    await server.stop()
+    waiter.cancel()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="fila-server", description="Run the Fila broker.")
+    parser.add_argument("--config", help="path to fila.toml (default: ./fila.toml, then "
+                                         "/etc/fila/fila.toml)")
+    parser.add_argument("--version", action="version", version=f"fila-server {__version__}")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=os.environ.get("FILA_LOG_LEVEL", "INFO").upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"fila-server: {exc}", file=sys.stderr)
+        sys.exit(1)
+    for warning in config.warnings:
+        log.warning("%s", warning)
+    sys.exit(asyncio.run(_serve(config)))
+
+
+if __name__ == "__main__":
+    main()

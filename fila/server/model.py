@@ -1,0 +1,217 @@
+"""Message, lease and queue records, their storage encoding, and the lifecycle table.
+
+The lifecycle words are used everywhere (code, stats, Lua, docs): enqueue,
+deliver, ack, nack, expire, dead-letter, redrive, release, due.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+from fila.errors import FilaError
+
+__all__ = [
+    "DEFAULT_KEY",
+    "DEFAULT_VISIBILITY_TIMEOUT_MS",
+    "DLQ_SUFFIX",
+    "IllegalTransition",
+    "LeaseRecord",
+    "MessageRecord",
+    "QueueConfig",
+    "State",
+    "StoredMessage",
+    "transition",
+]
+
+DEFAULT_KEY = "default"
+DEFAULT_VISIBILITY_TIMEOUT_MS = 30_000
+DLQ_SUFFIX = ".dlq"
+
+
+class State(IntEnum):
+    """Where a message is in its lifecycle (in memory)."""
+
+    READY = 0  # pending in its fairness key, deliverable when the scheduler picks it
+    DELAYED = 1  # waiting for deliver_after (scheduled message or delayed retry)
+    LEASED = 2  # delivered, waiting for ack / nack / expiry
+
+
+class IllegalTransition(FilaError):
+    """A lifecycle event that the message's current state does not allow."""
+
+    code_name = "FAILED_PRECONDITION"
+
+
+# (state, event) -> next state; None means the message leaves the queue.
+# "retry" and "due-later" land in DELAYED when a delay applies; the broker picks.
+_TRANSITIONS: dict[tuple[State, str], State | None] = {
+    (State.READY, "deliver"): State.LEASED,
+    (State.READY, "redrive"): None,
+    (State.READY, "purge"): None,
+    (State.DELAYED, "due"): State.READY,
+    (State.DELAYED, "redrive"): None,
+    (State.DELAYED, "purge"): None,
+    (State.LEASED, "ack"): None,
+    (State.LEASED, "nack"): State.READY,
+    (State.LEASED, "nack-delayed"): State.DELAYED,
+    (State.LEASED, "expire"): State.READY,
+    (State.LEASED, "release"): State.READY,
+    (State.LEASED, "dead-letter"): None,
+    (State.LEASED, "purge"): None,
+}
+
+
+def transition(state: State, event: str) -> State | None:
+    """The state after ``event``; raises IllegalTransition and changes nothing otherwise."""
+    try:
+        return _TRANSITIONS[(state, event)]
+    except KeyError:
+        raise IllegalTransition(f"cannot {event} a message that is {state.name.lower()}") from None
+
+
+class MessageRecord:
+    """What the core keeps in memory per message: ids, keys and small metadata.
+
+    Headers and payload stay in the store (read at delivery). ``__slots__`` keeps
+    this near 100 bytes; strings like keys are shared between messages.
+    """
+
+    __slots__ = (
+        "attempts",
+        "deliver_after_ms",
+        "fairness_key",
+        "id",
+        "lease_deadline_ms",
+        "ready_at",
+        "state",
+        "throttle_keys",
+        "weight",
+    )
+
+    def __init__(
+        self,
+        id: str,
+        fairness_key: str,
+        weight: int,
+        throttle_keys: tuple[str, ...],
+        attempts: int,
+        state: State,
+        deliver_after_ms: int = 0,
+        ready_at: float = 0.0,
+    ) -> None:
+        self.id = id
+        self.fairness_key = fairness_key
+        self.weight = weight
+        self.throttle_keys = throttle_keys
+        self.attempts = attempts
+        self.state = state
+        self.deliver_after_ms = deliver_after_ms
+        self.ready_at = ready_at  # monotonic time it became eligible (for wait stats)
+        self.lease_deadline_ms = 0
+
+
+@dataclass(slots=True)
+class StoredMessage:
+    """The durable metadata record of a message (key ``m/<queue>\\0<id>``)."""
+
+    headers: dict[str, str]
+    fairness_key: str
+    weight: int
+    throttle_keys: tuple[str, ...]
+    attempts: int
+    enqueued_at_ms: int
+    seq: int  # position in its key: enqueue and every requeue take a new, larger seq
+    deliver_after_ms: int = 0
+    last_error: str = ""
+
+    def encode(self) -> bytes:
+        doc: dict[str, Any] = {
+            "h": self.headers,
+            "k": self.fairness_key,
+            "w": self.weight,
+            "a": self.attempts,
+            "e": self.enqueued_at_ms,
+            "s": self.seq,
+        }
+        if self.throttle_keys:
+            doc["t"] = list(self.throttle_keys)
+        if self.deliver_after_ms:
+            doc["d"] = self.deliver_after_ms
+        if self.last_error:
+            doc["r"] = self.last_error
+        return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+
+    @classmethod
+    def decode(cls, raw: bytes) -> StoredMessage:
+        doc = json.loads(raw)
+        return cls(
+            headers=doc["h"],
+            fairness_key=doc["k"],
+            weight=doc["w"],
+            throttle_keys=tuple(doc.get("t", ())),
+            attempts=doc["a"],
+            enqueued_at_ms=doc["e"],
+            seq=doc["s"],
+            deliver_after_ms=doc.get("d", 0),
+            last_error=doc.get("r", ""),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseRecord:
+    """A durable lease (key ``l/<queue>\\0<id>``): wall-clock deadline and lease time."""
+
+    deadline_ms: int
+    leased_at_ms: int
+
+    def encode(self) -> bytes:
+        return b"%d,%d" % (self.deadline_ms, self.leased_at_ms)
+
+    @classmethod
+    def decode(cls, raw: bytes) -> LeaseRecord:
+        deadline, leased = raw.split(b",")
+        return cls(int(deadline), int(leased))
+
+
+@dataclass(frozen=True, slots=True)
+class QueueConfig:
+    """A queue's durable configuration (key ``q/<queue>``)."""
+
+    name: str
+    on_enqueue_script: str = ""
+    on_failure_script: str = ""
+    visibility_timeout_ms: int = DEFAULT_VISIBILITY_TIMEOUT_MS
+    dead_letter_queue: str = ""  # "" for a .dlq queue
+    created_at_ms: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_dlq(self) -> bool:
+        return self.name.endswith(DLQ_SUFFIX)
+
+    def encode(self) -> bytes:
+        return json.dumps(
+            {
+                "name": self.name,
+                "on_enqueue": self.on_enqueue_script,
+                "on_failure": self.on_failure_script,
+                "visibility_timeout_ms": self.visibility_timeout_ms,
+                "dlq": self.dead_letter_queue,
+                "created_at_ms": self.created_at_ms,
+            }
+        ).encode()
+
+    @classmethod
+    def decode(cls, raw: bytes) -> QueueConfig:
+        doc = json.loads(raw)
+        return cls(
+            name=doc["name"],
+            on_enqueue_script=doc.get("on_enqueue", ""),
+            on_failure_script=doc.get("on_failure", ""),
+            visibility_timeout_ms=doc.get("visibility_timeout_ms", DEFAULT_VISIBILITY_TIMEOUT_MS),
+            dead_letter_queue=doc.get("dlq", ""),
+            created_at_ms=doc.get("created_at_ms", 0),
+        )

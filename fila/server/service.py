@@ -1,0 +1,286 @@
+"""gRPC servicers: decode the request, call the engine, encode the answer.
+
+Errors from the core are FilaError subclasses; :func:`_rpc` maps them to a
+status with the one table in ``fila.errors``. Anything else is a bug: it is
+logged with its traceback here and the client sees INTERNAL with a short text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import grpc
+
+from fila import __version__
+from fila.errors import FilaError, InvalidArgumentError, UnavailableError
+from fila.server import convert
+from fila.server.engine import Engine
+from fila.server.stats import RateTracker, queue_snapshot, snapshot
+from fila.v1 import admin_pb2, admin_pb2_grpc, service_pb2, service_pb2_grpc
+
+__all__ = ["AdminService", "HotPathService", "ServerFacts"]
+
+log = logging.getLogger("fila.service")
+R = TypeVar("R")
+
+
+@dataclass
+class ServerFacts:
+    """What GetServerInfo reports about the process."""
+
+    listen_addr: str
+    data_dir: str
+    started_monotonic: float
+    size_bytes: Callable[[], int]
+    monotonic: Callable[[], float]
+    features: tuple[str, ...] = field(default=("fairness", "throttling", "lua", "dlq",
+                                               "delayed", "watch_stats"))
+
+
+async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: Exception) -> None:
+    if isinstance(exc, FilaError):
+        await context.abort(grpc.StatusCode[exc.code_name], exc.message)
+    log.exception("unexpected error in RPC", exc_info=exc)
+    await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}")
+
+
+def _rpc(method: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
+    """Map errors raised by a unary handler to gRPC statuses."""
+
+    @functools.wraps(method)
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> R:
+        try:
+            return await method(self, request, context)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await _abort(context, exc)
+            raise AssertionError("unreachable") from exc  # abort always raises
+
+    return wrapper
+
+
+class HotPathService(service_pb2_grpc.FilaServiceServicer):
+    """fila.v1.FilaService: Enqueue, Consume, Ack, Nack."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    @_rpc
+    async def Enqueue(self, request: service_pb2.EnqueueRequest, context: Any
+                      ) -> service_pb2.EnqueueResponse:
+        message_id = await self._engine.enqueue(request.queue, request.headers, request.payload,
+                                                request.delay_ms)
+        return service_pb2.EnqueueResponse(message_id=message_id)
+
+    async def Consume(self, request: service_pb2.ConsumeRequest,
+                      context: grpc.aio.ServicerContext[Any, Any]
+                      ) -> AsyncIterator[service_pb2.ConsumeResponse]:
+        try:
+            consumer = await self._engine.open_consumer(request.queue, request.prefetch)
+        except Exception as exc:
+            await _abort(context, exc)
+            return
+        try:
+            while True:
+                message = await consumer.outbox.get()
+                if message is None:
+                    if self._engine.closing:
+                        await context.abort(grpc.StatusCode.UNAVAILABLE,
+                                            "broker is shutting down")
+                    return  # the queue was deleted
+                yield service_pb2.ConsumeResponse(message=convert.message(message))
+        finally:
+            # Also runs on client cancel / disconnect: leases go back at once.
+            await self._engine.close_consumer(consumer)
+
+    @_rpc
+    async def Ack(self, request: service_pb2.AckRequest, context: Any) -> service_pb2.AckResponse:
+        await self._engine.ack(request.queue, request.message_id)
+        return service_pb2.AckResponse()
+
+    @_rpc
+    async def Nack(self, request: service_pb2.NackRequest, context: Any
+                   ) -> service_pb2.NackResponse:
+        await self._engine.nack(request.queue, request.message_id, request.error)
+        return service_pb2.NackResponse()
+
+
+class AdminService(admin_pb2_grpc.FilaAdminServicer):
+    """fila.v1.FilaAdmin: queues, runtime config, stats, redrive, hooks."""
+
+    def __init__(self, engine: Engine, facts: ServerFacts) -> None:
+        self._engine = engine
+        self._facts = facts
+
+    @property
+    def _broker(self) -> Any:
+        return self._engine.broker
+
+    @_rpc
+    async def CreateQueue(self, request: admin_pb2.CreateQueueRequest, context: Any
+                          ) -> admin_pb2.CreateQueueResponse:
+        c = request.config
+        await self._engine.create_queue(request.name, c.on_enqueue_script, c.on_failure_script,
+                                        c.visibility_timeout_ms)
+        return admin_pb2.CreateQueueResponse(queue_id=request.name)
+
+    @_rpc
+    async def DeleteQueue(self, request: admin_pb2.DeleteQueueRequest, context: Any
+                          ) -> admin_pb2.DeleteQueueResponse:
+        await self._engine.delete_queue(request.queue)
+        return admin_pb2.DeleteQueueResponse()
+
+    @_rpc
+    async def ListQueues(self, request: admin_pb2.ListQueuesRequest, context: Any
+                         ) -> admin_pb2.ListQueuesResponse:
+        if self._engine.closing:
+            raise UnavailableError("broker is shutting down")
+        queues = []
+        for name in self._broker.queue_names():
+            depth, in_flight, consumers = self._broker.queue_counts(name)
+            queues.append(admin_pb2.QueueInfo(name=name, depth=depth, in_flight=in_flight,
+                                              active_consumers=consumers))
+        return admin_pb2.ListQueuesResponse(queues=queues, cluster_node_count=1)
+
+    @_rpc
+    async def GetStats(self, request: admin_pb2.GetStatsRequest, context: Any
+                       ) -> admin_pb2.GetStatsResponse:
+        broker = self._broker
+        snap = queue_snapshot(broker, request.queue, 1000) if request.queue else None
+        if snap is None:
+            raise InvalidArgumentError("queue name must not be empty")
+        q = broker.stats_view(request.queue)
+        per_key = [
+            admin_pb2.PerFairnessKeyStats(key=k.key, pending_count=k.pending,
+                                          current_deficit=k.deficit, weight=k.weight)
+            for k in snap.keys if k.pending > 0 or k.in_flight > 0
+        ]
+        now = broker._clock.monotonic()
+        throttles = []
+        for key in broker.limits.throttle_keys():
+            state = broker.limits.throttle_state(key, now)
+            if state is not None:
+                throttles.append(admin_pb2.PerThrottleKeyStats(
+                    key=key, tokens=state[0], rate_per_second=state[1], burst=state[2]))
+        return admin_pb2.GetStatsResponse(
+            depth=snap.depth, in_flight=snap.in_flight, active_fairness_keys=snap.active_keys,
+            active_consumers=snap.consumers, quantum=q.sched.quantum, per_key_stats=per_key,
+            per_throttle_stats=throttles, leader_node_id=0, replication_count=1,
+            snapshot=convert.queue_snapshot(snap),
+        )
+
+    @_rpc
+    async def SetConfig(self, request: admin_pb2.SetConfigRequest, context: Any
+                        ) -> admin_pb2.SetConfigResponse:
+        await self._engine.set_config(request.key, request.value)
+        return admin_pb2.SetConfigResponse()
+
+    @_rpc
+    async def GetConfig(self, request: admin_pb2.GetConfigRequest, context: Any
+                        ) -> admin_pb2.GetConfigResponse:
+        if not request.key:
+            raise InvalidArgumentError("config key must not be empty")
+        return admin_pb2.GetConfigResponse(value=self._broker.get_config(request.key) or "")
+
+    @_rpc
+    async def ListConfig(self, request: admin_pb2.ListConfigRequest, context: Any
+                         ) -> admin_pb2.ListConfigResponse:
+        entries = [admin_pb2.ConfigEntry(key=k, value=v)
+                   for k, v in self._broker.list_config(request.prefix)]
+        return admin_pb2.ListConfigResponse(entries=entries, total_count=len(entries))
+
+    @_rpc
+    async def Redrive(self, request: admin_pb2.RedriveRequest, context: Any
+                      ) -> admin_pb2.RedriveResponse:
+        moved = await self._engine.redrive(request.dlq_queue, request.count,
+                                           request.fairness_key, request.dry_run)
+        return admin_pb2.RedriveResponse(redriven=moved)
+
+    @_rpc
+    async def GetQueue(self, request: admin_pb2.GetQueueRequest, context: Any
+                       ) -> admin_pb2.GetQueueResponse:
+        config = self._broker.queue_config(request.name)
+        return admin_pb2.GetQueueResponse(name=config.name, config=convert.queue_config(config),
+                                          dead_letter_queue=config.dead_letter_queue)
+
+    @_rpc
+    async def UpdateQueue(self, request: admin_pb2.UpdateQueueRequest, context: Any
+                          ) -> admin_pb2.UpdateQueueResponse:
+        def opt(field_name: str) -> Any:
+            return getattr(request, field_name) if request.HasField(field_name) else None
+
+        config = await self._engine.update_queue(
+            request.name, opt("on_enqueue_script"), opt("on_failure_script"),
+            opt("visibility_timeout_ms"))
+        return admin_pb2.UpdateQueueResponse(config=convert.queue_config(config))
+
+    @_rpc
+    async def TestHook(self, request: admin_pb2.TestHookRequest, context: Any
+                       ) -> admin_pb2.TestHookResponse:
+        result = self._broker.test_hook(
+            request.hook, request.script, dict(request.headers), request.payload_size,
+            request.queue, request.attempts, request.error, request.message_id)
+        return admin_pb2.TestHookResponse(
+            error=result.error, fairness_key=result.fairness_key, weight=result.weight,
+            throttle_keys=result.throttle_keys, delay_ms=result.delay_ms, action=result.action,
+            raw=result.raw)
+
+    @_rpc
+    async def ListMessages(self, request: admin_pb2.ListMessagesRequest, context: Any
+                           ) -> admin_pb2.ListMessagesResponse:
+        items, token = self._broker.list_messages(request.queue, request.fairness_key,
+                                                  request.limit, request.page_token)
+        return admin_pb2.ListMessagesResponse(
+            messages=[admin_pb2.ListedMessage(message=convert.message(m), state=m.state)
+                      for m in items],
+            next_page_token=token)
+
+    async def WatchStats(self, request: admin_pb2.WatchStatsRequest,
+                         context: grpc.aio.ServicerContext[Any, Any]
+                         ) -> AsyncIterator[admin_pb2.StatsSnapshot]:
+        interval = max(100, request.interval_ms or 1000) / 1000.0
+        top = min(request.top_keys or 50, 10_000)
+        tracker = RateTracker()
+        try:
+            if request.queue:
+                self._broker.stats_view(request.queue)  # NOT_FOUND early
+            while not self._engine.closing:
+                snap = tracker.update(snapshot(self._broker, request.queue, top))
+                yield convert.stats_snapshot(snap)
+                await asyncio.sleep(interval)  # the stream's cadence, not synchronisation
+        except FilaError as exc:
+            await _abort(context, exc)
+
+    @_rpc
+    async def GetServerInfo(self, request: admin_pb2.GetServerInfoRequest, context: Any
+                            ) -> admin_pb2.GetServerInfoResponse:
+        f = self._facts
+        return admin_pb2.GetServerInfoResponse(
+            version=__version__, features=f.features,
+            uptime_ms=int((f.monotonic() - f.started_monotonic) * 1000),
+            data_dir_bytes=f.size_bytes(), data_dir=f.data_dir, listen_addr=f.listen_addr)
+
+    async def _unimplemented(self, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED,
+                            "API keys and ACLs are not available in this version")
+
+    async def CreateApiKey(self, request: Any, context: Any) -> Any:
+        return await self._unimplemented(context)
+
+    async def RevokeApiKey(self, request: Any, context: Any) -> Any:
+        return await self._unimplemented(context)
+
+    async def ListApiKeys(self, request: Any, context: Any) -> Any:
+        return await self._unimplemented(context)
+
+    async def SetAcl(self, request: Any, context: Any) -> Any:
+        return await self._unimplemented(context)
+
+    async def GetAcl(self, request: Any, context: Any) -> Any:
+        return await self._unimplemented(context)

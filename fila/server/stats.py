@@ -1,0 +1,142 @@
+"""Live stats: snapshots of the core's counters, and rates between snapshots.
+
+The core only keeps cumulative counters (cheap to bump on the hot path); a
+watcher keeps the previous snapshot and turns counter deltas into per-second
+rates and delivery shares. Each snapshot walks the queue's key stats once to
+pick the top-N keys, so a watcher on 100 000 keys costs one pass per interval.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from fila.server.broker import Broker
+from fila.types import KeySnapshot, LimitSnapshot, QueueSnapshot, StatsSnapshot
+
+__all__ = ["RateTracker", "snapshot"]
+
+
+def _p95(values: list[float]) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] * 1000.0
+
+
+def queue_snapshot(broker: Broker, name: str, top_keys: int) -> QueueSnapshot:
+    q = broker.stats_view(name)
+    why = broker.waiting_info(name, q)
+    keys: list[KeySnapshot] = []
+    chosen = broker.top_keys(q, top_keys)
+    total_weight = sum(q.sched.view(k).weight for k in chosen if q.sched.view(k) is not None) or 1
+    for key in chosen:
+        ks = q.keys[key]
+        view = q.sched.view(key)
+        waiting, waiting_on, until = why(key)
+        weight = view.weight if view is not None else 1
+        keys.append(KeySnapshot(
+            key=key,
+            pending=q.sched.pending(key),
+            in_flight=ks.in_flight,
+            deficit=view.deficit if view is not None else 0,
+            weight=weight,
+            delivered_total=ks.delivered,
+            weight_share=(weight / total_weight) if view is not None else 0.0,
+            waiting=waiting,
+            waiting_on=waiting_on,
+            waiting_until_ms=until,
+            wait_p95_ms=_p95(ks.waits),
+        ))
+    c = q.counters
+    return QueueSnapshot(
+        name=name,
+        depth=len(q.msgs),
+        pending=len(q.sched),
+        in_flight=q.leased,
+        delayed=q.delayed,
+        consumers=len(q.consumers),
+        enqueued_total=c["enqueued"],
+        delivered_total=c["delivered"],
+        acked_total=c["acked"],
+        nacked_total=c["nacked"],
+        dead_lettered_total=c["dead_lettered"],
+        active_keys=sum(1 for _ in q.sched.keys()),
+        keys=tuple(keys),
+        quantum=q.sched.quantum,
+        wait_p95_ms=_p95(list(q.waits)),
+        hook_failures=c["hook_failures"],
+        hook_breaker_open=q.breaker.is_open(broker._clock.wall_ms()),
+        dead_letter_queue=q.config.dead_letter_queue,
+    )
+
+
+def limit_snapshots(broker: Broker, now: float) -> list[LimitSnapshot]:
+    limits = broker.limits
+    out: list[LimitSnapshot] = []
+    for key in sorted(set(limits.throttle_keys()) | set(limits.cap_keys())):
+        throttle = limits.throttle_state(key, now)
+        cap = limits.cap_state(key)
+        hits, passes = limits.counters(key)
+        out.append(LimitSnapshot(
+            key=key,
+            has_throttle=throttle is not None,
+            tokens=throttle[0] if throttle else 0.0,
+            rate_per_second=throttle[1] if throttle else 0.0,
+            burst=throttle[2] if throttle else 0.0,
+            has_cap=cap is not None,
+            in_flight=cap[0] if cap else limits.in_flight(key),
+            cap=cap[1] if cap else 0,
+            hits=hits,
+            passes=passes,
+        ))
+    return out
+
+
+def snapshot(broker: Broker, queue: str = "", top_keys: int = 50) -> StatsSnapshot:
+    """Totals now (rates are zero: RateTracker fills them from two snapshots)."""
+    names = [queue] if queue else broker.queue_names()
+    clock = broker._clock
+    return StatsSnapshot(
+        taken_at_ms=clock.wall_ms(),
+        queues=tuple(queue_snapshot(broker, n, top_keys) for n in names),
+        limits=tuple(limit_snapshots(broker, clock.monotonic())),
+    )
+
+
+class RateTracker:
+    """Turns consecutive snapshots into per-second rates and delivery shares."""
+
+    def __init__(self) -> None:
+        self._prev: StatsSnapshot | None = None
+
+    def update(self, snap: StatsSnapshot) -> StatsSnapshot:
+        prev, self._prev = self._prev, snap
+        if prev is None or snap.taken_at_ms <= prev.taken_at_ms:
+            return snap
+        dt = (snap.taken_at_ms - prev.taken_at_ms) / 1000.0
+        before = {q.name: q for q in prev.queues}
+        queues = []
+        for q in snap.queues:
+            p = before.get(q.name)
+            if p is None:
+                queues.append(q)
+                continue
+            prev_keys = {k.key: k.delivered_total for k in p.keys}
+            deltas = {k.key: max(0, k.delivered_total - prev_keys.get(k.key, k.delivered_total))
+                      for k in q.keys}
+            total = sum(deltas.values())
+            keys = tuple(
+                replace(k, deliver_rate=deltas[k.key] / dt,
+                        delivered_share=(deltas[k.key] / total) if total else 0.0)
+                for k in q.keys
+            )
+            queues.append(replace(
+                q,
+                enqueue_rate=max(0, q.enqueued_total - p.enqueued_total) / dt,
+                deliver_rate=max(0, q.delivered_total - p.delivered_total) / dt,
+                ack_rate=max(0, q.acked_total - p.acked_total) / dt,
+                nack_rate=max(0, q.nacked_total - p.nacked_total) / dt,
+                dead_letter_rate=max(0, q.dead_lettered_total - p.dead_lettered_total) / dt,
+                keys=keys,
+            ))
+        return replace(snap, queues=tuple(queues))
