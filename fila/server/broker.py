@@ -15,6 +15,7 @@ their in-memory state from what the store actually holds.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -352,7 +353,8 @@ class Broker:
         if not key or len(key.encode()) > MAX_CONFIG_KEY_BYTES:
             raise InvalidArgumentError(f"config key must be 1-{MAX_CONFIG_KEY_BYTES} bytes")
         if len(value.encode()) > MAX_CONFIG_VALUE_BYTES:
-            raise InvalidArgumentError(f"config value must be at most {MAX_CONFIG_VALUE_BYTES} bytes")
+            raise InvalidArgumentError(
+                f"config value must be at most {MAX_CONFIG_VALUE_BYTES} bytes")
         self._apply_limit_config(key, value, validate_only=True)
         effects = Effects()
         if value == "":
@@ -770,7 +772,8 @@ class Broker:
             raise FailedPreconditionError(f'parent queue "{parent_name}" does not exist')
         candidates = sorted(
             (rec for rec in dlq.msgs.values()
-             if rec.state != State.LEASED and (not fairness_key or rec.fairness_key == fairness_key)),
+             if rec.state != State.LEASED
+             and (not fairness_key or rec.fairness_key == fairness_key)),
             key=lambda r: r.id,
         )
         if count > 0:
@@ -864,10 +867,9 @@ class Broker:
             name = key[len(keys.CONFIG):].decode()
             value = raw.decode()
             self._config[name] = value
-            try:
+            # A value stored before a validation change: keep it, ignore the limit.
+            with contextlib.suppress(InvalidArgumentError):
                 self._apply_limit_config(name, value, validate_only=False)
-            except InvalidArgumentError:
-                pass  # stored before a validation change; keep the value, ignore the limit
         leases: dict[tuple[str, str], LeaseRecord] = {}
         for key, raw in self._store.scan(keys.LEASE):
             qname, msg_id = keys.split(key)

@@ -72,8 +72,10 @@ _KEYS: dict[tuple[str, str], tuple[str, type]] = {
     ("auth", "bootstrap_apikey"): ("bootstrap_apikey", str),
 }
 
-_POSITIVE = {"quantum", "lua_timeout_ms", "lua_memory_limit_bytes", "lua_breaker_threshold",
-             "default_prefetch", "max_consumers", "metrics_interval_ms"}
+_POSITIVE = {
+    "quantum", "lua_timeout_ms", "lua_memory_limit_bytes", "lua_breaker_threshold",
+    "default_prefetch", "max_consumers", "metrics_interval_ms",
+}
 
 
 def _from_mapping(doc: Mapping[str, Any], source: str) -> ServerConfig:
@@ -105,7 +107,9 @@ def _validate_addr(addr: str, source: str) -> None:
         raise ConfigError(f"{source}: listen_addr must be HOST:PORT, got {addr!r}")
 
 
-def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> ServerConfig:
+def load_config(
+    path: str | Path | None = None, env: Mapping[str, str] | None = None
+) -> ServerConfig:
     """Read the config file (explicit path, else the default lookup) and apply env overrides."""
     env = os.environ if env is None else env
     candidates = [Path(path)] if path is not None else list(DEFAULT_PATHS)
@@ -123,7 +127,7 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
             raise ConfigError(f"malformed config file {candidate}: {exc}") from exc
         config = _from_mapping(doc, str(candidate))
         break
-    overrides: dict[str, str] = {}
+    overrides: dict[str, Any] = {}
     if env.get("FILA_LISTEN_ADDR"):
         overrides["listen_addr"] = env["FILA_LISTEN_ADDR"]
     if env.get("FILA_DATA_DIR"):

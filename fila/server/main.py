@@ -61,7 +61,7 @@ class Server:
         self._engine: Engine | None = None
         self._committer: GroupCommitter | None = None
         self._store: RocksStore | None = None
-        self._health = health.aio.HealthServicer()
+        self._health = health.aio.HealthServicer()  # type: ignore[attr-defined]
 
     async def start(self) -> None:
         cfg = self.config

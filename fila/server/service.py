@@ -65,7 +65,7 @@ def _rpc(method: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
     return wrapper
 
 
-class HotPathService(service_pb2_grpc.FilaServiceServicer):
+class HotPathService(service_pb2_grpc.FilaServiceServicer):  # type: ignore[misc]
     """fila.v1.FilaService: Enqueue, Consume, Ack, Nack."""
 
     def __init__(self, engine: Engine) -> None:
@@ -111,7 +111,7 @@ class HotPathService(service_pb2_grpc.FilaServiceServicer):
         return service_pb2.NackResponse()
 
 
-class AdminService(admin_pb2_grpc.FilaAdminServicer):
+class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
     """fila.v1.FilaAdmin: queues, runtime config, stats, redrive, hooks."""
 
     def __init__(self, engine: Engine, facts: ServerFacts) -> None:

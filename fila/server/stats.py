@@ -28,10 +28,11 @@ def queue_snapshot(broker: Broker, name: str, top_keys: int) -> QueueSnapshot:
     why = broker.waiting_info(name, q)
     keys: list[KeySnapshot] = []
     chosen = broker.top_keys(q, top_keys)
-    total_weight = sum(q.sched.view(k).weight for k in chosen if q.sched.view(k) is not None) or 1
+    views = {key: q.sched.view(key) for key in chosen}
+    total_weight = sum(v.weight for v in views.values() if v is not None) or 1
     for key in chosen:
         ks = q.keys[key]
-        view = q.sched.view(key)
+        view = views[key]
         waiting, waiting_on, until = why(key)
         weight = view.weight if view is not None else 1
         keys.append(KeySnapshot(
@@ -60,7 +61,7 @@ def queue_snapshot(broker: Broker, name: str, top_keys: int) -> QueueSnapshot:
         acked_total=c["acked"],
         nacked_total=c["nacked"],
         dead_lettered_total=c["dead_lettered"],
-        active_keys=sum(1 for _ in q.sched.keys()),
+        active_keys=sum(1 for _ in q.sched.keys()),  # noqa: SIM118 - not a dict
         keys=tuple(keys),
         quantum=q.sched.quantum,
         wait_p95_ms=_p95(list(q.waits)),

@@ -32,7 +32,8 @@ class Stubs:
     def enqueue(self, queue_name: str, payload: bytes = b"x", headers: dict[str, str] | None = None,
                 delay_ms: int = 0) -> str:
         resp = self.svc.Enqueue(service_pb2.EnqueueRequest(
-            queue=queue_name, headers=headers or {}, payload=payload, delay_ms=delay_ms), timeout=10)
+            queue=queue_name, headers=headers or {}, payload=payload, delay_ms=delay_ms),
+            timeout=10)
         return str(resp.message_id)
 
     def ack(self, queue_name: str, msg_id: str) -> None:
@@ -61,7 +62,7 @@ class Stream:
             for frame in self.call:
                 if frame.HasField("message"):
                     self.inbox.put(frame.message)
-        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+        except BaseException as exc:
             self.inbox.put(exc)
 
     def get(self, timeout: float = 10.0) -> messages_pb2.Message:
