@@ -1,11 +1,17 @@
 """Fila: a message broker with fair scheduling and per-key throttling."""
 
+from typing import TYPE_CHECKING
+
 from fila.errors import (
     FilaError,
     MessageNotFoundError,
     QueueNotFoundError,
     RPCError,
 )
+
+if TYPE_CHECKING:  # real names for type checkers; imported lazily at run time
+    from fila.client import AsyncClient, Client
+    from fila.types import ConsumeMessage
 
 __version__ = "0.1.0"
 

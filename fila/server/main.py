@@ -30,8 +30,7 @@ from fila.server.config import ConfigError, ServerConfig, load_config
 from fila.server.engine import Engine, SystemClock
 from fila.server.hooks import HookSettings
 from fila.server.rocks import RocksStore
-from fila.server.service import AdminService, HotPathService, ServerFacts
-from fila.v1 import admin_pb2, admin_pb2_grpc, service_pb2, service_pb2_grpc
+from fila.server.service import ServerFacts, register_services
 
 __all__ = ["Server", "main"]
 
@@ -93,12 +92,10 @@ class Server:
         ])
         facts = ServerFacts(cfg.listen_addr, str(Path(cfg.data_dir).resolve()), started,
                             self._store.size_bytes, time.monotonic)
-        service_pb2_grpc.add_FilaServiceServicer_to_server(HotPathService(self._engine), server)
-        admin_pb2_grpc.add_FilaAdminServicer_to_server(AdminService(self._engine, facts), server)
+        fila_names = register_services(server, self._engine, facts)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         names = (
-            service_pb2.DESCRIPTOR.services_by_name["FilaService"].full_name,
-            admin_pb2.DESCRIPTOR.services_by_name["FilaAdmin"].full_name,
+            *fila_names,
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         )

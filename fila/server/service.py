@@ -23,7 +23,7 @@ from fila.server.engine import Engine
 from fila.server.stats import RateTracker, queue_snapshot, snapshot
 from fila.v1 import admin_pb2, admin_pb2_grpc, service_pb2, service_pb2_grpc
 
-__all__ = ["AdminService", "HotPathService", "ServerFacts"]
+__all__ = ["AdminService", "HotPathService", "ServerFacts", "register_services"]
 
 log = logging.getLogger("fila.service")
 R = TypeVar("R")
@@ -284,3 +284,14 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
 
     async def GetAcl(self, request: Any, context: Any) -> Any:
         return await self._unimplemented(context)
+
+
+def register_services(server: grpc.aio.Server, engine: Engine, facts: ServerFacts
+                      ) -> tuple[str, str]:
+    """Add both Fila services to ``server``; returns their full names (for reflection)."""
+    service_pb2_grpc.add_FilaServiceServicer_to_server(HotPathService(engine), server)
+    admin_pb2_grpc.add_FilaAdminServicer_to_server(AdminService(engine, facts), server)
+    return (
+        service_pb2.DESCRIPTOR.services_by_name["FilaService"].full_name,
+        admin_pb2.DESCRIPTOR.services_by_name["FilaAdmin"].full_name,
+    )

@@ -1,0 +1,58 @@
+"""`fila config ...`: runtime configuration (throttles, concurrency caps, values for Lua)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from fila.cli.common import JsonOpt, session
+
+app = typer.Typer(help="Set, get and list runtime configuration.", no_args_is_help=True)
+
+KeyArg = Annotated[str, typer.Argument(help="Config key, e.g. throttle.tenant:acme.")]
+
+
+@app.command("set")
+def set_(
+    ctx: typer.Context,
+    key: KeyArg,
+    value: Annotated[str, typer.Argument(help="Value ('' removes a throttle/cap).")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Set a runtime config value (takes effect at once)."""
+    with session(ctx, json_out) as (client, out):
+        client.set_config(key, value)
+        out.done(f'Set "{key}" = "{value}"', {"key": key, "value": value})
+
+
+@app.command()
+def get(ctx: typer.Context, key: KeyArg, json_out: JsonOpt = False) -> None:
+    """Print one runtime config value."""
+    with session(ctx, json_out) as (client, out):
+        value = client.get_config(key)
+        if out.json:
+            out.emit_json({"key": key, "value": value})
+        else:
+            out.line(f"{key}: {value if value is not None else '(not set)'}")
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    prefix: Annotated[str, typer.Option("--prefix", help="Only keys starting with this.")] = "",
+    json_out: JsonOpt = False,
+) -> None:
+    """List runtime config entries, in key order."""
+    with session(ctx, json_out) as (client, out):
+        entries = client.list_config(prefix)
+        if out.json:
+            out.emit_json([{"key": k, "value": v} for k, v in entries])
+        elif not entries:
+            out.line(
+                f'No config entries matching prefix "{prefix}".'
+                if prefix
+                else "No config entries found."
+            )
+        else:
+            out.table(["KEY", "VALUE"], [[k, v] for k, v in entries])

@@ -1,0 +1,181 @@
+"""`fila enqueue | consume | peek`: send, tail and browse messages from a shell."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from fila.cli.common import (
+    CliError,
+    JsonOpt,
+    Output,
+    format_payload,
+    message_record,
+    parse_headers,
+    session,
+)
+
+if TYPE_CHECKING:
+    from fila.types import ConsumeMessage, ListedMessage
+
+QueueArg = Annotated[str, typer.Argument(help="Queue name.", show_default=False)]
+
+# ListMessages pages are capped server-side; ask for at most this many per call.
+_PAGE = 100
+
+
+def _read_payload(payload: str | None, file: Path | None) -> bytes:
+    if payload is not None and file is not None:
+        raise CliError("give either PAYLOAD or --file, not both")
+    if file is not None:
+        try:
+            return file.expanduser().read_bytes()
+        except OSError as e:
+            raise CliError(f"cannot read {file}: {e.strerror or e}") from None
+    if payload == "-":
+        return typer.get_binary_stream("stdin").read()
+    if payload is None:
+        raise CliError("no payload: give PAYLOAD, --file F, or - to read stdin")
+    return payload.encode("utf-8")
+
+
+def enqueue(
+    ctx: typer.Context,
+    queue: QueueArg,
+    payload: Annotated[
+        str | None,
+        typer.Argument(help="Message body as text; '-' reads stdin.", show_default=False),
+    ] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", "-f", help="Read the body from this file.")
+    ] = None,
+    header: Annotated[
+        list[str] | None,
+        typer.Option("--header", "-H", metavar="K=V", help="A message header (repeatable)."),
+    ] = None,
+    delay: Annotated[
+        int, typer.Option("--delay", metavar="MS", min=0, help="Deliver no earlier than in MS ms.")
+    ] = 0,
+    json_out: JsonOpt = False,
+) -> None:
+    """Enqueue one message and print its id."""
+    with session(ctx, json_out) as (client, out):
+        headers = parse_headers(header)
+        body = _read_payload(payload, file)
+        message_id = client.enqueue(queue, headers, body, delay_ms=delay)
+        if out.json:
+            out.emit_json({"id": message_id, "queue": queue})
+        else:
+            out.line(message_id)
+
+
+def _print_message(out: Output, msg: ConsumeMessage) -> None:
+    if out.json:
+        # One object per line (NDJSON) so a tail can be piped into jq.
+        out.emit_json(message_record(msg), compact=True)
+        return
+    headers = " ".join(f"{k}={v}" for k, v in sorted(msg.headers.items()))
+    parts = [msg.id, msg.fairness_key, f"attempt={msg.attempt_count}"]
+    if headers:
+        parts.append(f"[{headers}]")
+    parts.append(format_payload(msg.payload))
+    out.line(" ".join(parts))
+
+
+def consume(
+    ctx: typer.Context,
+    queue: QueueArg,
+    count: Annotated[
+        int, typer.Option("--count", "-n", min=0, help="Stop after N messages (0 = until Ctrl-C).")
+    ] = 0,
+    ack: Annotated[bool, typer.Option("--ack", help="Ack each message after printing it.")] = False,
+    nack: Annotated[
+        str | None,
+        typer.Option("--nack", metavar="REASON", help="Nack each message with REASON."),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Tail a queue: print messages as they are delivered.
+
+    Without --ack/--nack the leases are held until the command exits, then the
+    broker releases them for redelivery.
+    """
+    if ack and nack is not None:
+        raise typer.BadParameter("--ack and --nack exclude each other")
+    settle = ack or nack is not None
+    # Lease no more than we will print: a settling tail needs one at a time;
+    # a non-settling one must hold `count` leases at once.
+    prefetch = 1 if settle else count
+    with session(ctx, json_out) as (client, out):
+        stream = client.consume(queue, prefetch=prefetch)
+        seen = 0
+        try:
+            for msg in stream:
+                _print_message(out, msg)
+                if ack:
+                    client.ack(queue, msg.id)
+                elif nack is not None:
+                    client.nack(queue, msg.id, nack)
+                seen += 1
+                if count and seen >= count:
+                    break
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
+        finally:
+            stream.close()
+
+
+def peek(
+    ctx: typer.Context,
+    queue: QueueArg,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, help="Show at most N messages.")
+    ] = 20,
+    key: Annotated[
+        str, typer.Option("--key", "-k", help="Only messages of this fairness key.")
+    ] = "",
+    json_out: JsonOpt = False,
+) -> None:
+    """Show messages waiting in a queue (a DLQ, a backlog) without leasing them."""
+    with session(ctx, json_out) as (client, out):
+        listed: list[ListedMessage] = []
+        token = ""
+        while len(listed) < limit:
+            page, token = client.list_messages(
+                queue, fairness_key=key, limit=min(_PAGE, limit - len(listed)), page_token=token
+            )
+            listed.extend(page)
+            if not token or not page:
+                break
+        listed = listed[:limit]
+        if out.json:
+            out.emit_json(
+                [
+                    message_record(m.message, state=m.state, deliver_after_ms=m.deliver_after_ms)
+                    for m in listed
+                ]
+            )
+            return
+        if not listed:
+            out.line(f'No messages in "{queue}".')
+            return
+        rows = [
+            [
+                m.message.id,
+                m.message.fairness_key,
+                m.state,
+                str(m.message.attempt_count),
+                m.message.last_error,
+                _short(format_payload(m.message.payload)),
+            ]
+            for m in listed
+        ]
+        out.table(["ID", "KEY", "STATE", "ATTEMPTS", "LAST_ERROR", "PAYLOAD"], rows, right=(3,))
+        if token and out.terminal:
+            out.line(f"(more messages; use --limit to see more than {limit})", style="dim")
+
+
+def _short(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
