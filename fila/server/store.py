@@ -10,6 +10,7 @@ queue's records sort together and one queue is never a prefix of another's):
     q/<queue>                       queue config (JSON)
     m/<queue>\\x00<message id>       message metadata record
     p/<queue>\\x00<message id>       payload bytes (raw, never re-encoded)
+    l/<queue>\\x00<message id>       lease: wall-clock deadline ms, leased-at ms
     c/<key>                         runtime config value
     s/<name>                        server metadata (e.g. schema version)
 
