@@ -86,7 +86,8 @@ class KeySnapshot:
     deliver_rate: float = 0.0
     delivered_share: float = 0.0
     weight_share: float = 0.0
-    waiting: str = ""  # "", "turn", "throttled", "concurrency", "no_consumer", "delayed", "idle"
+    # "turn", "throttled", "concurrency", "busy", "no_consumer", "delayed", "idle"
+    waiting: str = ""
     waiting_on: str = ""
     waiting_until_ms: int = 0
     wait_p95_ms: float = 0.0

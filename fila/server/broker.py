@@ -993,7 +993,8 @@ class Broker:
     def waiting_info(self, qname: str, q: _Queue) -> Callable[[str], tuple[str, str, int]]:
         """A function key -> (waiting, waiting_on, until_wall_ms) for the stats module."""
         parked = q.sched.parked()
-        has_consumer = self._pick_consumer(q) is not None
+        has_credit = self._pick_consumer(q) is not None
+        idle_state = "turn" if has_credit else ("busy" if q.consumers else "no_consumer")
 
         def why(key: str) -> tuple[str, str, int]:
             block = parked.get(key)
@@ -1002,7 +1003,7 @@ class Broker:
                 return block.reason, block.limit_key, until
             ks = q.keys.get(key)
             if q.sched.pending(key) > 0:
-                return ("turn" if has_consumer else "no_consumer"), "", 0
+                return idle_state, "", 0
             if ks is not None and ks.delayed > 0:
                 return "delayed", "", 0
             return "idle", "", 0

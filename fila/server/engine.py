@@ -18,6 +18,8 @@ from fila.errors import FilaError, UnavailableError
 from fila.server.broker import Broker, Delivered, Effects, _WithEffects
 from fila.server.commit import GroupCommitter
 from fila.server.model import QueueConfig
+from fila.server.overlay import OverlayStore
+from fila.server.store import WriteBatch
 
 __all__ = ["Consumer", "Engine", "SystemClock"]
 
@@ -46,9 +48,10 @@ class Consumer:
 class Engine:
     """Drives the core from the event loop."""
 
-    def __init__(self, broker: Broker, committer: GroupCommitter) -> None:
+    def __init__(self, broker: Broker, committer: GroupCommitter, overlay: OverlayStore) -> None:
         self.broker = broker
         self._committer = committer
+        self._overlay = overlay
         self._consumers: dict[int, Consumer] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -61,13 +64,20 @@ class Engine:
         if self._closing:
             raise UnavailableError("broker is shutting down")
 
+    def _submit(self, batch: WriteBatch) -> asyncio.Future[None]:
+        """Hand ``batch`` to the committer; the core reads it back until it settles."""
+        future = self._committer.submit(batch)
+        ticket = self._overlay.stage(batch)
+        future.add_done_callback(lambda _: self._overlay.settle(ticket, batch))
+        return future
+
     async def _apply(self, effects: Effects) -> None:
         """Commit the call's own batch (awaited) and its deliveries (in the background)."""
         own: asyncio.Future[None] | None = None
         if len(effects.batch):
-            own = self._committer.submit(effects.batch)
+            own = self._submit(effects.batch)
         if effects.deliveries:
-            leases = self._committer.submit(effects.lease_batch)
+            leases = self._submit(effects.lease_batch)
             task = asyncio.ensure_future(self._send(effects, leases))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
@@ -166,7 +176,7 @@ class Engine:
         self._check_open()
         prepared = self.broker.prepare_enqueue(queue, headers, payload, delay_ms)
         # Durable first: the message becomes visible only once it is in the WAL.
-        await self._committer.submit(prepared.batch)
+        await self._submit(prepared.batch)
         try:
             effects = self.broker.apply_enqueue(prepared)
         except _WithEffects as gone:

@@ -29,6 +29,7 @@ from fila.server.commit import GroupCommitter
 from fila.server.config import ConfigError, ServerConfig, load_config
 from fila.server.engine import Engine, SystemClock
 from fila.server.hooks import HookSettings
+from fila.server.overlay import OverlayStore
 from fila.server.rocks import RocksStore
 from fila.server.service import ServerFacts, register_services
 
@@ -75,10 +76,11 @@ class Server:
             default_prefetch=cfg.default_prefetch,
             max_consumers=cfg.max_consumers,
         )
-        broker = Broker(self._store, clock, settings)
+        overlay = OverlayStore(self._store)
+        broker = Broker(overlay, clock, settings)
         loaded = broker.recover()
         self._committer = GroupCommitter(self._store)
-        self._engine = Engine(broker, self._committer)
+        self._engine = Engine(broker, self._committer, overlay)
         self._engine.start()
 
         server = grpc.aio.server(options=[

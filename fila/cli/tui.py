@@ -1,0 +1,61 @@
+"""`fila tui`: the live dashboard (fila/tui), against a broker address."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+__all__ = ["register", "tui"]
+
+
+def tui(
+    ctx: typer.Context,
+    addr: Annotated[
+        str | None,
+        typer.Option(
+            "--addr",
+            envvar="FILA_ADDR",
+            show_envvar=True,
+            help="Broker address (host:port or http://host:port). "
+            "Defaults to the global --addr, http://localhost:5555.",
+        ),
+    ] = None,
+    read_only: Annotated[
+        bool, typer.Option("--read-only", help="Hide every action that changes the broker.")
+    ] = False,
+    interval_ms: Annotated[
+        int, typer.Option("--interval-ms", min=100, help="Stats refresh interval.")
+    ] = 1000,
+    top_keys: Annotated[
+        int, typer.Option("--top-keys", min=1, help="Busiest keys per queue to show.")
+    ] = 100,
+) -> None:
+    """Live dashboard: who is waiting, and why. Edit hooks, limits and redrive DLQs."""
+    # Imported here so `fila --help` does not load Textual and grpc.
+    from fila.client import Client
+    from fila.tui.app import build_app
+
+    target = addr or _root_addr(ctx)
+    # The app owns the client from here: it closes it on exit to end the stats stream.
+    client = Client(target)
+    try:
+        build_app(
+            client, addr=target, read_only=read_only, interval_ms=interval_ms, top_keys=top_keys
+        ).run()
+    finally:
+        client.close()
+
+
+def _root_addr(ctx: typer.Context) -> str:
+    try:
+        from fila.cli.common import state
+
+        return state(ctx).addr
+    except ImportError:  # the CLI core is optional for this command
+        return "http://localhost:5555"
+
+
+def register(app: typer.Typer) -> None:
+    """Add `fila tui` to the root CLI (called by fila/cli/main.py)."""
+    app.command("tui")(tui)

@@ -1,0 +1,282 @@
+"""The Fila TUI application and the one factory that builds it.
+
+``build_app`` is used by ``fila tui`` and by every test, so what the tests see
+is what operators run. Live numbers come from a single WatchStats stream read
+by one thread worker; the UI thread never blocks on the network.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import tzinfo
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.worker import get_current_worker
+
+from fila.errors import FilaError
+from fila.tui.backend import Backend
+from fila.tui.messages import ServerInfoArrived, StatsArrived, StreamDown
+from fila.tui.viewmodel import History, header_text
+from fila.types import QueueSnapshot, ServerInfo, StatsSnapshot
+
+__all__ = ["Backoff", "FilaApp", "LiveState", "build_app"]
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Reconnect delays: first, doubling up to ``maximum`` (seconds)."""
+
+    first: float = 0.5
+    maximum: float = 10.0
+
+    def delay(self, attempt: int) -> float:
+        return float(min(self.maximum, self.first * 2.0 ** max(0, attempt - 1)))
+
+
+@dataclass
+class LiveState:
+    """Everything the stream has told us; screens read it, only the app writes it."""
+
+    snapshot: StatsSnapshot | None = None
+    info: ServerInfo | None = None
+    info_taken_at_ms: int | None = None
+    connected: bool = False
+    ever_connected: bool = False
+    error: str = ""
+    retry_in: float = 0.0
+    attempt: int = 0
+    interval_ms: int = 1000
+    history: History = field(default_factory=History)
+
+    def queue(self, name: str) -> QueueSnapshot | None:
+        if self.snapshot is None:
+            return None
+        for q in self.snapshot.queues:
+            if q.name == name:
+                return q
+        return None
+
+    def header(self, addr: str) -> str:
+        elapsed = 0
+        if self.snapshot is not None and self.info_taken_at_ms is not None:
+            elapsed = max(0, self.snapshot.taken_at_ms - self.info_taken_at_ms)
+        return "Fila  " + header_text(addr, self.info, elapsed_ms=elapsed)
+
+    def indicator(self) -> str:
+        if self.connected:
+            return f"● live {self.interval_ms / 1000:g}s"
+        return "○ offline" if self.ever_connected else "○ connecting"
+
+    def banner(self, addr: str) -> str | None:
+        if self.connected or (not self.error and not self.ever_connected):
+            return None
+        return (
+            f"Server unavailable at {addr}: {self.error or 'connection lost'} — "
+            f"retrying in {self.retry_in:g}s (attempt {self.attempt}); numbers are stale"
+        )
+
+
+class FilaApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "Fila"
+    ENABLE_COMMAND_PALETTE = True
+
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("ctrl+t", "toggle_dark", "Theme", show=False),
+    ]
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        addr: str,
+        read_only: bool = False,
+        tz: tzinfo | None = None,
+        backoff: Backoff | None = None,
+        interval_ms: int = 1000,
+        top_keys: int = 100,
+    ) -> None:
+        super().__init__()
+        self.backend = backend
+        self.addr = addr
+        self.read_only = read_only
+        # None = the operator's local zone; tests pass UTC so screenshots are stable.
+        self.tz = tz
+        self.backoff = backoff or Backoff()
+        self.top_keys = top_keys
+        self.live = LiveState(interval_ms=interval_ms)
+        self._stop = threading.Event()
+
+    @property
+    def zone(self) -> tzinfo:
+        if self.tz is not None:
+            return self.tz
+        from datetime import datetime
+
+        local = datetime.now().astimezone().tzinfo
+        assert local is not None
+        return local
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def on_mount(self) -> None:
+        from fila.tui.screens.overview import OverviewScreen
+
+        self.theme = "textual-dark"
+        self.push_screen(OverviewScreen())
+        self._stream_stats()
+
+    def on_unmount(self) -> None:
+        self._stop.set()
+        # Ends a stream blocked waiting for the next frame, so the worker thread exits.
+        with contextlib.suppress(Exception):  # shutting down; nothing useful to report
+            self.backend.close()
+
+    # ------------------------------------------------------------------ the stream
+
+    @work(thread=True, exclusive=True, group="stats", name="watch_stats")
+    def _stream_stats(self) -> None:
+        worker = get_current_worker()
+        attempt = 0
+        while not (self._stop.is_set() or worker.is_cancelled):
+            try:
+                info = self.backend.server_info()
+                self.post_message(ServerInfoArrived(info))
+                stream = self.backend.watch_stats(
+                    "", interval_ms=self.live.interval_ms, top_keys=self.top_keys
+                )
+                for snap in stream:
+                    if self._stop.is_set() or worker.is_cancelled:
+                        return
+                    attempt = 0
+                    self.post_message(StatsArrived(snap))
+                error = "stream ended"
+            except FilaError as exc:
+                error = exc.message or type(exc).__name__
+            except Exception as exc:  # a dashboard must never die of a hiccup
+                error = f"{type(exc).__name__}: {exc}"
+            if self._stop.is_set():
+                return
+            attempt += 1
+            delay = self.backoff.delay(attempt)
+            self.post_message(StreamDown(error, delay, attempt))
+            # Backoff wait that ends at once when the app quits.
+            self._stop.wait(delay)
+
+    def on_server_info_arrived(self, message: ServerInfoArrived) -> None:
+        self.live.info = message.info
+        self.live.info_taken_at_ms = None  # set by the next snapshot
+        self._repaint()
+
+    def on_stats_arrived(self, message: StatsArrived) -> None:
+        live = self.live
+        live.snapshot = message.snapshot
+        if live.info_taken_at_ms is None:
+            live.info_taken_at_ms = message.snapshot.taken_at_ms
+        live.connected = True
+        live.ever_connected = True
+        live.error = ""
+        live.attempt = 0
+        live.history.add(message.snapshot)
+        self._repaint()
+
+    def on_stream_down(self, message: StreamDown) -> None:
+        live = self.live
+        live.connected = False
+        live.error = message.error
+        live.retry_in = message.retry_in
+        live.attempt = message.attempt
+        self._repaint()
+
+    def _repaint(self) -> None:
+        from fila.tui.screens.base import LiveScreen
+
+        # Only the visible screen repaints; others catch up on resume.
+        for screen in reversed(self.screen_stack):
+            if isinstance(screen, LiveScreen):
+                screen.refresh_live()
+                break
+
+    # ------------------------------------------------------------------ actions
+
+    def action_help(self) -> None:
+        from fila.tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def action_toggle_dark(self) -> None:
+        self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
+
+    def open_queue(self, name: str) -> None:
+        from fila.tui.screens.dlq import DlqScreen
+        from fila.tui.screens.queue import QueueScreen
+
+        self.push_screen(DlqScreen(name) if name.endswith(".dlq") else QueueScreen(name))
+
+    def open_dlq(self, name: str) -> None:
+        from fila.tui.screens.dlq import DlqScreen
+
+        self.push_screen(DlqScreen(name))
+
+    def open_config(self, key_filter: str = "") -> None:
+        from fila.tui.screens.config import ConfigScreen
+
+        self.push_screen(ConfigScreen(key_filter))
+
+    def open_hook_editor(self, queue: str) -> None:
+        from fila.tui.screens.hook_editor import HookEditorScreen
+
+        self.push_screen(HookEditorScreen(queue))
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Config", "Runtime config: throttles, caps", self.open_config)
+        yield SystemCommand("Toggle theme", "Switch light / dark", self.action_toggle_dark)
+        snap = self.live.snapshot
+        for q in sorted(snap.queues if snap else (), key=lambda q: q.name):
+            name = q.name
+            if name.endswith(".dlq"):
+                yield SystemCommand(
+                    f"DLQ {name}", f"Browse and redrive {name}", lambda n=name: self.open_dlq(n)
+                )
+            else:
+                yield SystemCommand(
+                    f"Queue {name}", f"Keys and limits of {name}", lambda n=name: self.open_queue(n)
+                )
+                if not self.read_only:
+                    yield SystemCommand(
+                        f"Hook {name}",
+                        f"Edit the Lua hooks of {name}",
+                        lambda n=name: self.open_hook_editor(n),
+                    )
+
+
+def build_app(
+    backend: Backend,
+    *,
+    addr: str,
+    read_only: bool = False,
+    tz: tzinfo | None = None,
+    backoff: Backoff | None = None,
+    interval_ms: int = 1000,
+    top_keys: int = 100,
+) -> FilaApp:
+    """The one way to make the TUI: used by ``fila tui`` and by the tests."""
+    return FilaApp(
+        backend,
+        addr=addr,
+        read_only=read_only,
+        tz=tz,
+        backoff=backoff,
+        interval_ms=interval_ms,
+        top_keys=top_keys,
+    )

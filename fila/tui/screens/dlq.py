@@ -1,0 +1,165 @@
+"""A dead-letter queue: page through messages, inspect one, redrive with a dry run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from textual import work
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widget import Widget
+from textual.widgets import DataTable, Static
+
+from fila.errors import FilaError
+from fila.tui.fmt import fmt_count
+from fila.tui.screens.base import LiveScreen
+from fila.tui.screens.redrive import RedriveScreen
+from fila.tui.viewmodel import MESSAGE_COLUMNS, message_detail, message_rows
+from fila.tui.widgets.table import RowTable
+from fila.types import ListedMessage
+
+if TYPE_CHECKING:
+    from fila.tui.app import LiveState
+
+__all__ = ["PAGE_SIZE", "DlqScreen"]
+
+PAGE_SIZE = 50
+
+
+class DlqScreen(LiveScreen):
+    WRITE_ACTIONS = frozenset({"redrive", "redrive_key"})
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("r", "redrive", "Redrive"),
+        Binding("k", "redrive_key", "Redrive key"),
+        Binding("x", "hex", "Hex/text"),
+        Binding("right_square_bracket,n", "next_page", "Next", key_display="]"),
+        Binding("left_square_bracket,p", "prev_page", "Prev", key_display="["),
+        Binding("g", "reload", "Reload", show=False),
+    ]
+
+    def __init__(self, dlq: str) -> None:
+        super().__init__()
+        self.dlq = dlq
+        self.messages: list[ListedMessage] = []
+        self.tokens: list[str] = [""]  # page tokens of the pages seen; last = current page
+        self.next_token = ""
+        self.as_hex = False
+        self.fetching = True
+        self.error = ""
+
+    def compose_body(self) -> Iterable[Widget]:
+        yield Static(self.dlq, id="title", classes="title", markup=False)
+        yield RowTable(MESSAGE_COLUMNS, id="messages")
+        with VerticalScroll(id="message-pane"):
+            yield Static("", id="message", markup=False)
+
+    def on_mount(self) -> None:
+        self.query_one(RowTable).focus()
+        self._load(self.tokens[-1])
+
+    @property
+    def table(self) -> RowTable:
+        return self.query_one(RowTable)
+
+    @property
+    def page(self) -> int:
+        return len(self.tokens)
+
+    def live_changed(self, live: LiveState) -> None:
+        q = live.queue(self.dlq)
+        depth = f"depth {fmt_count(q.depth)}" if q is not None else "depth ?"
+        state = "loading…" if self.fetching else f"{len(self.messages)} on this page"
+        if self.error:
+            state = f"error: {self.error}"
+        more = "  ] next" if self.next_token else ""
+        self.query_one("#title", Static).update(
+            f"{self.dlq} ▸ dead letters  {depth}  page {self.page}: {state}{more}"
+        )
+
+    @work(thread=True, exclusive=True, group="dlq-load")
+    def _load(self, token: str) -> None:
+        try:
+            messages, next_token = self.fila.backend.list_messages(
+                self.dlq, limit=PAGE_SIZE, page_token=token
+            )
+        except FilaError as exc:
+            self.app.call_from_thread(self._failed, exc.message or type(exc).__name__)
+            return
+        self.app.call_from_thread(self._loaded, messages, next_token)
+
+    def _failed(self, error: str) -> None:
+        self.fetching = False
+        self.error = error
+        self.refresh_live()
+
+    def _loaded(self, messages: list[ListedMessage], next_token: str) -> None:
+        self.fetching = False
+        self.error = ""
+        self.messages = messages
+        self.next_token = next_token
+        snap = self.fila.live.snapshot
+        self.table.set_rows(message_rows(messages, snap.taken_at_ms if snap else None))
+        self._show_current()
+        self.refresh_live()
+
+    def current(self) -> ListedMessage | None:
+        key = self.table.current_key
+        return next((m for m in self.messages if m.message.id == key), None)
+
+    def _show_current(self) -> None:
+        listed = self.current()
+        pane = self.query_one("#message", Static)
+        if listed is None:
+            pane.update("No dead letters here." if not self.messages else "")
+            return
+        pane.update(message_detail(listed, self.fila.zone, as_hex=self.as_hex))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        self._show_current()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.query_one("#message-pane").focus()
+
+    def action_hex(self) -> None:
+        self.as_hex = not self.as_hex
+        self._show_current()
+
+    def action_next_page(self) -> None:
+        if self.next_token:
+            self.tokens.append(self.next_token)
+            self.fetching = True
+            self._load(self.next_token)
+
+    def action_prev_page(self) -> None:
+        if len(self.tokens) > 1:
+            self.tokens.pop()
+            self.fetching = True
+            self._load(self.tokens[-1])
+
+    def action_reload(self) -> None:
+        self.fetching = True
+        self._load(self.tokens[-1])
+
+    def _redrive(self, key: str) -> None:
+        def done(moved: int | None) -> None:
+            if moved:
+                noun = "message" if moved == 1 else "messages"
+                self.notify(f"Redrive complete: {moved} {noun} moved from {self.dlq}")
+                self.tokens = [""]
+                self.action_reload()
+
+        self.app.push_screen(RedriveScreen(self.fila.backend, self.dlq, fairness_key=key), done)
+
+    def action_redrive(self) -> None:
+        self._redrive("")
+
+    def action_redrive_key(self) -> None:
+        listed = self.current()
+        self._redrive(listed.message.fairness_key if listed else "")
+
+    def action_back(self) -> None:
+        self.dismiss()

@@ -1,0 +1,76 @@
+"""'?': what the keys do on the screen you came from, and what the numbers mean."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Static
+
+__all__ = ["HelpScreen", "help_text"]
+
+_GLOBAL = [
+    ("q", "quit"),
+    ("?", "this help"),
+    ("ctrl+p", "command palette: open a queue, DLQ, hook, config; theme"),
+    ("ctrl+t", "toggle light / dark theme"),
+    ("esc", "back"),
+]
+
+_ABOUT = {
+    "OverviewScreen": "Queues. DEPTH = pending + in flight. WAIT p95 = time from eligible "
+    "to delivered. A DLQ row holding messages is red and marked (!).",
+    "QueueScreen": "Per fairness key: SHARE vs WEIGHT compares the share of deliveries this "
+    "key got with the share its weight asks for. STATE / WHY says why a key waits: "
+    "throttled by a limit key (and until when), at a concurrency cap, no consumer, or "
+    "waiting its turn. The server sends the top keys by activity; totals are in the title.",
+    "HookEditorScreen": "Esc leaves the editor, so t / a / o work as keys; ctrl+t / ctrl+s / "
+    "ctrl+o work while typing. Test never touches the queue; Apply shows a diff first.",
+    "ConfigScreen": 'throttle.<key> = "rate,burst"; concurrency.<key> = "n"; an empty '
+    "value deletes. LIVE STATE comes from the stats stream.",
+    "DlqScreen": "Redrive always runs a dry run and shows the count before moving anything.",
+}
+
+
+def help_text(screen: Screen[object], read_only: bool) -> Text:
+    text = Text()
+    name = type(screen).__name__
+    text.append(f"{name.removesuffix('Screen')} keys\n", style="bold")
+    writes: frozenset[str] = getattr(screen, "WRITE_ACTIONS", frozenset())
+    for binding in screen.BINDINGS:
+        if not isinstance(binding, Binding) or not binding.description:
+            continue
+        if read_only and binding.action in writes:
+            continue
+        keys = binding.key_display or binding.key.split(",")[0]
+        text.append(f"  {keys:<8}", style="bold")
+        text.append(f"{binding.description}\n")
+    text.append("\nEverywhere\n", style="bold")
+    for keys, what in _GLOBAL:
+        text.append(f"  {keys:<8}", style="bold")
+        text.append(f"{what}\n")
+    if name in _ABOUT:
+        text.append(f"\n{_ABOUT[name]}\n")
+    if read_only:
+        text.append("\nRead-only mode: write actions are hidden.\n", style="italic")
+    return text
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,question_mark,q", "close", "Close")]
+
+    def __init__(self, under: Screen[object]) -> None:
+        super().__init__()
+        self.under = under
+
+    def compose(self) -> ComposeResult:
+        read_only = bool(getattr(self.app, "read_only", False))
+        with Vertical(id="dialog"):
+            yield Static("Help (esc closes)", id="question", markup=False)
+            with VerticalScroll(id="detail"):
+                yield Static(help_text(self.under, read_only), markup=False)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

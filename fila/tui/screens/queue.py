@@ -1,0 +1,101 @@
+"""One queue: per fairness key who waits and why, and the limit keys."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from textual.binding import Binding
+from textual.widget import Widget
+from textual.widgets import Static
+
+from fila.tui.screens.base import LiveScreen
+from fila.tui.viewmodel import (
+    KEY_COLUMNS,
+    KEY_SORTS,
+    LIMIT_COLUMNS,
+    key_rows,
+    keys_title,
+    limit_rows,
+)
+from fila.tui.widgets.filter import FilterInput
+from fila.tui.widgets.table import RowTable
+
+if TYPE_CHECKING:
+    from fila.tui.app import LiveState
+
+__all__ = ["QueueScreen"]
+
+
+class QueueScreen(LiveScreen):
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("s", "sort", "Sort"),
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("l", "limits", "Limits"),
+        Binding("h", "hook", "Hook"),
+        Binding("d", "dlq", "DLQ"),
+        Binding("c", "config", "Config", show=False),
+    ]
+
+    def __init__(self, queue: str) -> None:
+        super().__init__()
+        self.queue = queue
+        self.sort = KEY_SORTS[0]
+        self.key_filter = ""
+
+    def compose_body(self) -> Iterable[Widget]:
+        yield Static(self.queue, id="title", classes="title", markup=False)
+        yield RowTable(KEY_COLUMNS, id="keys")
+        yield Static("Limit keys", id="limits-title", classes="title", markup=False)
+        yield RowTable(LIMIT_COLUMNS, id="limits")
+        yield FilterInput("filter keys…", id="filter")
+
+    def on_mount(self) -> None:
+        self.query_one("#keys", RowTable).focus()
+        self.refresh_live()
+
+    def live_changed(self, live: LiveState) -> None:
+        q = live.queue(self.queue)
+        limits = live.snapshot.limits if live.snapshot else ()
+        rows = key_rows(
+            q, limits, live.history, self.fila.zone, sort=self.sort, key_filter=self.key_filter
+        )
+        self.query_one("#keys", RowTable).set_rows(rows)
+        title = keys_title(q, len(rows), self.sort, self.key_filter)
+        if live.snapshot is not None and q is None:
+            title = f'queue "{self.queue}" is not in the stats (deleted?)'
+        self.query_one("#title", Static).update(title)
+        lrows = limit_rows(limits, self.key_filter)
+        self.query_one("#limits", RowTable).set_rows(lrows)
+        self.query_one("#limits-title", Static).update(
+            f"Limit keys ({len(lrows)})" if lrows else "Limit keys — none configured"
+        )
+
+    def on_filter_input_filter_changed(self, event: FilterInput.FilterChanged) -> None:
+        self.key_filter = event.value
+        self.refresh_live()
+
+    def action_back(self) -> None:
+        self.dismiss()
+
+    def action_sort(self) -> None:
+        self.sort = KEY_SORTS[(KEY_SORTS.index(self.sort) + 1) % len(KEY_SORTS)]
+        self.refresh_live()
+
+    def action_filter(self) -> None:
+        self.query_one(FilterInput).open()
+
+    def action_limits(self) -> None:
+        keys, limits = self.query_one("#keys", RowTable), self.query_one("#limits", RowTable)
+        (keys if limits.has_focus else limits).focus()
+
+    def action_hook(self) -> None:
+        self.fila.open_hook_editor(self.queue)
+
+    def action_dlq(self) -> None:
+        q = self.fila.live.queue(self.queue)
+        self.fila.open_dlq((q.dead_letter_queue if q else "") or f"{self.queue}.dlq")
+
+    def action_config(self) -> None:
+        self.fila.open_config()

@@ -1,0 +1,370 @@
+"""A scripted stand-in for fila.client.Client, shaped by fila.tui.backend.Backend.
+
+Deterministic: fixed times (2026-01-01 12:00:00 UTC), no clocks, no sleeps.
+The stats stream hands out snapshots pushed by the test and can be made to
+fail and recover, to exercise the reconnect path.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import replace
+
+from fila.errors import InvalidArgumentError, QueueNotFoundError, UnavailableError
+from fila.types import (
+    ConsumeMessage,
+    HookResult,
+    KeySnapshot,
+    LimitSnapshot,
+    ListedMessage,
+    QueueDetails,
+    QueueInfo,
+    QueueSnapshot,
+    QueueStats,
+    ServerInfo,
+    StatsSnapshot,
+)
+
+T0 = 1_767_268_800_000  # 2026-01-01T12:00:00Z
+
+HOOK = """function on_enqueue(msg)
+  local t = msg.headers["tenant"] or "default"
+  local keys = {}
+  if t == "initech" then keys = { "provider:stripe" } end
+  return { fairness_key = "tenant:" .. t, throttle_keys = keys }
+end
+"""
+
+
+def sample_snapshot(step: int = 0) -> StatsSnapshot:
+    """The fairness scenario: a noisy, a quiet, a throttled and a capped tenant."""
+    keys = (
+        KeySnapshot(
+            "tenant:acme",
+            pending=9870,
+            in_flight=32,
+            deficit=412,
+            weight=1,
+            delivered_total=40_000 + step * 160,
+            deliver_rate=160.0,
+            delivered_share=0.33,
+            weight_share=0.33,
+            waiting="turn",
+            wait_p95_ms=41,
+        ),
+        KeySnapshot(
+            "tenant:globex",
+            pending=2101,
+            in_flight=30,
+            deficit=890,
+            weight=2,
+            delivered_total=80_000 + step * 320,
+            deliver_rate=320.0,
+            delivered_share=0.66,
+            weight_share=0.66,
+            wait_p95_ms=38,
+        ),
+        KeySnapshot(
+            "tenant:initech",
+            pending=430,
+            in_flight=2,
+            weight=1,
+            deliver_rate=10.0,
+            delivered_share=0.01,
+            weight_share=0.33,
+            waiting="throttled",
+            waiting_on="provider:stripe",
+            waiting_until_ms=T0 + 3000,
+            wait_p95_ms=1200,
+        ),
+        KeySnapshot(
+            "tenant:umbrella",
+            pending=7,
+            in_flight=5,
+            weight=1,
+            waiting="concurrency",
+            waiting_on="umbrella",
+        ),
+    )
+    return StatsSnapshot(
+        taken_at_ms=T0 + step * 1000,
+        queues=(
+            QueueSnapshot(
+                "fair-demo",
+                depth=12_477,
+                pending=12_408,
+                in_flight=69,
+                consumers=4,
+                enqueue_rate=480.0 + step,
+                deliver_rate=490.0 - step * 10,
+                ack_rate=488.0,
+                active_keys=1204,
+                keys=keys,
+                quantum=1000,
+                wait_p95_ms=41,
+                dead_letter_queue="fair-demo.dlq",
+            ),
+            QueueSnapshot("fair-demo.dlq", depth=3),
+            QueueSnapshot(
+                "orders",
+                depth=105,
+                pending=104,
+                in_flight=1,
+                consumers=1,
+                enqueue_rate=12.0,
+                deliver_rate=12.0 + step,
+                ack_rate=12.0,
+                active_keys=1,
+                quantum=1000,
+                wait_p95_ms=1200,
+                dead_letter_queue="orders.dlq",
+                keys=(
+                    KeySnapshot(
+                        "default",
+                        pending=104,
+                        in_flight=1,
+                        deliver_rate=12.0,
+                        delivered_share=1.0,
+                        weight_share=1.0,
+                    ),
+                ),
+            ),
+            QueueSnapshot("orders.dlq"),
+        ),
+        limits=(
+            LimitSnapshot(
+                "provider:stripe",
+                has_throttle=True,
+                tokens=0.4,
+                rate_per_second=10.0,
+                burst=150.0,
+                hits=1200,
+                passes=98_400,
+            ),
+            LimitSnapshot("umbrella", has_cap=True, in_flight=5, cap=5, hits=30, passes=900),
+        ),
+    )
+
+
+def dead_letters(n: int = 3) -> list[ListedMessage]:
+    out = []
+    for i in range(n):
+        payload = b'{"order": %d}' % i if i % 2 == 0 else bytes([0, 1, 2, 255, i])
+        out.append(
+            ListedMessage(
+                ConsumeMessage(
+                    id=f"01890000-0000-7000-8000-00000000000{i}",
+                    headers={"tenant": "acme" if i < 2 else "globex"},
+                    payload=payload,
+                    fairness_key="tenant:acme" if i < 2 else "tenant:globex",
+                    attempt_count=3 + i,
+                    queue="fair-demo.dlq",
+                    last_error=f"payment declined (#{i})",
+                    enqueued_at_ms=T0 - 90_000 * (i + 1),
+                ),
+                state="ready",
+            )
+        )
+    return out
+
+
+class FakeBackend:
+    def __init__(self, snapshots: list[StatsSnapshot] | None = None) -> None:
+        self._cond = threading.Condition()
+        self._pending: deque[StatsSnapshot] = deque(
+            [sample_snapshot()] if snapshots is None else snapshots
+        )
+        self._latest: StatsSnapshot | None = None
+        self._up = True
+        self._closed = False
+        self._generation = 0
+        self.stream_opens = 0
+        self.info = ServerInfo(
+            version="0.3.0",
+            uptime_ms=8_040_000,
+            data_dir_bytes=1_288_490_189,
+            listen_addr="127.0.0.1:5555",
+        )
+        self.queues = {
+            "fair-demo": QueueDetails("fair-demo", HOOK, "", 30_000, "fair-demo.dlq"),
+            "orders": QueueDetails("orders", "", "", 30_000, "orders.dlq"),
+        }
+        self.config: dict[str, str] = {
+            "throttle.provider:stripe": "10,150",
+            "concurrency.umbrella": "5",
+            "feature.beta": "on",
+        }
+        self.dlq: dict[str, list[ListedMessage]] = {"fair-demo.dlq": dead_letters()}
+        self.writes: list[tuple[object, ...]] = []
+
+    # ------------------------------------------------------------------ test controls
+
+    def push(self, snap: StatsSnapshot) -> None:
+        with self._cond:
+            self._pending.append(snap)
+            self._cond.notify_all()
+
+    def fail(self) -> None:
+        """The server goes away: the open stream breaks, new calls are refused."""
+        with self._cond:
+            self._up = False
+            self._generation += 1
+            self._cond.notify_all()
+
+    def recover(self) -> None:
+        with self._cond:
+            self._up = True
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def _check_up(self) -> None:
+        if not self._up:
+            raise UnavailableError("failed to connect to all addresses; connection refused")
+
+    # ------------------------------------------------------------------ Backend
+
+    def watch_stats(
+        self, queue: str = "", *, interval_ms: int = 1000, top_keys: int = 50
+    ) -> Iterator[StatsSnapshot]:
+        self._check_up()
+        with self._cond:
+            self.stream_opens += 1
+            generation = self._generation
+            if not self._pending and self._latest is not None:
+                self._pending.append(self._latest)  # a fresh stream starts with a snapshot
+        while True:
+            with self._cond:
+                self._cond.wait_for(
+                    lambda: bool(self._pending) or self._closed or self._generation != generation
+                )
+                if self._closed:
+                    return
+                if self._generation != generation:
+                    raise UnavailableError("connection lost")
+                snap = self._pending.popleft()
+                self._latest = snap
+            yield snap
+
+    def server_info(self) -> ServerInfo:
+        self._check_up()
+        return self.info
+
+    def list_queues(self) -> list[QueueInfo]:
+        return [QueueInfo(q, 0, 0, 0) for q in self.queues]
+
+    def get_queue(self, name: str) -> QueueDetails:
+        self._check_up()
+        if name not in self.queues:
+            raise QueueNotFoundError(f'queue "{name}" does not exist')
+        return self.queues[name]
+
+    def update_queue(
+        self,
+        name: str,
+        *,
+        on_enqueue: str | None = None,
+        on_failure: str | None = None,
+        visibility_timeout_ms: int | None = None,
+    ) -> QueueDetails:
+        current = self.get_queue(name)
+        for script in (on_enqueue, on_failure):
+            if script is not None and "syntax error" in script:
+                raise InvalidArgumentError(
+                    "lua compile error: [string \"on_enqueue\"]:2: unexpected symbol near 'error'"
+                )
+        updated = replace(
+            current,
+            on_enqueue_script=current.on_enqueue_script if on_enqueue is None else on_enqueue,
+            on_failure_script=current.on_failure_script if on_failure is None else on_failure,
+        )
+        self.queues[name] = updated
+        self.writes.append(("update_queue", name, on_enqueue, on_failure))
+        return updated
+
+    def test_hook(
+        self,
+        hook: str,
+        script: str,
+        *,
+        headers: dict[str, str] | None = None,
+        payload_size: int = 0,
+        queue: str = "",
+        attempts: int = 1,
+        error: str = "",
+        message_id: str = "",
+    ) -> HookResult:
+        headers = headers or {}
+        if "error(" in script:
+            line = next(i for i, ln in enumerate(script.splitlines(), 1) if "error(" in ln)
+            return HookResult(error=f'[string "{hook}"]:{line}: boom')
+        if hook == "on_failure":
+            return HookResult(action="dlq" if attempts >= 3 else "retry", delay_ms=1000)
+        tenant = headers.get("tenant", "default")
+        throttle = ("provider:stripe",) if tenant == "initech" else ()
+        return HookResult(fairness_key=f"tenant:{tenant}", weight=1, throttle_keys=throttle)
+
+    def list_config(self, prefix: str = "") -> list[tuple[str, str]]:
+        self._check_up()
+        return sorted((k, v) for k, v in self.config.items() if k.startswith(prefix))
+
+    def set_config(self, key: str, value: str) -> None:
+        self._check_up()
+        if key.startswith("throttle.") and value:
+            parts = [p.strip() for p in value.split(",")]
+            try:
+                ok = len(parts) == 2 and all(float(p) >= 0 for p in parts)
+            except ValueError:
+                ok = False
+            if not ok:
+                raise InvalidArgumentError(
+                    f'invalid value for "{key}": expected "<rate_per_second>,<burst>"'
+                )
+        if key.startswith("concurrency.") and value and not value.strip().isdigit():
+            raise InvalidArgumentError(f'invalid value for "{key}": expected an integer >= 0')
+        self.writes.append(("set_config", key, value))
+        if value:
+            self.config[key] = value
+        else:
+            self.config.pop(key, None)
+
+    def get_config(self, key: str) -> str | None:
+        return self.config.get(key)
+
+    def list_messages(
+        self, queue: str, *, fairness_key: str = "", limit: int = 100, page_token: str = ""
+    ) -> tuple[list[ListedMessage], str]:
+        self._check_up()
+        items = [
+            m
+            for m in self.dlq.get(queue, [])
+            if not fairness_key or m.message.fairness_key == fairness_key
+        ]
+        start = int(page_token or 0)
+        page = items[start : start + limit]
+        more = start + limit < len(items)
+        return page, str(start + limit) if more else ""
+
+    def redrive(
+        self, dlq: str, count: int = 0, *, fairness_key: str = "", dry_run: bool = False
+    ) -> int:
+        self._check_up()
+        if not dlq.endswith(".dlq"):
+            raise InvalidArgumentError(f'"{dlq}" is not a dead-letter queue')
+        items = self.dlq.get(dlq, [])
+        chosen = [m for m in items if not fairness_key or m.message.fairness_key == fairness_key]
+        if count:
+            chosen = chosen[:count]
+        self.writes.append(("redrive", dlq, count, fairness_key, dry_run))
+        if not dry_run:
+            ids = {m.message.id for m in chosen}
+            self.dlq[dlq] = [m for m in items if m.message.id not in ids]
+        return len(chosen)
+
+    def get_stats(self, queue: str) -> QueueStats:
+        return QueueStats(0, 0, 0, 0, 1000, (), ())
