@@ -51,6 +51,19 @@ def _is_loopback(addr: str) -> bool:
         return False
 
 
+class _UndecodableRequestFilter(logging.Filter):
+    """grpc logs a full traceback when a request does not decode (hostile or broken
+    client input). The client already got a status; one warning line is enough."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and type(exc).__name__ == "DecodeError":
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.msg, record.args = "rejected a request that does not decode: %s", (exc,)
+            record.exc_info = record.exc_text = None
+        return True
+
+
 class Server:
     """One broker process: start() opens everything, stop() drains and closes."""
 
@@ -168,6 +181,7 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as exc:
         print(f"fila-server: {exc}", file=sys.stderr)
         sys.exit(1)
+    logging.getLogger("grpc._cython.cygrpc").addFilter(_UndecodableRequestFilter())
     for warning in config.warnings:
         log.warning("%s", warning)
     sys.exit(asyncio.run(_serve(config)))
