@@ -236,6 +236,7 @@ class Broker:
         self._seq = 0
         self._ids = Uuid7Generator()
         self._interned: dict[str, str] = {}
+        self.recovery_cleanup = WriteBatch()
 
     # ---- helpers -----------------------------------------------------------
 
@@ -853,7 +854,13 @@ class Broker:
     # ---- recovery ----------------------------------------------------------
 
     def recover(self) -> int:
-        """Rebuild all in-memory state from the store. Returns messages loaded."""
+        """Rebuild all in-memory state from the store. Returns messages loaded.
+
+        Records that belong to no queue (a delete racing an in-flight write, or a
+        lease whose message is gone) are collected in ``recovery_cleanup`` for the
+        shell to delete.
+        """
+        self.recovery_cleanup = WriteBatch()
         for _, raw in self._store.scan(keys.QUEUE):
             config = QueueConfig.decode(raw)
             try:
@@ -883,10 +890,15 @@ class Broker:
         for _, qname, msg_id, stored in loaded:
             self._seq = max(self._seq, stored.seq)
             q = self._queues.get(qname)
+            lease = leases.pop((qname, msg_id), None)
             if q is None:
+                self.recovery_cleanup.delete(keys.msg(qname, msg_id))
+                self.recovery_cleanup.delete(keys.payload(qname, msg_id))
                 continue
-            self._restore(qname, q, msg_id, stored, leases.get((qname, msg_id)))
+            self._restore(qname, q, msg_id, stored, lease)
             count += 1
+        for qname, msg_id in leases:
+            self.recovery_cleanup.delete(keys.lease(qname, msg_id))
         return count
 
     def _restore(self, qname: str, q: _Queue, msg_id: str, stored: StoredMessage,

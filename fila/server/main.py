@@ -92,6 +92,9 @@ class Server:
         overlay = OverlayStore(self._store)
         broker = Broker(overlay, clock, settings)
         loaded = broker.recover()
+        if len(broker.recovery_cleanup):
+            log.info("removing %d orphaned record(s)", len(broker.recovery_cleanup))
+            self._store.write(broker.recovery_cleanup)
         self._committer = GroupCommitter(self._store)
         self._engine = Engine(broker, self._committer, overlay)
         self._engine.start()

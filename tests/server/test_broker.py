@@ -196,3 +196,20 @@ def test_woken_key_rejoins_while_another_key_is_busy(h: Harness) -> None:
             slow += 1
         h.apply(h.broker.ack("q", last))
     assert 9 <= slow <= 12
+
+
+def test_recovery_collects_orphaned_records(h: Harness) -> None:
+    from fila.server import keys
+    from fila.server.store import WriteBatch
+
+    h.apply(h.broker.create_queue("q"))
+    kept = h.enqueue("q")
+    stray = WriteBatch()
+    stray.put(keys.msg("gone", kept), h.store.get(keys.msg("q", kept)) or b"")
+    stray.put(keys.payload("gone", kept), b"p")
+    stray.put(keys.lease("q", "00000000-0000-7000-8000-000000000000"), b"1,1")
+    h.store.write(stray)
+    fresh = Broker(h.store, h.clock, BrokerSettings())
+    assert fresh.recover() == 1
+    deleted = {key for key, value in fresh.recovery_cleanup.ops if value is None}
+    assert deleted == {key for key, _ in stray.ops}
