@@ -6,7 +6,8 @@ import ast
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parent.parent / "fila"
-CORE = ["model", "scheduler", "limits", "timers", "broker"]
+CORE = ["model", "scheduler", "limits", "timers", "broker", "effects", "queues", "ids", "keys",
+        "overlay"]
 FORBIDDEN_IN_CORE = {"grpc", "rocksdict", "lupa", "asyncio", "time"}
 
 

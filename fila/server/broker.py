@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import heapq
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -31,6 +30,7 @@ from fila.errors import (
     QueueNotFoundError,
 )
 from fila.server import keys
+from fila.server.effects import Delivered, Delivery, Effects, PreparedEnqueue
 from fila.server.hooks import (
     CircuitBreaker,
     EnqueueDecision,
@@ -43,7 +43,6 @@ from fila.server.ids import Uuid7Generator, is_uuid
 from fila.server.limits import Limits, parse_cap, parse_throttle
 from fila.server.model import (
     DEFAULT_KEY,
-    DEFAULT_VISIBILITY_TIMEOUT_MS,
     DLQ_SUFFIX,
     LeaseRecord,
     MessageRecord,
@@ -52,14 +51,20 @@ from fila.server.model import (
     StoredMessage,
     transition,
 )
-from fila.server.scheduler import Block, DrrScheduler
+from fila.server.queues import (
+    ConsumerState,
+    QueueState,
+    check_name,
+    check_visibility,
+)
+from fila.server.scheduler import Block
 from fila.server.store import Store, WriteBatch
 from fila.server.timers import TimerHeap
 from fila.types import HookResult
 
-__all__ = ["Broker", "BrokerSettings", "Clock", "Delivered", "Delivery", "Effects"]
+__all__ = ["Broker", "BrokerSettings", "Clock", "Delivered", "Delivery", "Effects",
+           "PreparedEnqueue"]
 
-MAX_NAME_BYTES = 256
 MAX_HEADERS = 256
 MAX_HEADER_BYTES = 64 * 1024
 MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
@@ -86,137 +91,6 @@ class BrokerSettings:
     max_queues: int = 10_000
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """The core leased ``msg_id`` to ``consumer``; the shell sends it once durable."""
-
-    consumer: int
-    queue: str
-    msg_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class Delivered:
-    """A leased message with everything a consumer sees (read from the store)."""
-
-    id: str
-    queue: str
-    headers: dict[str, str]
-    payload: bytes
-    fairness_key: str
-    weight: int
-    throttle_keys: tuple[str, ...]
-    attempts: int
-    enqueued_at_ms: int
-    leased_at_ms: int
-    deliver_after_ms: int = 0
-    last_error: str = ""
-    state: str = "leased"
-
-
-@dataclass(slots=True)
-class Effects:
-    """What one core call wants done: a batch to commit, then deliveries to send.
-
-    ``batch`` belongs to the call itself (its reply waits for it);
-    ``lease_batch`` holds the leases of ``deliveries`` (sent once it is durable).
-    ``touched`` lists (queue, id) pairs to resync if a commit fails;
-    ``closed`` lists consumers whose stream must end (their queue was deleted).
-    """
-
-    batch: WriteBatch = field(default_factory=WriteBatch)
-    lease_batch: WriteBatch = field(default_factory=WriteBatch)
-    deliveries: list[Delivery] = field(default_factory=list)
-    touched: list[tuple[str, str]] = field(default_factory=list)
-    closed: list[int] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class PreparedEnqueue:
-    """An enqueue whose batch is built but not yet durable."""
-
-    queue: str
-    record: MessageRecord
-    batch: WriteBatch
-
-
-class _Consumer:
-    __slots__ = ("credit", "id", "leases", "queue")
-
-    def __init__(self, cid: int, queue: str, credit: int) -> None:
-        self.id = cid
-        self.queue = queue
-        self.credit = credit
-        self.leases: set[str] = set()
-
-
-class _KeyStats:
-    """Per fairness key counters for live stats (not persisted)."""
-
-    __slots__ = ("delayed", "delivered", "in_flight", "last_active", "waits", "waits_at")
-
-    def __init__(self) -> None:
-        self.delivered = 0
-        self.in_flight = 0
-        self.delayed = 0
-        self.last_active = 0.0
-        self.waits: list[float] = []
-        self.waits_at = 0
-
-    def add_wait(self, seconds: float) -> None:
-        # A small ring: enough for a p95 over recent deliveries at bounded memory.
-        if len(self.waits) < 32:
-            self.waits.append(seconds)
-        else:
-            self.waits[self.waits_at] = seconds
-            self.waits_at = (self.waits_at + 1) % 32
-
-
-class _Queue:
-    """In-memory state of one queue."""
-
-    def __init__(self, config: QueueConfig, quantum: int, hooks: QueueHooks | None,
-                 breaker: CircuitBreaker) -> None:
-        self.config = config
-        self.sched = DrrScheduler(quantum)
-        self.msgs: dict[str, MessageRecord] = {}
-        self.hooks = hooks
-        self.breaker = breaker
-        self.consumers: dict[int, _Consumer] = {}
-        self.ready: deque[int] = deque()  # consumers with credit, round robin
-        self.delayed = 0
-        self.leased = 0
-        self.counters = {"enqueued": 0, "delivered": 0, "acked": 0, "nacked": 0,
-                         "dead_lettered": 0, "hook_failures": 0}
-        self.keys: dict[str, _KeyStats] = {}
-        self.waits: deque[float] = deque(maxlen=512)
-
-    def key_stats(self, key: str) -> _KeyStats:
-        ks = self.keys.get(key)
-        if ks is None:
-            ks = self.keys[key] = _KeyStats()
-        return ks
-
-
-def _check_name(name: str, what: str = "queue name") -> None:
-    if not name:
-        raise InvalidArgumentError(f"{what} must not be empty")
-    if len(name.encode()) > MAX_NAME_BYTES:
-        raise InvalidArgumentError(f"{what} is longer than {MAX_NAME_BYTES} bytes")
-    if any(ord(c) < 32 or c == "\x7f" for c in name):
-        raise InvalidArgumentError(f"{what} must not contain control characters")
-
-
-def _check_visibility(ms: int) -> int:
-    if ms == 0:
-        return DEFAULT_VISIBILITY_TIMEOUT_MS
-    if ms < 1000:
-        raise InvalidArgumentError("visibility_timeout_ms must be 0 (default) or >= 1000")
-    if ms > 12 * 3600 * 1000:
-        raise InvalidArgumentError("visibility_timeout_ms must be at most 43200000 (12 h)")
-    return ms
-
-
 class Broker:
     """All scheduling state of one broker, owned by one thread."""
 
@@ -224,13 +98,13 @@ class Broker:
         self._store = store
         self._clock = clock
         self.settings = settings or BrokerSettings()
-        self._queues: dict[str, _Queue] = {}
+        self._queues: dict[str, QueueState] = {}
         self._config: dict[str, str] = {}
         self._limits = Limits()
         self._timers: TimerHeap[tuple[str, str, str]] = TimerHeap()
         # limit key -> (queue, fairness key) parked on it
         self._waiters: dict[str, set[tuple[str, str]]] = {}
-        self._consumers: dict[int, _Consumer] = {}
+        self._consumers: dict[int, ConsumerState] = {}
         self._lease_owner: dict[str, int] = {}  # message id -> consumer holding its lease
         self._next_consumer = 1
         self._seq = 0
@@ -244,10 +118,10 @@ class Broker:
         # Fairness and limit keys repeat across many messages: share one string.
         return self._interned.setdefault(text, text)
 
-    def _queue(self, name: str) -> _Queue:
+    def _queue(self, name: str) -> QueueState:
         q = self._queues.get(name)
         if q is None:
-            _check_name(name)
+            check_name(name)
             raise QueueNotFoundError(f'queue "{name}" does not exist')
         return q
 
@@ -274,10 +148,10 @@ class Broker:
 
     def create_queue(self, name: str, on_enqueue: str = "", on_failure: str = "",
                      visibility_timeout_ms: int = 0) -> Effects:
-        _check_name(name)
+        check_name(name)
         if name in self._queues:
             raise AlreadyExistsError(f'queue "{name}" already exists')
-        vt = _check_visibility(visibility_timeout_ms)
+        vt = check_visibility(visibility_timeout_ms)
         hooks = self._compile(name, on_enqueue, on_failure)
         is_dlq = name.endswith(DLQ_SUFFIX)
         dlq = "" if is_dlq else name + DLQ_SUFFIX
@@ -290,7 +164,7 @@ class Broker:
             raise OverloadedError(f"too many queues (limit {self.settings.max_queues})")
         effects = Effects()
         for i, config in enumerate(new):
-            self._queues[config.name] = _Queue(
+            self._queues[config.name] = QueueState(
                 config, self.settings.quantum, hooks if i == 0 else None, self._breaker()
             )
             effects.batch.put(keys.queue(config.name), config.encode())
@@ -334,7 +208,7 @@ class Broker:
         new_failure = old.on_failure_script if on_failure is None else on_failure
         vt = old.visibility_timeout_ms
         if visibility_timeout_ms is not None:
-            vt = _check_visibility(visibility_timeout_ms)
+            vt = check_visibility(visibility_timeout_ms)
         hooks = q.hooks
         if on_enqueue is not None or on_failure is not None:
             hooks = self._compile(name, new_enqueue, new_failure)
@@ -455,7 +329,7 @@ class Broker:
         self._dispatch(prepared.queue, q, effects)
         return effects
 
-    def _run_on_enqueue(self, q: _Queue, headers: Mapping[str, str], size: int,
+    def _run_on_enqueue(self, q: QueueState, headers: Mapping[str, str], size: int,
                         queue: str) -> EnqueueDecision:
         hooks = q.hooks
         if hooks is None or not hooks.has_on_enqueue:
@@ -472,7 +346,7 @@ class Broker:
         q.breaker.success()
         return decision
 
-    def _index(self, qname: str, q: _Queue, rec: MessageRecord) -> None:
+    def _index(self, qname: str, q: QueueState, rec: MessageRecord) -> None:
         """Put a message record into memory in its state (ready, delayed or leased)."""
         now = self._clock.monotonic()
         q.msgs[rec.id] = rec
@@ -490,7 +364,7 @@ class Broker:
             q.leased += 1
             ks.in_flight += 1
 
-    def _forget(self, qname: str, q: _Queue, rec: MessageRecord) -> None:
+    def _forget(self, qname: str, q: QueueState, rec: MessageRecord) -> None:
         """Remove every in-memory trace of a message (not the store records)."""
         q.msgs.pop(rec.id, None)
         ks = q.key_stats(rec.fairness_key)
@@ -512,7 +386,7 @@ class Broker:
         cid = self._next_consumer
         self._next_consumer += 1
         credit = prefetch if prefetch > 0 else self.settings.default_prefetch
-        consumer = _Consumer(cid, queue, credit)
+        consumer = ConsumerState(cid, queue, credit)
         self._consumers[cid] = consumer
         q.consumers[cid] = consumer
         q.ready.append(cid)
@@ -540,7 +414,7 @@ class Broker:
         self._dispatch(consumer.queue, q, effects)
         return effects
 
-    def _pick_consumer(self, q: _Queue) -> _Consumer | None:
+    def _pick_consumer(self, q: QueueState) -> ConsumerState | None:
         while q.ready:
             consumer = q.consumers.get(q.ready[0])
             if consumer is None or consumer.credit <= 0:
@@ -549,7 +423,7 @@ class Broker:
             return consumer
         return None
 
-    def _check_limits(self, qname: str, q: _Queue, key: str, msg_id: str) -> Block | None:
+    def _check_limits(self, qname: str, q: QueueState, key: str, msg_id: str) -> Block | None:
         rec = q.msgs[msg_id]
         if not rec.throttle_keys:
             return None
@@ -561,7 +435,7 @@ class Broker:
                 self._timers.schedule(block.until, ("wake", block.limit_key, ""))
         return block
 
-    def _dispatch(self, qname: str, q: _Queue, effects: Effects) -> None:
+    def _dispatch(self, qname: str, q: QueueState, effects: Effects) -> None:
         """Lease as many messages as consumers have credit for, in DRR order."""
         if not q.ready or len(q.sched) == 0:
             return
@@ -605,7 +479,7 @@ class Broker:
             effects.deliveries.append(Delivery(consumer.id, qname, msg_id))
             effects.touched.append((qname, msg_id))
 
-    def _end_lease(self, qname: str, q: _Queue, rec: MessageRecord, effects: Effects) -> None:
+    def _end_lease(self, qname: str, q: QueueState, rec: MessageRecord, effects: Effects) -> None:
         """Free what a lease held: consumer credit, limit slots, its timer."""
         q.leased -= 1
         ks = q.key_stats(rec.fairness_key)
@@ -624,7 +498,7 @@ class Broker:
                 if tk in self._waiters and self._limits.cap_state(tk) is not None:
                     self._wake_limit(tk, effects)
 
-    def _requeue(self, qname: str, q: _Queue, rec: MessageRecord, effects: Effects, *,
+    def _requeue(self, qname: str, q: QueueState, rec: MessageRecord, effects: Effects, *,
                  event: str, bump: bool = True, delay_ms: int = 0, error: str | None = None
                  ) -> None:
         """Lease ends without ack: back of its key (or delayed), attempt +1."""
@@ -674,7 +548,7 @@ class Broker:
 
     # ---- settle ------------------------------------------------------------
 
-    def _leased(self, queue: str, msg_id: str) -> tuple[_Queue, MessageRecord]:
+    def _leased(self, queue: str, msg_id: str) -> tuple[QueueState, MessageRecord]:
         q = self._queue(queue)
         if not msg_id:
             raise InvalidArgumentError("message_id must not be empty")
@@ -717,7 +591,7 @@ class Broker:
         self._dispatch(queue, q, effects)
         return effects
 
-    def _run_on_failure(self, q: _Queue, queue: str, rec: MessageRecord,
+    def _run_on_failure(self, q: QueueState, queue: str, rec: MessageRecord,
                         error: str) -> FailureDecision:
         hooks = q.hooks
         if hooks is None or not hooks.has_on_failure:
@@ -735,8 +609,8 @@ class Broker:
         q.breaker.success()
         return decision
 
-    def _dead_letter(self, qname: str, q: _Queue, rec: MessageRecord, dlq_name: str,
-                     dlq: _Queue, error: str, effects: Effects) -> None:
+    def _dead_letter(self, qname: str, q: QueueState, rec: MessageRecord, dlq_name: str,
+                     dlq: QueueState, error: str, effects: Effects) -> None:
         transition(rec.state, "dead-letter")
         self._end_lease(qname, q, rec, effects)
         q.msgs.pop(rec.id, None)
@@ -763,7 +637,7 @@ class Broker:
 
     def redrive(self, dlq_name: str, count: int = 0, fairness_key: str = "",
                 dry_run: bool = False) -> tuple[int, Effects]:
-        _check_name(dlq_name, "dlq_queue")
+        check_name(dlq_name, "dlq_queue")
         if not dlq_name.endswith(DLQ_SUFFIX):
             raise InvalidArgumentError(f'"{dlq_name}" is not a dead-letter queue (no .dlq suffix)')
         dlq = self._queue(dlq_name)
@@ -868,7 +742,7 @@ class Broker:
                                       config.on_failure_script)
             except InvalidArgumentError:
                 hooks = None  # a script that no longer compiles runs as no hook
-            self._queues[config.name] = _Queue(config, self.settings.quantum, hooks,
+            self._queues[config.name] = QueueState(config, self.settings.quantum, hooks,
                                                self._breaker())
         for key, raw in self._store.scan(keys.CONFIG):
             name = key[len(keys.CONFIG):].decode()
@@ -901,7 +775,7 @@ class Broker:
             self.recovery_cleanup.delete(keys.lease(qname, msg_id))
         return count
 
-    def _restore(self, qname: str, q: _Queue, msg_id: str, stored: StoredMessage,
+    def _restore(self, qname: str, q: QueueState, msg_id: str, stored: StoredMessage,
                  lease: LeaseRecord | None) -> None:
         now = self._clock.monotonic()
         now_ms = self._clock.wall_ms()
@@ -994,7 +868,7 @@ class Broker:
             last = msg_id
         return out, ""
 
-    def stats_view(self, name: str) -> _Queue:
+    def stats_view(self, name: str) -> QueueState:
         """The live queue object, for the stats module (read-only by convention)."""
         return self._queue(name)
 
@@ -1002,7 +876,7 @@ class Broker:
     def limits(self) -> Limits:
         return self._limits
 
-    def waiting_info(self, qname: str, q: _Queue) -> Callable[[str], tuple[str, str, int]]:
+    def waiting_info(self, qname: str, q: QueueState) -> Callable[[str], tuple[str, str, int]]:
         """A function key -> (waiting, waiting_on, until_wall_ms) for the stats module."""
         parked = q.sched.parked()
         has_credit = self._pick_consumer(q) is not None
@@ -1018,11 +892,13 @@ class Broker:
                 return idle_state, "", 0
             if ks is not None and ks.delayed > 0:
                 return "delayed", "", 0
+            if ks is not None and ks.in_flight > 0:
+                return "", "", 0  # nothing pending, all of it leased: not waiting
             return "idle", "", 0
 
         return why
 
-    def top_keys(self, q: _Queue, n: int) -> list[str]:
+    def top_keys(self, q: QueueState, n: int) -> list[str]:
         """The n busiest keys (pending + in flight), dropping long-idle stats entries."""
         now = self._clock.monotonic()
         for key in [k for k, ks in q.keys.items()

@@ -436,7 +436,17 @@ env.assert, env.error, env.ipairs, env.next, env.pairs, env.pcall = assert, erro
   next, pairs, pcall
 env.rawequal, env.rawget, env.rawlen, env.rawset, env.select = rawequal, rawget, rawlen,
   rawset, select
-env.tonumber, env.tostring, env.type, env.xpcall = tonumber, tostring, type, xpcall
+env.tonumber, env.tostring, env.type = tonumber, tostring, type
+-- The budget error is raised from inside the count hook, and Lua calls an xpcall message
+-- handler before unwinding, i.e. while hooks are still disabled: a handler that loops would
+-- then run unbudgeted forever. Once the budget is gone the script's handler is skipped.
+env.xpcall = function(f, msgh, ...)
+  if type(msgh) ~= "function" then return xpcall(f, msgh, ...) end
+  return xpcall(f, function(e)
+    if exhausted then return e end
+    return msgh(e)
+  end, ...)
+end
 env.getmetatable = getmetatable
 -- __gc finalizers would run at GC time, possibly outside any budgeted call.
 env.setmetatable = function(t, mt)

@@ -1,0 +1,64 @@
+"""What a core call returns for the shell to carry out: batches and deliveries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fila.server.model import MessageRecord
+from fila.server.store import WriteBatch
+
+__all__ = ["Delivered", "Delivery", "Effects", "PreparedEnqueue"]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """The core leased ``msg_id`` to ``consumer``; the shell sends it once durable."""
+
+    consumer: int
+    queue: str
+    msg_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """A leased message with everything a consumer sees (read from the store)."""
+
+    id: str
+    queue: str
+    headers: dict[str, str]
+    payload: bytes
+    fairness_key: str
+    weight: int
+    throttle_keys: tuple[str, ...]
+    attempts: int
+    enqueued_at_ms: int
+    leased_at_ms: int
+    deliver_after_ms: int = 0
+    last_error: str = ""
+    state: str = "leased"
+
+
+@dataclass(slots=True)
+class Effects:
+    """What one core call wants done: a batch to commit, then deliveries to send.
+
+    ``batch`` belongs to the call itself (its reply waits for it);
+    ``lease_batch`` holds the leases of ``deliveries`` (sent once it is durable).
+    ``touched`` lists (queue, id) pairs to resync if a commit fails;
+    ``closed`` lists consumers whose stream must end (their queue was deleted).
+    """
+
+    batch: WriteBatch = field(default_factory=WriteBatch)
+    lease_batch: WriteBatch = field(default_factory=WriteBatch)
+    deliveries: list[Delivery] = field(default_factory=list)
+    touched: list[tuple[str, str]] = field(default_factory=list)
+    closed: list[int] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class PreparedEnqueue:
+    """An enqueue whose batch is built but not yet durable."""
+
+    queue: str
+    record: MessageRecord
+    batch: WriteBatch

@@ -1,0 +1,92 @@
+"""In-memory state of queues, consumers and fairness keys, and name validation."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from fila.errors import InvalidArgumentError
+from fila.server.hooks import CircuitBreaker, QueueHooks
+from fila.server.model import DEFAULT_VISIBILITY_TIMEOUT_MS, MessageRecord, QueueConfig
+from fila.server.scheduler import DrrScheduler
+
+__all__ = ["MAX_NAME_BYTES", "ConsumerState", "KeyStats", "QueueState", "check_name",
+           "check_visibility"]
+
+MAX_NAME_BYTES = 256
+
+
+class ConsumerState:
+    __slots__ = ("credit", "id", "leases", "queue")
+
+    def __init__(self, cid: int, queue: str, credit: int) -> None:
+        self.id = cid
+        self.queue = queue
+        self.credit = credit
+        self.leases: set[str] = set()
+
+
+class KeyStats:
+    """Per fairness key counters for live stats (not persisted)."""
+
+    __slots__ = ("delayed", "delivered", "in_flight", "last_active", "waits", "waits_at")
+
+    def __init__(self) -> None:
+        self.delivered = 0
+        self.in_flight = 0
+        self.delayed = 0
+        self.last_active = 0.0
+        self.waits: list[float] = []
+        self.waits_at = 0
+
+    def add_wait(self, seconds: float) -> None:
+        # A small ring: enough for a p95 over recent deliveries at bounded memory.
+        if len(self.waits) < 32:
+            self.waits.append(seconds)
+        else:
+            self.waits[self.waits_at] = seconds
+            self.waits_at = (self.waits_at + 1) % 32
+
+
+class QueueState:
+    """In-memory state of one queue."""
+
+    def __init__(self, config: QueueConfig, quantum: int, hooks: QueueHooks | None,
+                 breaker: CircuitBreaker) -> None:
+        self.config = config
+        self.sched = DrrScheduler(quantum)
+        self.msgs: dict[str, MessageRecord] = {}
+        self.hooks = hooks
+        self.breaker = breaker
+        self.consumers: dict[int, ConsumerState] = {}
+        self.ready: deque[int] = deque()  # consumers with credit, round robin
+        self.delayed = 0
+        self.leased = 0
+        self.counters = {"enqueued": 0, "delivered": 0, "acked": 0, "nacked": 0,
+                         "dead_lettered": 0, "hook_failures": 0}
+        self.keys: dict[str, KeyStats] = {}
+        self.waits: deque[float] = deque(maxlen=512)
+
+    def key_stats(self, key: str) -> KeyStats:
+        ks = self.keys.get(key)
+        if ks is None:
+            ks = self.keys[key] = KeyStats()
+        return ks
+
+
+def check_name(name: str, what: str = "queue name") -> None:
+    if not name:
+        raise InvalidArgumentError(f"{what} must not be empty")
+    if len(name.encode()) > MAX_NAME_BYTES:
+        raise InvalidArgumentError(f"{what} is longer than {MAX_NAME_BYTES} bytes")
+    if any(ord(c) < 32 or c == "\x7f" for c in name):
+        raise InvalidArgumentError(f"{what} must not contain control characters")
+
+
+def check_visibility(ms: int) -> int:
+    if ms == 0:
+        return DEFAULT_VISIBILITY_TIMEOUT_MS
+    if ms < 1000:
+        raise InvalidArgumentError("visibility_timeout_ms must be 0 (default) or >= 1000")
+    if ms > 12 * 3600 * 1000:
+        raise InvalidArgumentError("visibility_timeout_ms must be at most 43200000 (12 h)")
+    return ms
