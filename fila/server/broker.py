@@ -87,6 +87,7 @@ class BrokerSettings:
     quantum: int = 1000
     hooks: HookSettings = field(default_factory=HookSettings)
     default_prefetch: int = 256
+    release_grace_ms: int = 1000
     max_consumers: int = 1000
     max_queues: int = 10_000
 
@@ -395,7 +396,12 @@ class Broker:
         return cid, effects
 
     def remove_consumer(self, cid: int, unsent: Iterable[str] = ()) -> Effects:
-        """A stream closed: its leases go back at once (attempt +1 unless never sent)."""
+        """A stream closed: its leases go back (attempt +1 unless never sent).
+
+        Messages it was sent get a short grace (``release_grace_ms``) before they
+        return: a client that reads one message and closes its stream, then acks
+        (a common SDK pattern), still settles it. Messages never sent return now.
+        """
         effects = Effects()
         consumer = self._consumers.pop(cid, None)
         if consumer is None:
@@ -405,12 +411,27 @@ class Broker:
             return effects
         q.consumers.pop(cid, None)
         never_sent = set(unsent)
+        grace = self.settings.release_grace_ms / 1000
+        release_at = self._clock.monotonic() + grace
         for msg_id in list(consumer.leases):
             rec = q.msgs.get(msg_id)
             if rec is None or rec.state != State.LEASED:
                 continue
-            self._requeue(consumer.queue, q, rec, effects, event="release",
-                          bump=msg_id not in never_sent)
+            if msg_id in never_sent or grace <= 0:
+                self._requeue(consumer.queue, q, rec, effects, event="release",
+                              bump=msg_id not in never_sent)
+                continue
+            # Orphaned lease: expires at the end of the grace unless settled first. The
+            # stored deadline shrinks too, so a restart does not hold it for the full timeout.
+            self._lease_owner.pop(msg_id, None)
+            ref = ("lease", consumer.queue, msg_id)
+            self._timers.schedule(min(self._timers.deadline(ref) or release_at, release_at), ref)
+            raw = self._store.get(keys.lease(consumer.queue, msg_id))
+            leased_at = LeaseRecord.decode(raw).leased_at_ms if raw else self._clock.wall_ms()
+            deadline_ms = self._clock.wall_ms() + self.settings.release_grace_ms
+            effects.batch.put(keys.lease(consumer.queue, msg_id),
+                              LeaseRecord(deadline_ms, leased_at).encode())
+            effects.touched.append((consumer.queue, msg_id))
         self._dispatch(consumer.queue, q, effects)
         return effects
 

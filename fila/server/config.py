@@ -42,6 +42,8 @@ class ServerConfig:
     bootstrap_apikey: str = ""
     # Consume streams: default credit (max unacked leases per stream).
     default_prefetch: int = 256
+    # A closed stream's leases return after this grace (an ack right after close still lands).
+    release_grace_ms: int = 1000
     max_consumers: int = 1000
     source: str = "defaults"
     warnings: tuple[str, ...] = field(default=())
@@ -54,6 +56,7 @@ _KEYS: dict[tuple[str, str], tuple[str, type]] = {
     ("server", "data_dir"): ("data_dir", str),
     ("server", "bootstrap_apikey"): ("bootstrap_apikey", str),
     ("server", "default_prefetch"): ("default_prefetch", int),
+    ("server", "release_grace_ms"): ("release_grace_ms", int),
     ("server", "max_consumers"): ("max_consumers", int),
     ("scheduler", "quantum"): ("quantum", int),
     ("lua", "default_timeout_ms"): ("lua_timeout_ms", int),
@@ -95,6 +98,8 @@ def _from_mapping(doc: Mapping[str, Any], source: str) -> ServerConfig:
                 raise ConfigError(f"{source}: [{section}] {key} must be an integer, got {value!r}")
             if kind is str and not isinstance(value, str):
                 raise ConfigError(f"{source}: [{section}] {key} must be a string, got {value!r}")
+            if kind is int and value < 0:
+                raise ConfigError(f"{source}: [{section}] {key} must be >= 0, got {value}")
             if name in _POSITIVE and value <= 0:
                 raise ConfigError(f"{source}: [{section}] {key} must be > 0, got {value}")
             values[name] = value
@@ -136,4 +141,19 @@ def load_config(
         overrides["bootstrap_apikey"] = env["FILA_BOOTSTRAP_APIKEY"]
     config = replace(config, **overrides)
     _validate_addr(config.listen_addr, config.source)
+    _refuse_unbuilt_security(config)
     return config
+
+
+def _refuse_unbuilt_security(config: ServerConfig) -> None:
+    """TLS and API keys are not built yet. Serving plaintext without auth while the
+    operator believes both are on would be worse than not starting."""
+    asked = [name for name, value in (("[tls] cert_file", config.tls_cert_file),
+                                      ("[tls] key_file", config.tls_key_file),
+                                      ("[tls] ca_file", config.tls_ca_file),
+                                      ("bootstrap_apikey", config.bootstrap_apikey)) if value]
+    if asked:
+        raise ConfigError(
+            f"{config.source}: {', '.join(asked)} set, but this fila-server does not support "
+            "TLS or API keys yet; remove them (and FILA_BOOTSTRAP_APIKEY) to run without"
+        )

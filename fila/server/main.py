@@ -87,6 +87,7 @@ class Server:
             hooks=HookSettings(cfg.lua_timeout_ms, cfg.lua_memory_limit_bytes,
                                cfg.lua_breaker_threshold, cfg.lua_breaker_cooldown_ms),
             default_prefetch=cfg.default_prefetch,
+            release_grace_ms=cfg.release_grace_ms,
             max_consumers=cfg.max_consumers,
         )
         overlay = OverlayStore(self._store)

@@ -132,6 +132,18 @@ def test_disconnect_releases_leases_at_once(stubs: Stubs) -> None:
     second.cancel()
 
 
+def test_ack_right_after_closing_the_stream_still_lands(stubs: Stubs) -> None:
+    # The SDK pattern `msg = next(client.consume(q)); client.ack(q, msg.id)` closes the
+    # stream before acking: the lease survives a short grace, so the ack is not lost.
+    stubs.create("q")
+    msg_id = stubs.enqueue("q")
+    stream = Stream(stubs, "q")
+    assert stream.get().id == msg_id
+    stream.cancel()
+    stubs.ack("q", msg_id)
+    assert stubs.stats("q").depth == 0
+
+
 def test_consumers_share_a_queue(stubs: Stubs) -> None:
     stubs.create("shared")
     a = Stream(stubs, "shared", prefetch=1)

@@ -213,3 +213,28 @@ def test_recovery_collects_orphaned_records(h: Harness) -> None:
     assert fresh.recover() == 1
     deleted = {key for key, value in fresh.recovery_cleanup.ops if value is None}
     assert deleted == {key for key, _ in stray.ops}
+
+
+def test_closed_stream_leases_return_after_the_grace(h: Harness) -> None:
+    h.apply(h.broker.create_queue("q", visibility_timeout_ms=60_000))
+    kept, lost = h.enqueue("q"), h.enqueue("q")
+    cid = h.consumer("q")
+    assert h.delivered[cid] == [kept, lost]
+    h.apply(h.broker.remove_consumer(cid))
+    h.apply(h.broker.ack("q", kept))  # within the grace: still settles
+    other = h.consumer("q")
+    h.advance(0.9)
+    assert h.delivered[other] == []
+    h.advance(0.2)
+    assert h.delivered[other] == [lost]
+    assert h.broker.stats_view("q").msgs[lost].attempts == 1
+
+
+def test_unsent_messages_return_at_once_without_an_attempt(h: Harness) -> None:
+    h.apply(h.broker.create_queue("q"))
+    msg_id = h.enqueue("q")
+    cid = h.consumer("q")
+    h.apply(h.broker.remove_consumer(cid, unsent=[msg_id]))
+    other = h.consumer("q")
+    assert h.delivered[other] == [msg_id]
+    assert h.broker.stats_view("q").msgs[msg_id].attempts == 0

@@ -1,0 +1,57 @@
+"""Server configuration: lookup, env overrides, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fila.server.config import ConfigError, load_config
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "fila.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_and_env(tmp_path: Path) -> None:
+    env = {"FILA_DATA_DIR": "/x", "FILA_LISTEN_ADDR": "0.0.0.0:1"}
+    cfg = load_config(write(tmp_path, ""), env=env)
+    assert cfg.data_dir == "/x" and cfg.listen_addr == "0.0.0.0:1" and cfg.quantum == 1000
+
+
+def test_sections_aliases_and_unknown_keys(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, """
+[server]
+listen_addr = "127.0.0.1:7000"
+release_grace_ms = 0
+[scheduler]
+quantum = 5
+[lua]
+circuit_breaker_cooldown_ms = 50
+[mystery]
+x = 1
+"""), env={})
+    assert (cfg.listen_addr, cfg.quantum, cfg.lua_breaker_cooldown_ms) == ("127.0.0.1:7000", 5, 50)
+    assert cfg.release_grace_ms == 0
+    assert any("unknown key [mystery] x" in w for w in cfg.warnings)
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ("[server\n", "malformed config file"),
+    ("[scheduler]\nquantum = 0\n", "quantum must be > 0"),
+    ("[scheduler]\nquantum = \"many\"\n", "must be an integer"),
+    ("[server]\nlisten_addr = \"nohost\"\n", "HOST:PORT"),
+    ("[server]\nrelease_grace_ms = -1\n", "must be >= 0"),
+    ("[tls]\ncert_file = \"c.pem\"\n", "does not support TLS"),
+    ("[auth]\nbootstrap_apikey = \"k\"\n", "API keys"),
+])
+def test_bad_files_are_clear_errors(tmp_path: Path, text: str, needle: str) -> None:
+    with pytest.raises(ConfigError, match=needle):
+        load_config(write(tmp_path, text), env={})
+
+
+def test_bootstrap_key_from_env_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="API keys"):
+        load_config(write(tmp_path, ""), env={"FILA_BOOTSTRAP_APIKEY": "secret"})
