@@ -589,6 +589,10 @@ ceiling); the same consumer drained the FIFO queue of table 1 at {fifo.drain_rat
 
 {t3}
 
+With burst 1 the bucket cannot bank time lost when the broker's wake-up timer fires late (tokens
+are capped at 1), so a busy event loop shows as a rate a little below the setting (each late
+millisecond per token is lost); with burst 5 the bucket catches up.
+
 **4. Dequeue cost** of the pure scheduler (`DrrScheduler.next`, via
 `benchmarks/dequeue_cost.run`, {p.cost_deliveries:,} deliveries per row on a full backlog,
 weights 1). Target: flat within 2x. `python benchmarks/dequeue_cost.py` has more cases
