@@ -44,6 +44,9 @@ class ServerConfig:
     default_prefetch: int = 256
     # A closed stream's leases return after this grace (an ack right after close still lands).
     release_grace_ms: int = 1000
+    # false = "process-crash only" mode: writes reach the OS but are not fsynced, so a
+    # power loss can drop acknowledged enqueues. Opt-in, for benchmarks and tests.
+    fsync: bool = True
     max_consumers: int = 1000
     source: str = "defaults"
     warnings: tuple[str, ...] = field(default=())
@@ -57,6 +60,7 @@ _KEYS: dict[tuple[str, str], tuple[str, type]] = {
     ("server", "bootstrap_apikey"): ("bootstrap_apikey", str),
     ("server", "default_prefetch"): ("default_prefetch", int),
     ("server", "release_grace_ms"): ("release_grace_ms", int),
+    ("storage", "fsync"): ("fsync", bool),
     ("server", "max_consumers"): ("max_consumers", int),
     ("scheduler", "quantum"): ("quantum", int),
     ("lua", "default_timeout_ms"): ("lua_timeout_ms", int),
@@ -96,9 +100,12 @@ def _from_mapping(doc: Mapping[str, Any], source: str) -> ServerConfig:
             name, kind = spec
             if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
                 raise ConfigError(f"{source}: [{section}] {key} must be an integer, got {value!r}")
+            if kind is bool and not isinstance(value, bool):
+                raise ConfigError(
+                    f"{source}: [{section}] {key} must be true or false, got {value!r}")
             if kind is str and not isinstance(value, str):
                 raise ConfigError(f"{source}: [{section}] {key} must be a string, got {value!r}")
-            if kind is int and value < 0:
+            if kind is int and value < 0:  # bool never reaches here: checked above
                 raise ConfigError(f"{source}: [{section}] {key} must be >= 0, got {value}")
             if name in _POSITIVE and value <= 0:
                 raise ConfigError(f"{source}: [{section}] {key} must be > 0, got {value}")

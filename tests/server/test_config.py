@@ -55,3 +55,10 @@ def test_bad_files_are_clear_errors(tmp_path: Path, text: str, needle: str) -> N
 def test_bootstrap_key_from_env_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="API keys"):
         load_config(write(tmp_path, ""), env={"FILA_BOOTSTRAP_APIKEY": "secret"})
+
+
+def test_fsync_can_be_turned_off_explicitly(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, ""), env={}).fsync is True
+    assert load_config(write(tmp_path, "[storage]\nfsync = false\n"), env={}).fsync is False
+    with pytest.raises(ConfigError, match="true or false"):
+        load_config(write(tmp_path, "[storage]\nfsync = 0\n"), env={})
