@@ -580,7 +580,7 @@ def main() -> None:
     load_after = loadavg()
 
     # ---- table ----
-    n = args.messages
+    n = int(args.messages)
     d50 = [pct(d, 50) for d, _ in lat_runs]
     d99 = [pct(d, 99) for d, _ in lat_runs]
     e50 = [pct(e, 50) for _, e in lat_runs]

@@ -164,3 +164,7 @@ class ServerInfo:
     data_dir: str = ""
     listen_addr: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    wal_syncs: int = 0
+    commit_groups: int = 0
+    commit_batches: int = 0
+    fsync: bool = True

@@ -112,8 +112,14 @@ class Server:
             ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
             ("grpc.keepalive_permit_without_calls", 1),
         ])
+        store, committer = self._store, self._committer
+
+        def storage_counters() -> tuple[int, int, int, bool]:
+            return (store.wal_synced() or 0, committer.groups_written,
+                    committer.batches_written, cfg.fsync)
+
         facts = ServerFacts(cfg.listen_addr, str(Path(cfg.data_dir).resolve()), started,
-                            self._store.size_bytes, time.monotonic)
+                            self._store.size_bytes, time.monotonic, storage_counters)
         fila_names = register_services(server, self._engine, facts)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         names = (

@@ -38,6 +38,8 @@ class ServerFacts:
     started_monotonic: float
     size_bytes: Callable[[], int]
     monotonic: Callable[[], float]
+    # () -> (wal syncs, commit groups, commit batches, fsync on)
+    storage_counters: Callable[[], tuple[int, int, int, bool]] = lambda: (0, 0, 0, True)
     features: tuple[str, ...] = field(default=("fairness", "throttling", "lua", "dlq",
                                                "delayed", "watch_stats"))
 
@@ -261,10 +263,12 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
     async def GetServerInfo(self, request: admin_pb2.GetServerInfoRequest, context: Any
                             ) -> admin_pb2.GetServerInfoResponse:
         f = self._facts
+        syncs, groups, batches, fsync = f.storage_counters()
         return admin_pb2.GetServerInfoResponse(
             version=__version__, features=f.features,
             uptime_ms=int((f.monotonic() - f.started_monotonic) * 1000),
-            data_dir_bytes=f.size_bytes(), data_dir=f.data_dir, listen_addr=f.listen_addr)
+            data_dir_bytes=f.size_bytes(), data_dir=f.data_dir, listen_addr=f.listen_addr,
+            wal_syncs=syncs, commit_groups=groups, commit_batches=batches, fsync=fsync)
 
     async def _unimplemented(self, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         await context.abort(grpc.StatusCode.UNIMPLEMENTED,
