@@ -114,12 +114,18 @@ def consume(
         try:
             for msg in stream:
                 _print_message(out, msg)
+                seen += 1
+                last = bool(count) and seen >= count
+                if last:
+                    # Close before settling the last one, so the broker does not lease us
+                    # a message we will never read; the lease outlives the stream briefly
+                    # (the server's release grace), so the ack still lands.
+                    stream.close()
                 if ack:
                     client.ack(queue, msg.id)
                 elif nack is not None:
                     client.nack(queue, msg.id, nack)
-                seen += 1
-                if count and seen >= count:
+                if last:
                     break
         except KeyboardInterrupt:
             raise typer.Exit(130) from None
