@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import itertools
+import operator
+from array import array
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -107,6 +110,11 @@ class Broker:
         self._waiters: dict[str, set[tuple[str, str]]] = {}
         self._consumers: dict[int, ConsumerState] = {}
         self._lease_owner: dict[str, int] = {}  # message id -> consumer holding its lease
+        # Stale-ack protection: the connection each lease went to, and the connections
+        # whose lease on a message ended unsettled (expired / released). An ack from one
+        # of those while someone else holds the new lease is stale and is refused.
+        self._lease_peer: dict[str, str] = {}
+        self._stale_peers: dict[str, set[str]] = {}
         self._next_consumer = 1
         self._seq = 0
         self._ids = Uuid7Generator()
@@ -347,9 +355,11 @@ class Broker:
         q.breaker.success()
         return decision
 
-    def _index(self, qname: str, q: QueueState, rec: MessageRecord) -> None:
+    def _index(self, qname: str, q: QueueState, rec: MessageRecord,
+               now: float | None = None) -> None:
         """Put a message record into memory in its state (ready, delayed or leased)."""
-        now = self._clock.monotonic()
+        if now is None:
+            now = self._clock.monotonic()
         q.msgs[rec.id] = rec
         ks = q.key_stats(rec.fairness_key)
         ks.last_active = now
@@ -368,6 +378,7 @@ class Broker:
     def _forget(self, qname: str, q: QueueState, rec: MessageRecord) -> None:
         """Remove every in-memory trace of a message (not the store records)."""
         q.msgs.pop(rec.id, None)
+        self._stale_peers.pop(rec.id, None)
         ks = q.key_stats(rec.fairness_key)
         if rec.state == State.READY:
             q.sched.remove(rec.fairness_key, rec.id)
@@ -380,14 +391,14 @@ class Broker:
 
     # ---- consumers and delivery --------------------------------------------
 
-    def add_consumer(self, queue: str, prefetch: int = 0) -> tuple[int, Effects]:
+    def add_consumer(self, queue: str, prefetch: int = 0, peer: str = "") -> tuple[int, Effects]:
         q = self._queue(queue)
         if len(self._consumers) >= self.settings.max_consumers:
             raise OverloadedError(f"too many consumers (limit {self.settings.max_consumers})")
         cid = self._next_consumer
         self._next_consumer += 1
         credit = prefetch if prefetch > 0 else self.settings.default_prefetch
-        consumer = ConsumerState(cid, queue, credit)
+        consumer = ConsumerState(cid, queue, credit, peer)
         self._consumers[cid] = consumer
         q.consumers[cid] = consumer
         q.ready.append(cid)
@@ -495,6 +506,8 @@ class Broker:
             self._timers.schedule(now + q.config.visibility_timeout_ms / 1000,
                                   ("lease", qname, msg_id))
             self._lease_owner[msg_id] = consumer.id
+            if consumer.peer:
+                self._lease_peer[msg_id] = consumer.peer
             effects.lease_batch.put(keys.lease(qname, msg_id),
                                     LeaseRecord(deadline_ms, now_ms).encode())
             effects.deliveries.append(Delivery(consumer.id, qname, msg_id))
@@ -507,6 +520,7 @@ class Broker:
         ks.in_flight -= 1
         self._timers.cancel(("lease", qname, rec.id))
         owner = self._lease_owner.pop(rec.id, None)
+        self._lease_peer.pop(rec.id, None)
         consumer = self._consumers.get(owner) if owner is not None else None
         if consumer is not None:
             consumer.leases.discard(rec.id)
@@ -524,6 +538,9 @@ class Broker:
                  ) -> None:
         """Lease ends without ack: back of its key (or delayed), attempt +1."""
         nxt = transition(rec.state, event)
+        holder = self._lease_peer.get(rec.id)
+        if holder and event in ("expire", "release"):
+            self._stale_peers.setdefault(rec.id, set()).add(holder)
         self._end_lease(qname, q, rec, effects)
         stored = self._load(qname, rec.id)
         if bump:
@@ -569,7 +586,7 @@ class Broker:
 
     # ---- settle ------------------------------------------------------------
 
-    def _leased(self, queue: str, msg_id: str) -> tuple[QueueState, MessageRecord]:
+    def _leased(self, queue: str, msg_id: str, peer: str = "") -> tuple[QueueState, MessageRecord]:
         q = self._queue(queue)
         if not msg_id:
             raise InvalidArgumentError("message_id must not be empty")
@@ -580,14 +597,21 @@ class Broker:
             raise MessageNotFoundError(
                 f'message "{msg_id}" has no current lease in queue "{queue}"'
             )
+        stale = self._stale_peers.get(rec.id)
+        if peer and stale and peer in stale and self._lease_peer.get(rec.id) != peer:
+            raise MessageNotFoundError(
+                f'message "{msg_id}" has no current lease in queue "{queue}" for this client '
+                "(its lease expired and the message was redelivered)"
+            )
         return q, rec
 
-    def ack(self, queue: str, msg_id: str) -> Effects:
-        q, rec = self._leased(queue, msg_id)
+    def ack(self, queue: str, msg_id: str, peer: str = "") -> Effects:
+        q, rec = self._leased(queue, msg_id, peer)
         transition(rec.state, "ack")
         effects = Effects()
         self._end_lease(queue, q, rec, effects)
         q.msgs.pop(rec.id, None)
+        self._stale_peers.pop(rec.id, None)
         q.counters["acked"] += 1
         for key in (keys.msg(queue, rec.id), keys.payload(queue, rec.id),
                     keys.lease(queue, rec.id)):
@@ -596,8 +620,8 @@ class Broker:
         self._dispatch(queue, q, effects)
         return effects
 
-    def nack(self, queue: str, msg_id: str, error: str = "") -> Effects:
-        q, rec = self._leased(queue, msg_id)
+    def nack(self, queue: str, msg_id: str, error: str = "", peer: str = "") -> Effects:
+        q, rec = self._leased(queue, msg_id, peer)
         q.counters["nacked"] += 1
         decision = self._run_on_failure(q, queue, rec, error)
         effects = Effects()
@@ -635,6 +659,7 @@ class Broker:
         transition(rec.state, "dead-letter")
         self._end_lease(qname, q, rec, effects)
         q.msgs.pop(rec.id, None)
+        self._stale_peers.pop(rec.id, None)
         q.counters["dead_lettered"] += 1
         stored = self._load(qname, rec.id)
         payload = self._store.get(keys.payload(qname, rec.id)) or b""
@@ -776,50 +801,77 @@ class Broker:
         for key, raw in self._store.scan(keys.LEASE):
             qname, msg_id = keys.split(key)
             leases[(qname, msg_id)] = LeaseRecord.decode(raw)
-        loaded: list[tuple[int, str, str, StoredMessage]] = []
-        for key, raw in self._store.scan(keys.MSG):
-            qname, msg_id = keys.split(key)
-            loaded.append((0, qname, msg_id, StoredMessage.decode(raw)))
-        loaded.sort(key=lambda item: item[3].seq)
+        # Memory: RSS keeps the peak of recovery, so each record is decoded and
+        # turned at once into the MessageRecord memory keeps; the decoded
+        # StoredMessage (headers and all) is dropped right away. A queue's records
+        # arrive together (key order), and only its seqs are held on the side
+        # (8 bytes each) to restore it in seq order once its last record is read.
         count = 0
-        for _, qname, msg_id, stored in loaded:
+        qname = ""
+        q: QueueState | None = None
+        recs: list[MessageRecord] = []
+        seqs = array("q")
+        for key, raw in self._store.scan(keys.MSG):
+            name, msg_id = keys.split(key)
+            if name != qname:
+                count += self._restore_queue(qname, q, recs, seqs, leases)
+                qname, q, recs, seqs = name, self._queues.get(name), [], array("q")
+            stored = StoredMessage.decode(raw)
             self._seq = max(self._seq, stored.seq)
-            q = self._queues.get(qname)
-            lease = leases.pop((qname, msg_id), None)
             if q is None:
                 self.recovery_cleanup.delete(keys.msg(qname, msg_id))
                 self.recovery_cleanup.delete(keys.payload(qname, msg_id))
                 continue
-            self._restore(qname, q, msg_id, stored, lease)
-            count += 1
+            recs.append(self._record(msg_id, stored, (qname, msg_id) in leases))
+            seqs.append(stored.seq)
+        count += self._restore_queue(qname, q, recs, seqs, leases)
         for qname, msg_id in leases:
             self.recovery_cleanup.delete(keys.lease(qname, msg_id))
         return count
 
-    def _restore(self, qname: str, q: QueueState, msg_id: str, stored: StoredMessage,
-                 lease: LeaseRecord | None) -> None:
+    def _restore_queue(self, qname: str, q: QueueState | None, recs: list[MessageRecord],
+                       seqs: array[int], leases: dict[tuple[str, str], LeaseRecord]) -> int:
+        """Index one queue's recovered records in seq order (exact FIFO per key)."""
+        if q is None or not recs:
+            return 0
+        order: Iterable[int] = range(len(recs))
+        # Ids are UUIDv7 and seqs grow with them, so a queue is usually already in
+        # seq order; only requeued or moved messages break it.
+        if not all(map(operator.lt, seqs, itertools.islice(seqs, 1, None))):
+            order = sorted(order, key=seqs.__getitem__)
+        # One instant for the whole queue: every record shares one `ready_at` float.
         now = self._clock.monotonic()
         now_ms = self._clock.wall_ms()
-        fkey = self._intern(stored.fairness_key)
-        tkeys = tuple(self._intern(k) for k in stored.throttle_keys)
-        if lease is not None:
+        for i in order:
+            rec = recs[i]
+            self._place(qname, q, rec, leases.pop((qname, rec.id), None), now, now_ms)
+        return len(recs)
+
+    def _record(self, msg_id: str, stored: StoredMessage, leased: bool) -> MessageRecord:
+        """The in-memory record of a stored message (not indexed yet)."""
+        if leased:
             state = State.LEASED
-        elif stored.deliver_after_ms > now_ms:
+        elif stored.deliver_after_ms > self._clock.wall_ms():
             state = State.DELAYED
         else:
             state = State.READY
-        rec = MessageRecord(msg_id, fkey, stored.weight, tkeys, stored.attempts, state,
-                            stored.deliver_after_ms if state == State.DELAYED else 0)
-        self._index(qname, q, rec)
+        return MessageRecord(msg_id, self._intern(stored.fairness_key), stored.weight,
+                             tuple(self._intern(k) for k in stored.throttle_keys),
+                             stored.attempts, state,
+                             stored.deliver_after_ms if state == State.DELAYED else 0)
+
+    def _place(self, qname: str, q: QueueState, rec: MessageRecord, lease: LeaseRecord | None,
+               now: float, now_ms: int) -> None:
+        """Index a recovered record; a leased one gets its expiry timer and limit slots."""
+        self._index(qname, q, rec, now)
         if lease is not None:
             # Wall-clock deadline -> monotonic timer, clamped to the timeout so a
             # wall-clock jump cannot stretch or collapse every lease at once.
             timeout = q.config.visibility_timeout_ms
             remaining = min(max(0, lease.deadline_ms - now_ms), timeout)
-            rec.lease_deadline_ms = now_ms + remaining
-            self._timers.schedule(now + remaining / 1000, ("lease", qname, msg_id))
-            if tkeys:
-                self._limits.acquire(tkeys, now)
+            self._timers.schedule(now + remaining / 1000, ("lease", qname, rec.id))
+            if rec.throttle_keys:
+                self._limits.acquire(rec.throttle_keys, now)
 
     def resync(self, touched: Iterable[tuple[str, str]]) -> None:
         """After a failed commit: make memory match the store for these messages."""
@@ -835,7 +887,8 @@ class Broker:
                 continue
             lease_raw = self._store.get(keys.lease(qname, msg_id))
             lease = LeaseRecord.decode(lease_raw) if lease_raw else None
-            self._restore(qname, q, msg_id, StoredMessage.decode(raw), lease)
+            rec = self._record(msg_id, StoredMessage.decode(raw), lease is not None)
+            self._place(qname, q, rec, lease, self._clock.monotonic(), self._clock.wall_ms())
 
     # ---- hooks -------------------------------------------------------------
 

@@ -185,13 +185,13 @@ class Engine:
         await self._apply(effects)
         return prepared.record.id
 
-    async def ack(self, queue: str, message_id: str) -> None:
+    async def ack(self, queue: str, message_id: str, peer: str = "") -> None:
         self._check_open()
-        await self._apply(self.broker.ack(queue, message_id))
+        await self._apply(self.broker.ack(queue, message_id, peer))
 
-    async def nack(self, queue: str, message_id: str, error: str) -> None:
+    async def nack(self, queue: str, message_id: str, error: str, peer: str = "") -> None:
         self._check_open()
-        await self._apply(self.broker.nack(queue, message_id, error))
+        await self._apply(self.broker.nack(queue, message_id, error, peer))
 
     async def redrive(self, dlq: str, count: int, fairness_key: str, dry_run: bool) -> int:
         self._check_open()
@@ -201,9 +201,9 @@ class Engine:
 
     # ---- consumers ---------------------------------------------------------
 
-    async def open_consumer(self, queue: str, prefetch: int) -> Consumer:
+    async def open_consumer(self, queue: str, prefetch: int, peer: str = "") -> Consumer:
         self._check_open()
-        cid, effects = self.broker.add_consumer(queue, prefetch)
+        cid, effects = self.broker.add_consumer(queue, prefetch, peer)
         consumer = Consumer(cid, queue)
         self._consumers[cid] = consumer
         await self._apply(effects)

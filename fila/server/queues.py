@@ -16,12 +16,13 @@ MAX_NAME_BYTES = 256
 
 
 class ConsumerState:
-    __slots__ = ("credit", "id", "leases", "queue")
+    __slots__ = ("credit", "id", "leases", "peer", "queue")
 
-    def __init__(self, cid: int, queue: str, credit: int) -> None:
+    def __init__(self, cid: int, queue: str, credit: int, peer: str = "") -> None:
         self.id = cid
         self.queue = queue
         self.credit = credit
+        self.peer = peer  # the client connection, to recognise its stale acks
         self.leases: set[str] = set()
 
 

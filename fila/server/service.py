@@ -84,7 +84,8 @@ class HotPathService(service_pb2_grpc.FilaServiceServicer):  # type: ignore[misc
                       context: grpc.aio.ServicerContext[Any, Any]
                       ) -> AsyncIterator[service_pb2.ConsumeResponse]:
         try:
-            consumer = await self._engine.open_consumer(request.queue, request.prefetch)
+            consumer = await self._engine.open_consumer(request.queue, request.prefetch,
+                                                        context.peer())
         except Exception as exc:
             await _abort(context, exc)
             return
@@ -103,13 +104,13 @@ class HotPathService(service_pb2_grpc.FilaServiceServicer):  # type: ignore[misc
 
     @_rpc
     async def Ack(self, request: service_pb2.AckRequest, context: Any) -> service_pb2.AckResponse:
-        await self._engine.ack(request.queue, request.message_id)
+        await self._engine.ack(request.queue, request.message_id, context.peer())
         return service_pb2.AckResponse()
 
     @_rpc
     async def Nack(self, request: service_pb2.NackRequest, context: Any
                    ) -> service_pb2.NackResponse:
-        await self._engine.nack(request.queue, request.message_id, request.error)
+        await self._engine.nack(request.queue, request.message_id, request.error, context.peer())
         return service_pb2.NackResponse()
 
 

@@ -14,8 +14,11 @@ from fila.v1 import admin_pb2, admin_pb2_grpc, messages_pb2, service_pb2, servic
 
 
 class Stubs:
-    def __init__(self, addr: str) -> None:
-        self.channel = grpc.insecure_channel(addr)
+    def __init__(self, addr: str, *, own_connection: bool = False) -> None:
+        # gRPC shares one TCP connection between channels to the same target in a
+        # process; own_connection gives this one its own, as a separate process would have.
+        options = [("grpc.use_local_subchannel_pool", 1)] if own_connection else []
+        self.channel = grpc.insecure_channel(addr, options=options)
         self.svc = service_pb2_grpc.FilaServiceStub(self.channel)
         self.admin = admin_pb2_grpc.FilaAdminStub(self.channel)
 

@@ -266,3 +266,24 @@ def test_enqueues_share_fsyncs_and_are_synced(fila_server) -> None:  # type: ign
     assert after.wal_syncs - before.wal_syncs >= groups > 0  # each group was fsynced
     assert groups < batches  # and concurrent writers shared fsyncs
     stubs.close()
+
+
+def test_stale_ack_is_refused_after_redelivery(fila_server) -> None:  # type: ignore[no-untyped-def]
+    """R7: a client whose lease ended cannot ack the message out from under the new holder."""
+    a = Stubs(fila_server.addr, own_connection=True)
+    b = Stubs(fila_server.addr, own_connection=True)
+    a.create("r7", visibility_timeout_ms=1000)
+    msg_id = a.enqueue("r7")
+    stream_a = Stream(a, "r7")
+    assert stream_a.get().id == msg_id
+    stream_b = Stream(b, "r7")
+    # a's lease expires (maybe more than once, if it comes back to a first) until b holds it.
+    again = stream_b.get(timeout=15)
+    assert again.id == msg_id and again.metadata.attempt_count >= 1
+    assert code_of(lambda: a.ack("r7", msg_id)) == grpc.StatusCode.NOT_FOUND
+    b.ack("r7", msg_id)
+    assert a.stats("r7").depth == 0
+    stream_a.cancel()
+    stream_b.cancel()
+    a.close()
+    b.close()

@@ -238,3 +238,31 @@ def test_unsent_messages_return_at_once_without_an_attempt(h: Harness) -> None:
     other = h.consumer("q")
     assert h.delivered[other] == [msg_id]
     assert h.broker.stats_view("q").msgs[msg_id].attempts == 0
+
+
+def test_stale_ack_after_expiry_is_refused_and_keeps_the_new_lease(h: Harness) -> None:
+    h.apply(h.broker.create_queue("q", visibility_timeout_ms=1000))
+    msg_id = h.enqueue("q")
+    first, effects = h.broker.add_consumer("q", 1, peer="ipv4:10.0.0.1:1111")
+    h.delivered[first] = []
+    h.apply(effects)
+    h.clock.advance(1.1)
+    h.apply(h.broker.tick())  # first's lease expires and comes straight back to it...
+    h.apply(h.broker.remove_consumer(first, unsent=[msg_id]))  # ...unsent when it leaves
+    cid, effects = h.broker.add_consumer("q", 1, peer="ipv4:10.0.0.2:2222")
+    h.delivered[cid] = []
+    h.apply(effects)
+    assert h.delivered[cid] == [msg_id]
+    with pytest.raises(MessageNotFoundError, match="lease expired"):
+        h.broker.ack("q", msg_id, peer="ipv4:10.0.0.1:1111")
+    h.apply(h.broker.ack("q", msg_id, peer="ipv4:10.0.0.2:2222"))  # the new holder's ack works
+    assert "q" in h.broker.queue_names() and h.broker.queue_counts("q")[0] == 0
+
+
+def test_any_other_client_may_settle_a_lease(h: Harness) -> None:
+    h.apply(h.broker.create_queue("q"))
+    msg_id = h.enqueue("q")
+    _, effects = h.broker.add_consumer("q", 1, peer="ipv4:10.0.0.1:1111")
+    h.apply(effects)
+    h.apply(h.broker.ack("q", msg_id, peer="ipv4:10.0.0.9:9999"))
+    assert h.broker.queue_counts("q")[0] == 0
