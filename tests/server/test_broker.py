@@ -42,12 +42,14 @@ class Harness:
         self.clock = ManualClock()
         self.broker = Broker(self.store, self.clock, BrokerSettings())
         self.delivered: dict[int, list[str]] = {}
+        self.log: list[str] = []  # every delivery, in order
 
     def apply(self, effects: Effects) -> Effects:
         self.store.write(effects.batch)
         self.store.write(effects.lease_batch)
         for d in effects.deliveries:
             self.delivered.setdefault(d.consumer, []).append(d.msg_id)
+            self.log.append(d.msg_id)
         return effects
 
     def enqueue(self, queue: str, headers: dict[str, str] | None = None, delay_ms: int = 0) -> str:
