@@ -488,7 +488,6 @@ class Broker:
             key, msg_id = picked
             rec = q.msgs[msg_id]
             rec.state = transition(rec.state, "deliver") or State.LEASED
-            rec.lease_deadline_ms = deadline_ms
             if rec.throttle_keys:
                 self._limits.acquire(rec.throttle_keys, now)
             consumer.credit -= 1

@@ -76,7 +76,9 @@ class MessageRecord:
     """What the core keeps in memory per message: ids, keys and small metadata.
 
     Headers and payload stay in the store (read at delivery). ``__slots__`` keeps
-    this near 100 bytes; strings like keys are shared between messages.
+    this at 96 bytes (8 slots; a 9th would put it in the allocator's 112-byte
+    class); strings like keys are shared between messages. Lease deadlines live
+    in the timer heap and the lease record, not here.
     """
 
     __slots__ = (
@@ -84,7 +86,6 @@ class MessageRecord:
         "deliver_after_ms",
         "fairness_key",
         "id",
-        "lease_deadline_ms",
         "ready_at",
         "state",
         "throttle_keys",
@@ -110,7 +111,6 @@ class MessageRecord:
         self.state = state
         self.deliver_after_ms = deliver_after_ms
         self.ready_at = ready_at  # monotonic time it became eligible (for wait stats)
-        self.lease_deadline_ms = 0
 
 
 @dataclass(slots=True)

@@ -145,6 +145,10 @@ class RocksStore:
         self, seek: bytes, end: bytes | None, prefix: bytes
     ) -> list[tuple[bytes, bytes]]:
         read_opts = rocksdict.ReadOptions()  # 0.3.29: no raw_mode argument here
+        # Scans are bulk reads (recovery, paging, queue delete): keep their blocks
+        # out of the block cache, which would otherwise hold every scanned metadata
+        # block after recovery and crowd out the payloads read at delivery.
+        read_opts.fill_cache(False)  # type: ignore[call-arg]  # the 0.3.29 stub omits the flag
         if end is not None:
             read_opts.set_iterate_upper_bound(end)
         out: list[tuple[bytes, bytes]] = []

@@ -65,32 +65,74 @@ _GONE = 3  # emptied; any rotation entry for this object is stale
 class _Key:
     """Mutable per-key state. Items live in a FIFO with lazy deletion.
 
-    ``fifo`` holds ``(seq, item)`` entries; ``live`` maps each pending item to
-    the seq of its one valid entry. An entry whose seq no longer matches was
-    removed (or pushed again, which moves the item to the back), and is skipped
-    when it reaches the head. This makes `remove` O(1) without a linked list.
+    ``fifo`` holds the items themselves (8 bytes an entry, no per-item tuple,
+    int or dict entry: memory per pending message is a stated goal). Removal is
+    rare (queue delete, redrive, resync), so only removed items are tracked, in
+    ``removed``: item -> ``2 * stale + again``, where ``stale`` counts its
+    entries in ``fifo`` that no longer count and ``again`` is 1 when it was
+    pushed again after them (one live entry behind the stale ones, since pushes
+    append). An item absent from ``removed`` has exactly one entry, and it is
+    live. Stale entries are skipped when they reach the head, so `remove` is
+    O(1) without a linked list.
     """
 
-    __slots__ = ("credited", "deficit", "due", "fifo", "key", "live", "place", "used", "weight")
+    __slots__ = ("count", "credited", "deficit", "due", "fifo", "key", "place", "removed", "used",
+                 "weight")
 
     def __init__(self, key: str, weight: int) -> None:
         self.key = key
         self.weight = weight
         self.deficit = 0
-        self.fifo: deque[tuple[int, str]] = deque()
-        self.live: dict[str, int] = {}
+        self.fifo: deque[str] = deque()
+        self.count = 0  # live entries in fifo: the key's pending items
+        self.removed: dict[str, int] | None = None  # allocated on the first remove
         self.place = _JOINING
         self.due = -1  # round number of the key's next turn (when _ACTIVE)
         self.used = 0  # items delivered in the current turn
         self.credited = -1  # round number of the last credit
 
+    def head(self) -> str:
+        """The first live item (count > 0), dropping stale entries before it."""
+        fifo, removed = self.fifo, self.removed
+        item = fifo[0]
+        if removed is None:
+            return item
+        while True:
+            mark = removed.get(item)
+            if mark is None or mark < 2:
+                return item
+            fifo.popleft()  # a stale entry: the item was removed after this push
+            if mark - 2 < 2:
+                del removed[item]  # no stale entry left: back to "one live entry" or gone
+                if not removed:
+                    self.removed = removed = None
+                    return fifo[0]
+            else:
+                removed[item] = mark - 2
+            item = fifo[0]
+
+    def live(self) -> Iterator[str]:
+        """Live items in FIFO order (walks a snapshot)."""
+        removed = self.removed
+        if removed is None:
+            return iter(list(self.fifo))
+        skip = {item: mark >> 1 for item, mark in removed.items()}
+        return (item for item in list(self.fifo) if not _skipped(skip, item))
+
     def compact(self) -> None:
         # Stale entries are normally dropped as they reach the head; rebuild
         # when they dominate so a key with many removals in its middle does
         # not hold memory for them.
-        if len(self.fifo) > 2 * len(self.live) + 32:
-            live = self.live
-            self.fifo = deque(e for e in self.fifo if live.get(e[1]) == e[0])
+        if len(self.fifo) > 2 * self.count + 32:
+            self.fifo = deque(self.live())
+            self.removed = None
+
+
+def _skipped(skip: dict[str, int], item: str) -> bool:
+    left = skip.get(item, 0)
+    if left:
+        skip[item] = left - 1
+    return left > 0
 
 
 class DrrScheduler:
@@ -108,7 +150,6 @@ class DrrScheduler:
         self._parked_view = MappingProxyType(self._parked)
         self._round_no = 0
         self._total = 0
-        self._seq = 0
 
     @property
     def quantum(self) -> int:
@@ -125,7 +166,8 @@ class DrrScheduler:
     def push(self, key: str, item: str, weight: int) -> None:
         """Append `item` to the back of `key`'s FIFO; the key takes `weight`.
 
-        Pushing an item that is already pending in `key` moves it to the back.
+        `item` must not be pending in `key` already (the broker removes a
+        message before pushing it again); it would then be pending twice.
         """
         weight = max(weight, 1)  # 0 is treated as 1 (and negatives, defensively)
         st = self._keys.get(key)
@@ -135,21 +177,33 @@ class DrrScheduler:
             self._append_joining(st)
         else:
             st.weight = weight
-            if item in st.live:
-                self._total -= 1
-        self._seq += 1
-        st.live[item] = self._seq
-        st.fifo.append((self._seq, item))
+            removed = st.removed
+            if removed is not None and item in removed:
+                removed[item] |= 1  # its live entry is this new one, behind the stale ones
+        st.fifo.append(item)
+        st.count += 1
         self._total += 1
-        st.compact()
 
     def remove(self, key: str, item: str) -> bool:
-        """Drop a pending item wherever it is in its key; False if absent."""
+        """Drop a pending item wherever it is in its key.
+
+        False when `key` has nothing pending, or `item` was removed from it and
+        not pushed again since. `item` must have been pushed to `key`; one
+        already delivered by `next` is not recognised as absent.
+        """
         st = self._keys.get(key)
-        if st is None or st.live.pop(item, None) is None:
+        if st is None:
             return False
+        removed = st.removed
+        if removed is None:
+            removed = st.removed = {}
+        mark = removed.get(item, 1)
+        if not mark & 1:
+            return False  # removed before and not pushed again
+        removed[item] = mark + 1  # one more stale entry, no live one
+        st.count -= 1
         self._total -= 1
-        if not st.live:
+        if not st.count:
             self._drop(st)
         else:
             st.compact()
@@ -186,11 +240,7 @@ class DrrScheduler:
             if st.credited != round_no:
                 st.deficit = self._credited_value(st)
                 st.credited = round_no
-            fifo, live = st.fifo, st.live
-            seq, item = fifo[0]
-            while live.get(item) != seq:  # skip entries removed lazily
-                fifo.popleft()
-                seq, item = fifo[0]
+            item = st.head()
             block = check(st.key, item)
             if block is not None:
                 rnd.popleft()
@@ -199,12 +249,12 @@ class DrrScheduler:
                 st.used = 0
                 self._parked[st.key] = block
                 continue
-            fifo.popleft()
-            del live[item]
+            st.fifo.popleft()
+            st.count -= 1
             self._total -= 1
             st.deficit -= 1
             st.used += 1
-            if not live:
+            if not st.count:
                 rnd.popleft()
                 self._drop(st)
             elif st.used >= st.weight or st.deficit <= 0:
@@ -221,15 +271,12 @@ class DrrScheduler:
 
     def pending(self, key: str) -> int:
         st = self._keys.get(key)
-        return 0 if st is None else len(st.live)
+        return 0 if st is None else st.count
 
     def items(self, key: str) -> Iterator[str]:
         """A key's pending items in FIFO order."""
         st = self._keys.get(key)
-        if st is None:
-            return iter(())
-        live = st.live
-        return (item for seq, item in list(st.fifo) if live.get(item) == seq)
+        return iter(()) if st is None else st.live()
 
     def keys(self) -> Iterator[str]:
         """Keys with pending items (parked ones included)."""
@@ -247,7 +294,7 @@ class DrrScheduler:
             deficit = self._credited_value(st)
         return KeyView(
             key=key,
-            pending=len(st.live),
+            pending=st.count,
             deficit=deficit,
             weight=st.weight,
             block=self._parked.get(key),
@@ -299,3 +346,4 @@ class DrrScheduler:
         self._parked.pop(st.key, None)
         st.place = _GONE
         st.fifo.clear()
+        st.removed = None

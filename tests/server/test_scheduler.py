@@ -114,12 +114,30 @@ def test_remove_anywhere_and_reinsert() -> None:
     assert [i for _, i in drain(s)] == ["A-1", "A-3", "A-4", "A-2"]
 
 
-def test_pushing_a_pending_item_again_moves_it_back() -> None:
+def test_removed_item_pushed_again_is_pending_once_at_the_back() -> None:
+    # The broker removes a message before pushing it again (resync, redrive);
+    # pushing an item that is still pending is not part of the contract.
     s = DrrScheduler()
     fill(s, "A", 3)
-    s.push("A", "A-0", 1)
-    assert len(s) == 3
+    for _ in range(2):
+        assert s.remove("A", "A-0")
+        s.push("A", "A-0", 1)
+    assert len(s) == 3 and s.pending("A") == 3
     assert list(s.items("A")) == ["A-1", "A-2", "A-0"]
+    assert s.remove("A", "A-0") and not s.remove("A", "A-0")
+    s.push("A", "A-0", 1)
+    assert [i for _, i in drain(s)] == ["A-1", "A-2", "A-0"]
+
+
+def test_many_removals_in_the_middle_keep_fifo_and_counts() -> None:
+    s = DrrScheduler()
+    fill(s, "A", 200)
+    for i in range(1, 199):
+        if i % 10:
+            assert s.remove("A", f"A-{i}")
+    left = ["A-0", *(f"A-{i}" for i in range(10, 199, 10)), "A-199"]
+    assert list(s.items("A")) == left and s.pending("A") == len(left) == len(s)
+    assert [i for _, i in drain(s)] == left
 
 
 def test_key_emptied_by_remove_leaves_and_rejoins_fresh() -> None:
