@@ -29,9 +29,11 @@ class ConsumerState:
 class KeyStats:
     """Per fairness key counters for live stats (not persisted)."""
 
-    __slots__ = ("delayed", "delivered", "in_flight", "last_active", "waits", "waits_at")
+    __slots__ = ("delayed", "delivered", "in_flight", "last_active", "pending", "waits",
+                 "waits_at")
 
     def __init__(self) -> None:
+        self.pending = 0  # mirrors the scheduler's count, so ranking keys is attribute reads
         self.delivered = 0
         self.in_flight = 0
         self.delayed = 0
@@ -65,6 +67,7 @@ class QueueState:
         self.counters = {"enqueued": 0, "delivered": 0, "acked": 0, "nacked": 0,
                          "dead_lettered": 0, "hook_failures": 0}
         self.keys: dict[str, KeyStats] = {}
+        self.pruned_at = 0.0  # monotonic time idle key stats were last dropped
         self.waits: deque[float] = deque(maxlen=512)
 
     def key_stats(self, key: str) -> KeyStats:

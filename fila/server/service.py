@@ -20,7 +20,7 @@ from fila import __version__
 from fila.errors import FilaError, InvalidArgumentError, UnavailableError
 from fila.server import convert
 from fila.server.engine import Engine
-from fila.server.stats import RateTracker, queue_snapshot, snapshot
+from fila.server.stats import RateTracker, SnapshotCache, queue_snapshot
 from fila.v1 import admin_pb2, admin_pb2_grpc, service_pb2, service_pb2_grpc
 
 __all__ = ["AdminService", "HotPathService", "ServerFacts", "register_services"]
@@ -120,6 +120,7 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
     def __init__(self, engine: Engine, facts: ServerFacts) -> None:
         self._engine = engine
         self._facts = facts
+        self._snapshots = SnapshotCache(engine.broker)
 
     @property
     def _broker(self) -> Any:
@@ -254,7 +255,7 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
             if request.queue:
                 self._broker.stats_view(request.queue)  # NOT_FOUND early
             while not self._engine.closing:
-                snap = tracker.update(snapshot(self._broker, request.queue, top))
+                snap = tracker.update(self._snapshots.get(request.queue, top))
                 yield convert.stats_snapshot(snap)
                 await asyncio.sleep(interval)  # the stream's cadence, not synchronisation
         except FilaError as exc:

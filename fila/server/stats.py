@@ -13,7 +13,7 @@ from dataclasses import replace
 from fila.server.broker import Broker
 from fila.types import KeySnapshot, LimitSnapshot, QueueSnapshot, StatsSnapshot
 
-__all__ = ["RateTracker", "snapshot"]
+__all__ = ["RateTracker", "SnapshotCache", "snapshot"]
 
 
 def _p95(values: list[float]) -> float:
@@ -37,7 +37,7 @@ def queue_snapshot(broker: Broker, name: str, top_keys: int) -> QueueSnapshot:
         weight = view.weight if view is not None else 1
         keys.append(KeySnapshot(
             key=key,
-            pending=q.sched.pending(key),
+            pending=ks.pending,
             in_flight=ks.in_flight,
             deficit=view.deficit if view is not None else 0,
             weight=weight,
@@ -141,3 +141,27 @@ class RateTracker:
                 keys=keys,
             ))
         return replace(snap, queues=tuple(queues))
+
+
+class SnapshotCache:
+    """Watchers asking within ``max_age_ms`` of each other share one snapshot.
+
+    Each WatchStats stream keeps its own RateTracker (rates need its own previous
+    snapshot), but the expensive part, walking the keys, is done once per tick.
+    """
+
+    def __init__(self, broker: Broker, max_age_ms: int = 100) -> None:
+        self._broker = broker
+        self._max_age_ms = max_age_ms
+        self._cache: dict[tuple[str, int], StatsSnapshot] = {}
+
+    def get(self, queue: str, top_keys: int) -> StatsSnapshot:
+        now_ms = self._broker._clock.wall_ms()
+        hit = self._cache.get((queue, top_keys))
+        if hit is not None and 0 <= now_ms - hit.taken_at_ms < self._max_age_ms:
+            return hit
+        snap = snapshot(self._broker, queue, top_keys)
+        if len(self._cache) > 64:  # many distinct (queue, top) pairs: keep it bounded
+            self._cache.clear()
+        self._cache[(queue, top_keys)] = snap
+        return snap

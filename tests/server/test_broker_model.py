@@ -108,6 +108,12 @@ class BrokerModel(RuleBasedStateMachine):
         assert not set(fresh) & self.acked
 
     @invariant()
+    def key_counters_match_the_scheduler(self) -> None:
+        q = self.h.broker.stats_view("q")
+        for key, ks in q.keys.items():
+            assert ks.pending == q.sched.pending(key), key
+
+    @invariant()
     def at_most_one_live_lease(self) -> None:
         owners: dict[str, int] = {}
         for cid, consumer in self.h.broker._consumers.items():
