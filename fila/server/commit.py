@@ -45,6 +45,7 @@ class GroupCommitter:
         self._in_flight = 0  # batches in the group being written now
         self._cond = threading.Condition()
         self._closing = False
+        self._kick_scheduled = False
         # Counters for metrics and tests; written by the writer thread only.
         self.groups_written = 0
         self.batches_written = 0
@@ -66,7 +67,8 @@ class GroupCommitter:
         OverloadedError when too many batches are pending and
         UnavailableError after :meth:`close`.
         """
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
         with self._cond:
             if self._closing:
                 raise UnavailableError("storage writer is shutting down")
@@ -75,8 +77,17 @@ class GroupCommitter:
                     f"too many pending writes ({self._max_pending}); try again later"
                 )
             self._queue.append((batch, future))
-            self._cond.notify()
+        if not self._kick_scheduled:
+            # Wake the writer once per loop iteration, not per batch: every request the
+            # loop handles in this iteration lands in the same group and shares its fsync.
+            self._kick_scheduled = True
+            loop.call_soon(self._kick)
         return future
+
+    def _kick(self) -> None:
+        self._kick_scheduled = False
+        with self._cond:
+            self._cond.notify()
 
     async def flush(self) -> None:
         """Wait until everything submitted before this call is written (or failed)."""
