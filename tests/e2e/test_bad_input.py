@@ -44,3 +44,32 @@ def test_garbage_and_oversized_requests_change_nothing(fila_server) -> None:  # 
     assert stubs.stats("q").depth == 1
     assert "Traceback" not in fila_server.log()
     stubs.close()
+
+
+def test_excess_consumers_are_refused_and_others_keep_flowing(make_server) -> None:  # type: ignore[no-untyped-def]
+    """R17: one stream over the limit gets RESOURCE_EXHAUSTED; established ones are unaffected."""
+    from e2e.helpers import Stream
+
+    server = make_server({"server": {"max_consumers": 2}})
+    stubs = Stubs(server.addr)
+    stubs.create("q")
+    a, b = Stream(stubs, "q"), Stream(stubs, "q")
+    stubs.enqueue("q", b"1")
+    first = (a, b)
+    got = [s for s in first if not s.nothing_within(0.5)]
+    assert got, "an established stream received the message"
+    third = stubs.svc.Consume(service_pb2.ConsumeRequest(queue="q"))
+    assert code_of(lambda: next(iter(third))) == grpc.StatusCode.RESOURCE_EXHAUSTED
+    stubs.enqueue("q", b"2")
+    received = [m.payload for s in first for m in _drain(s)]
+    assert sorted(received) == [b"1", b"2"]
+    a.cancel()
+    b.cancel()
+    stubs.close()
+
+
+def _drain(stream):  # type: ignore[no-untyped-def]
+    out = []
+    while not stream.nothing_within(0.3):
+        out.append(stream.get())
+    return out
