@@ -120,6 +120,7 @@ class Broker:
         self._ids = Uuid7Generator()
         self._interned: dict[str, str] = {}
         self.recovery_cleanup = WriteBatch()
+        self._incarnations = 0
 
     # ---- helpers -----------------------------------------------------------
 
@@ -150,6 +151,12 @@ class Broker:
         hs = self.settings.hooks
         return CircuitBreaker(hs.breaker_threshold, hs.breaker_cooldown_ms)
 
+    def _new_queue(self, config: QueueConfig, hooks: QueueHooks | None) -> QueueState:
+        self._incarnations += 1
+        q = QueueState(self._incarnations, config, self.settings.quantum, hooks, self._breaker())
+        self._queues[config.name] = q
+        return q
+
     def _mono_to_wall_ms(self, mono: float) -> int:
         return self._clock.wall_ms() + int((mono - self._clock.monotonic()) * 1000)
 
@@ -173,10 +180,23 @@ class Broker:
             raise OverloadedError(f"too many queues (limit {self.settings.max_queues})")
         effects = Effects()
         for i, config in enumerate(new):
-            self._queues[config.name] = QueueState(
-                config, self.settings.quantum, hooks if i == 0 else None, self._breaker()
-            )
+            self._new_queue(config, hooks if i == 0 else None)
             effects.batch.put(keys.queue(config.name), config.encode())
+        effects.undo.append(lambda: self._drop_queues([c.name for c in new]))
+        return effects
+
+    def _drop_queues(self, names: list[str]) -> Effects:
+        """Undo of a failed create: the queues were never durable (and hold nothing)."""
+        effects = Effects()
+        for qname in names:
+            q = self._queues.pop(qname, None)
+            if q is None:
+                continue
+            for rec in list(q.msgs.values()):
+                self._forget(qname, q, rec, effects)
+            for cid in list(q.consumers):
+                self._consumers.pop(cid, None)
+                effects.closed.append(cid)
         return effects
 
     def delete_queue(self, name: str) -> Effects:
@@ -188,7 +208,7 @@ class Broker:
         for qname in doomed:
             dq = self._queues.pop(qname)
             for rec in list(dq.msgs.values()):
-                self._forget(qname, dq, rec)
+                self._forget(qname, dq, rec, effects)
             for cid in list(dq.consumers):
                 self._consumers.pop(cid, None)
                 effects.closed.append(cid)
@@ -199,6 +219,7 @@ class Broker:
                            keys.lease_prefix(qname)):
                 for key, _ in self._store.scan(prefix):
                     effects.batch.delete(key)
+        effects.undo.append(lambda: self._reload_queues(doomed))
         return effects
 
     def queue_names(self) -> list[str]:
@@ -218,17 +239,22 @@ class Broker:
         vt = old.visibility_timeout_ms
         if visibility_timeout_ms is not None:
             vt = check_visibility(visibility_timeout_ms)
-        hooks = q.hooks
+        old_hooks, old_breaker = q.hooks, q.breaker
         if on_enqueue is not None or on_failure is not None:
-            hooks = self._compile(name, new_enqueue, new_failure)
-            if q.hooks is not None:
-                q.hooks.close()
+            # The old runtime is not closed here: a failed commit puts it back (undo);
+            # otherwise it is freed with its last reference.
+            q.hooks = self._compile(name, new_enqueue, new_failure)
             q.breaker = self._breaker()
-        q.hooks = hooks
         q.config = QueueConfig(name, new_enqueue, new_failure, vt, old.dead_letter_queue,
                                old.created_at_ms)
         effects = Effects()
         effects.batch.put(keys.queue(name), q.config.encode())
+
+        def undo() -> Effects:
+            q.config, q.hooks, q.breaker = old, old_hooks, old_breaker
+            return Effects()
+
+        effects.undo.append(undo)
         return q.config, effects
 
     # ---- runtime config ----------------------------------------------------
@@ -240,6 +266,15 @@ class Broker:
             raise InvalidArgumentError(
                 f"config value must be at most {MAX_CONFIG_VALUE_BYTES} bytes")
         self._apply_limit_config(key, value, validate_only=True)
+        if key.startswith(("throttle.", "concurrency.")) and value.strip() == "":
+            value = ""  # whitespace only removes a limit: store nothing
+        previous = self._config.get(key)
+        effects = self._write_config(key, value)
+        effects.undo.append(lambda: self._write_config(key, previous or ""))
+        return effects
+
+    def _write_config(self, key: str, value: str) -> Effects:
+        """Set (or with "" remove) a config key in memory and its limit; the batch stores it."""
         effects = Effects()
         if value == "":
             self._config.pop(key, None)
@@ -321,13 +356,13 @@ class Broker:
         batch.put(keys.payload(queue, msg_id), payload)
         state = State.DELAYED if deliver_after else State.READY
         record = MessageRecord(msg_id, fkey, weight, tkeys, 0, state, deliver_after)
-        return PreparedEnqueue(queue, record, batch)
+        return PreparedEnqueue(queue, record, batch, q.incarnation)
 
     def apply_enqueue(self, prepared: PreparedEnqueue) -> Effects:
         """Index a durable enqueue and deliver what can go now."""
         effects = Effects()
         q = self._queues.get(prepared.queue)
-        if q is None:
+        if q is None or q.incarnation != prepared.incarnation:
             # Deleted while the write was in flight: remove the orphan records.
             effects.batch.delete(keys.msg(prepared.queue, prepared.record.id))
             effects.batch.delete(keys.payload(prepared.queue, prepared.record.id))
@@ -376,7 +411,7 @@ class Broker:
             q.leased += 1
             ks.in_flight += 1
 
-    def _forget(self, qname: str, q: QueueState, rec: MessageRecord) -> None:
+    def _forget(self, qname: str, q: QueueState, rec: MessageRecord, effects: Effects) -> None:
         """Remove every in-memory trace of a message (not the store records)."""
         q.msgs.pop(rec.id, None)
         self._stale_peers.pop(rec.id, None)
@@ -389,7 +424,8 @@ class Broker:
             ks.delayed -= 1
             self._timers.cancel(("due", qname, rec.id))
         else:
-            self._end_lease(qname, q, rec, Effects())
+            # Freeing its limit slots may wake keys elsewhere: their deliveries go in effects.
+            self._end_lease(qname, q, rec, effects)
 
     # ---- consumers and delivery --------------------------------------------
 
@@ -706,7 +742,7 @@ class Broker:
             return len(candidates), effects
         for rec in candidates:
             transition(rec.state, "redrive")
-            self._forget(dlq_name, dlq, rec)
+            self._forget(dlq_name, dlq, rec, effects)
             stored = self._load(dlq_name, rec.id)
             payload = self._store.get(keys.payload(dlq_name, rec.id)) or b""
             stored.attempts = 0
@@ -790,8 +826,7 @@ class Broker:
                                       config.on_failure_script)
             except InvalidArgumentError:
                 hooks = None  # a script that no longer compiles runs as no hook
-            self._queues[config.name] = QueueState(config, self.settings.quantum, hooks,
-                                               self._breaker())
+            self._new_queue(config, hooks)
         for key, raw in self._store.scan(keys.CONFIG):
             name = key[len(keys.CONFIG):].decode()
             value = raw.decode()
@@ -873,17 +908,21 @@ class Broker:
             remaining = min(max(0, lease.deadline_ms - now_ms), timeout)
             self._timers.schedule(now + remaining / 1000, ("lease", qname, rec.id))
             if rec.throttle_keys:
-                self._limits.acquire(rec.throttle_keys, now)
+                self._limits.hold(rec.throttle_keys)
 
-    def resync(self, touched: Iterable[tuple[str, str]]) -> None:
-        """After a failed commit: make memory match the store for these messages."""
+    def resync(self, touched: Iterable[tuple[str, str]]) -> Effects:
+        """After a failed commit: make memory match the store for these messages, then
+        deliver what can go (the effects carry the new leases)."""
+        effects = Effects()
+        queues: set[str] = set()
         for qname, msg_id in dict.fromkeys(touched):
             q = self._queues.get(qname)
             if q is None:
                 continue
+            queues.add(qname)
             rec = q.msgs.get(msg_id)
             if rec is not None:
-                self._forget(qname, q, rec)
+                self._forget(qname, q, rec, effects)
             raw = self._store.get(keys.msg(qname, msg_id))
             if raw is None:
                 continue
@@ -891,6 +930,35 @@ class Broker:
             lease = LeaseRecord.decode(lease_raw) if lease_raw else None
             rec = self._record(msg_id, StoredMessage.decode(raw), lease is not None)
             self._place(qname, q, rec, lease, self._clock.monotonic(), self._clock.wall_ms())
+        for qname in queues:
+            q = self._queues.get(qname)
+            if q is not None:
+                self._dispatch(qname, q, effects)
+        return effects
+
+    def _reload_queues(self, names: list[str]) -> Effects:
+        """Undo of a failed delete: rebuild these queues from what the store holds."""
+        effects = Effects()
+        for name in names:
+            raw = self._store.get(keys.queue(name))
+            if raw is None or name in self._queues:
+                continue
+            config = QueueConfig.decode(raw)
+            try:
+                hooks = self._compile(name, config.on_enqueue_script, config.on_failure_script)
+            except InvalidArgumentError:
+                hooks = None
+            q = self._new_queue(config, hooks)
+            leases = {keys.split(k): LeaseRecord.decode(v)
+                      for k, v in self._store.scan(keys.lease_prefix(name))}
+            recs: list[MessageRecord] = []
+            seqs = array("q")
+            for key, value in self._store.scan(keys.msg_prefix(name)):
+                stored = StoredMessage.decode(value)
+                recs.append(self._record(keys.split(key)[1], stored, keys.split(key) in leases))
+                seqs.append(stored.seq)
+            self._restore_queue(name, q, recs, seqs, leases)
+        return effects
 
     # ---- hooks -------------------------------------------------------------
 

@@ -59,12 +59,24 @@ class GroupCommitter:
         with self._cond:
             return len(self._queue) + self._in_flight
 
-    def submit(self, batch: WriteBatch) -> asyncio.Future[None]:
+    def check_room(self, batches: int) -> None:
+        """Raise now if ``batches`` more could not be accepted (called before the core
+        changes anything, so a full queue never leaves memory ahead of the store)."""
+        with self._cond:
+            if self._closing:
+                raise UnavailableError("storage writer is shutting down")
+            if len(self._queue) + self._in_flight + batches > self._max_pending:
+                raise OverloadedError(
+                    f"too many pending writes ({self._max_pending}); try again later"
+                )
+
+    def submit(self, batch: WriteBatch, *, force: bool = False) -> asyncio.Future[None]:
         """Queue ``batch``; the future resolves once it is durably written.
 
         Call on the event loop thread. The future fails with the write's
         StorageError / OverloadedError if the group's write fails. Raises
-        OverloadedError when too many batches are pending and
+        OverloadedError when too many batches are pending (unless ``force``: work
+        the broker owes, such as releasing leases, is never refused) and
         UnavailableError after :meth:`close`.
         """
         loop = asyncio.get_running_loop()
@@ -72,7 +84,7 @@ class GroupCommitter:
         with self._cond:
             if self._closing:
                 raise UnavailableError("storage writer is shutting down")
-            if len(self._queue) + self._in_flight >= self._max_pending:
+            if not force and len(self._queue) + self._in_flight >= self._max_pending:
                 raise OverloadedError(
                     f"too many pending writes ({self._max_pending}); try again later"
                 )

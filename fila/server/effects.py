@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fila.server.model import MessageRecord
@@ -46,6 +47,8 @@ class Effects:
     ``lease_batch`` holds the leases of ``deliveries`` (sent once it is durable).
     ``touched`` lists (queue, id) pairs to resync if a commit fails;
     ``closed`` lists consumers whose stream must end (their queue was deleted).
+    ``undo`` puts memory back if ``batch`` fails (admin changes that are applied before
+    their commit); each returns effects of its own (streams to close, re-dispatch).
     """
 
     batch: WriteBatch = field(default_factory=WriteBatch)
@@ -53,6 +56,7 @@ class Effects:
     deliveries: list[Delivery] = field(default_factory=list)
     touched: list[tuple[str, str]] = field(default_factory=list)
     closed: list[int] = field(default_factory=list)
+    undo: list[Callable[[], Effects]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -62,3 +66,4 @@ class PreparedEnqueue:
     queue: str
     record: MessageRecord
     batch: WriteBatch
+    incarnation: int  # the queue's; a queue deleted and re-created meanwhile is another one

@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from fila.errors import FilaError, UnavailableError
-from fila.server.broker import Broker, Delivered, Effects, _WithEffects
+from fila.server.broker import Broker, Delivered, Effects, PreparedEnqueue, _WithEffects
 from fila.server.commit import GroupCommitter
 from fila.server.model import QueueConfig
 from fila.server.overlay import OverlayStore
@@ -43,6 +44,7 @@ class Consumer:
     id: int
     queue: str
     outbox: asyncio.Queue[Delivered | None] = field(default_factory=asyncio.Queue)
+    sending: set[str] = field(default_factory=set)
 
 
 class Engine:
@@ -64,12 +66,32 @@ class Engine:
         if self._closing:
             raise UnavailableError("broker is shutting down")
 
+    def _admit(self) -> None:
+        """Refuse a client call before the core changes anything if the writer is full."""
+        self._check_open()
+        self._committer.check_room(2)  # the call's own batch and its lease batch
+
     def _submit(self, batch: WriteBatch) -> asyncio.Future[None]:
-        """Hand ``batch`` to the committer; the core reads it back until it settles."""
-        future = self._committer.submit(batch)
+        """Hand ``batch`` to the committer; the core reads it back until it settles.
+
+        Forced: admission was checked before the core call (``_admit``), and internal
+        work (timers, releases, resyncs) must never be dropped half-applied.
+        """
+        future = self._committer.submit(batch, force=True)
         ticket = self._overlay.stage(batch)
         future.add_done_callback(lambda _: self._overlay.settle(ticket, batch))
         return future
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _close_streams(self, cids: list[int]) -> None:
+        for cid in cids:
+            consumer = self._consumers.pop(cid, None)
+            if consumer is not None:
+                consumer.outbox.put_nowait(None)
 
     async def _apply(self, effects: Effects) -> None:
         """Commit the call's own batch (awaited) and its deliveries (in the background)."""
@@ -77,38 +99,51 @@ class Engine:
         if len(effects.batch):
             own = self._submit(effects.batch)
         if effects.deliveries:
-            leases = self._submit(effects.lease_batch)
-            task = asyncio.ensure_future(self._send(effects, leases))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
-        for cid in effects.closed:
-            consumer = self._consumers.pop(cid, None)
-            if consumer is not None:
-                consumer.outbox.put_nowait(None)
+            self._spawn(self._send(effects, self._submit(effects.lease_batch)))
+        self._close_streams(effects.closed)
         self._rearm()
         if own is not None:
             try:
                 await own
             except FilaError:
-                self.broker.resync(effects.touched)
-                self._rearm()
+                self._recover_from(effects)
                 raise
 
+    def _recover_from(self, effects: Effects) -> None:
+        """A batch failed: undo what the core applied early, resync the messages."""
+        for undo in reversed(effects.undo):
+            self._spawn(self._apply_logged(undo()))
+        self._spawn(self._apply_logged(self.broker.resync(effects.touched)))
+        self._rearm()
+
     async def _send(self, effects: Effects, leases: asyncio.Future[None]) -> None:
+        sending = [(self._consumers.get(d.consumer), d.msg_id) for d in effects.deliveries]
+        for consumer, msg_id in sending:
+            if consumer is not None:
+                consumer.sending.add(msg_id)
         try:
             await leases
         except FilaError as exc:
             log.error("lease write failed, returning %d message(s): %s",
                       len(effects.deliveries), exc)
-            self.broker.resync(effects.touched)
+            self._spawn(self._apply_logged(self.broker.resync(effects.touched)))
             self._rearm()
             return
+        finally:
+            for consumer, msg_id in sending:
+                if consumer is not None:
+                    consumer.sending.discard(msg_id)
         for delivery in effects.deliveries:
             consumer = self._consumers.get(delivery.consumer)
-            message = self.broker.materialize(delivery)
-            if consumer is None or message is None:
-                continue  # stream gone or message settled meanwhile: release handles it
-            consumer.outbox.put_nowait(message)
+            if consumer is None:
+                continue  # stream gone: its close released the lease
+            try:
+                message = self.broker.materialize(delivery)
+            except FilaError as exc:  # a record vanished under us: skip it, send the rest
+                log.error("cannot read message %s for delivery: %s", delivery.msg_id, exc)
+                continue
+            if message is not None:
+                consumer.outbox.put_nowait(message)
 
     # ---- timers ------------------------------------------------------------
 
@@ -137,9 +172,7 @@ class Engine:
             log.exception("timer tick failed")
             self._rearm()
             return
-        task = asyncio.ensure_future(self._apply_logged(effects))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._spawn(self._apply_logged(effects))
 
     async def _apply_logged(self, effects: Effects) -> None:
         try:
@@ -151,32 +184,39 @@ class Engine:
 
     async def create_queue(self, name: str, on_enqueue: str, on_failure: str,
                            visibility_timeout_ms: int) -> None:
-        self._check_open()
+        self._admit()
         await self._apply(self.broker.create_queue(name, on_enqueue, on_failure,
                                                    visibility_timeout_ms))
 
     async def delete_queue(self, name: str) -> None:
-        self._check_open()
+        self._admit()
         await self._apply(self.broker.delete_queue(name))
 
     async def update_queue(self, name: str, on_enqueue: str | None, on_failure: str | None,
                            visibility_timeout_ms: int | None) -> QueueConfig:
-        self._check_open()
+        self._admit()
         config, effects = self.broker.update_queue(name, on_enqueue, on_failure,
                                                    visibility_timeout_ms)
         await self._apply(effects)
         return config
 
     async def set_config(self, key: str, value: str) -> None:
-        self._check_open()
+        self._admit()
         await self._apply(self.broker.set_config(key, value))
 
     async def enqueue(self, queue: str, headers: Mapping[str, str], payload: bytes,
                       delay_ms: int) -> str:
-        self._check_open()
+        self._admit()
         prepared = self.broker.prepare_enqueue(queue, headers, payload, delay_ms)
         # Durable first: the message becomes visible only once it is in the WAL.
-        await self._submit(prepared.batch)
+        written = self._submit(prepared.batch)
+        try:
+            await asyncio.shield(written)
+        except asyncio.CancelledError:
+            # The client gave up, but the write goes on: index it when it lands, or the
+            # stored message would stay invisible until a restart.
+            written.add_done_callback(lambda f: self._apply_late(prepared, f))
+            raise
         try:
             effects = self.broker.apply_enqueue(prepared)
         except _WithEffects as gone:
@@ -185,16 +225,25 @@ class Engine:
         await self._apply(effects)
         return prepared.record.id
 
+    def _apply_late(self, prepared: PreparedEnqueue, written: asyncio.Future[None]) -> None:
+        if written.cancelled() or written.exception() is not None:
+            return
+        try:
+            effects = self.broker.apply_enqueue(prepared)
+        except _WithEffects as gone:
+            effects = gone.effects
+        self._spawn(self._apply_logged(effects))
+
     async def ack(self, queue: str, message_id: str, peer: str = "") -> None:
-        self._check_open()
+        self._admit()
         await self._apply(self.broker.ack(queue, message_id, peer))
 
     async def nack(self, queue: str, message_id: str, error: str, peer: str = "") -> None:
-        self._check_open()
+        self._admit()
         await self._apply(self.broker.nack(queue, message_id, error, peer))
 
     async def redrive(self, dlq: str, count: int, fairness_key: str, dry_run: bool) -> int:
-        self._check_open()
+        self._admit()
         moved, effects = self.broker.redrive(dlq, count, fairness_key, dry_run)
         await self._apply(effects)
         return moved
@@ -202,17 +251,21 @@ class Engine:
     # ---- consumers ---------------------------------------------------------
 
     async def open_consumer(self, queue: str, prefetch: int, peer: str = "") -> Consumer:
-        self._check_open()
+        self._admit()
         cid, effects = self.broker.add_consumer(queue, prefetch, peer)
         consumer = Consumer(cid, queue)
         self._consumers[cid] = consumer
-        await self._apply(effects)
+        try:
+            await self._apply(effects)
+        except BaseException:
+            await self.close_consumer(consumer)  # never leave a consumer nobody reads
+            raise
         return consumer
 
     async def close_consumer(self, consumer: Consumer) -> None:
         """The stream ended: messages still in its outbox were never sent."""
         self._consumers.pop(consumer.id, None)
-        unsent: list[str] = []
+        unsent = list(consumer.sending)  # leased for it, lease write still in flight
         while not consumer.outbox.empty():
             item = consumer.outbox.get_nowait()
             if item is not None:

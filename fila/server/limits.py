@@ -189,6 +189,12 @@ class Limits:
             if c is not None:
                 c[1] += 1
 
+    def hold(self, keys: Sequence[str]) -> None:
+        """Count an existing lease (recovered or resynced): in-flight slots, no token."""
+        in_flight = self._in_flight
+        for key in set(keys):
+            in_flight[key] = in_flight.get(key, 0) + 1
+
     def release(self, keys: Sequence[str]) -> None:
         """A lease ended: free 1 in-flight slot per (deduplicated) key."""
         in_flight = self._in_flight

@@ -53,8 +53,10 @@ class KeyStats:
 class QueueState:
     """In-memory state of one queue."""
 
-    def __init__(self, config: QueueConfig, quantum: int, hooks: QueueHooks | None,
+    def __init__(self, incarnation: int, config: QueueConfig, quantum: int,
+                 hooks: QueueHooks | None,
                  breaker: CircuitBreaker) -> None:
+        self.incarnation = incarnation
         self.config = config
         self.sched = DrrScheduler(quantum)
         self.msgs: dict[str, MessageRecord] = {}

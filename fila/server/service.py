@@ -96,7 +96,8 @@ class HotPathService(service_pb2_grpc.FilaServiceServicer):  # type: ignore[misc
                     if self._engine.closing:
                         await context.abort(grpc.StatusCode.UNAVAILABLE,
                                             "broker is shutting down")
-                    return  # the queue was deleted
+                    await context.abort(grpc.StatusCode.NOT_FOUND,
+                                        f'queue "{request.queue}" was deleted')
                 yield service_pb2.ConsumeResponse(message=convert.message(message))
         finally:
             # Also runs on client cancel / disconnect: leases go back at once.

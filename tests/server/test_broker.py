@@ -268,3 +268,30 @@ def test_any_other_client_may_settle_a_lease(h: Harness) -> None:
     h.apply(effects)
     h.apply(h.broker.ack("q", msg_id, peer="ipv4:10.0.0.9:9999"))
     assert h.broker.queue_counts("q")[0] == 0
+
+
+def test_deleting_a_queue_frees_its_slots_for_other_queues(h: Harness) -> None:
+    h.apply(h.broker.set_config("concurrency.k", "1"))
+    for name in ("a", "b"):
+        h.apply(h.broker.create_queue(name, on_enqueue=HOOK))
+        h.enqueue(name, {"throttle": "k"})
+    ca, cb = h.consumer("a"), h.consumer("b")
+    assert len(h.delivered[ca]) == 1 and h.delivered[cb] == []  # b waits for the slot
+    effects = h.apply(h.broker.delete_queue("a"))
+    assert [d.consumer for d in effects.deliveries] == [cb]  # the freed slot goes to b
+    assert len(effects.lease_batch) == 1
+
+
+def test_enqueue_into_a_queue_recreated_meanwhile_is_refused(h: Harness) -> None:
+    from fila.server.broker import _WithEffects
+
+    h.apply(h.broker.create_queue("q"))
+    prepared = h.broker.prepare_enqueue("q", {}, b"p")
+    h.store.write(prepared.batch)
+    h.apply(h.broker.delete_queue("q"))
+    h.apply(h.broker.create_queue("q"))
+    with pytest.raises(_WithEffects) as gone:
+        h.broker.apply_enqueue(prepared)
+    h.apply(gone.value.effects)  # removes the orphaned records
+    assert h.broker.queue_counts("q")[0] == 0
+    assert list(h.store.scan(b"m/")) == []
