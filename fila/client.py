@@ -54,6 +54,8 @@ _CONNECT_MARKERS = (
     "name resolution",
     "unable to resolve",
     "no address",
+    "errors resolving",
+    "domain name not found",
 )
 
 # Keepalive: an idle consume stream must notice a dead broker (or a NAT that
@@ -77,7 +79,11 @@ def parse_addr(addr: str) -> tuple[str, bool]:
         addr, tls = addr[len("https://") :], True
     elif addr.startswith("http://"):
         addr = addr[len("http://") :]
-    return addr.rstrip("/"), tls
+    addr = addr.rstrip("/")
+    host, sep, port = addr.rpartition(":")
+    if not addr or not sep or not host or not port.isdigit():
+        raise errors.InvalidArgumentError(f'invalid broker address "{addr}": expected HOST:PORT')
+    return addr, tls
 
 
 # ---- errors -------------------------------------------------------------------
@@ -96,6 +102,9 @@ def _map_error(err: grpc.RpcError, addr: str, *, message_scoped: bool = False) -
             reason = "connection refused" if "connection refused" in lowered else details
             return errors.UnavailableError(f"{CONNECT_FAILURE_PREFIX}{addr}: {reason}")
         return errors.UnavailableError(details or "broker unavailable")
+    if name == "RESOURCE_EXHAUSTED" and "larger than max" in details:
+        # gRPC's own size limit, not an overloaded broker: retrying cannot help.
+        return errors.InvalidArgumentError(f"message too large: {details}")
     return errors.from_status(name, details, message_scoped=message_scoped)
 
 

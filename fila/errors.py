@@ -1,18 +1,23 @@
 """One error tree for server and client, and the one table that maps it to gRPC.
 
     FilaError
-    ├── InvalidArgumentError      INVALID_ARGUMENT
     ├── NotFoundError             NOT_FOUND
     │   ├── QueueNotFoundError
     │   └── MessageNotFoundError
-    ├── AlreadyExistsError        ALREADY_EXISTS
-    ├── FailedPreconditionError   FAILED_PRECONDITION
-    ├── OverloadedError           RESOURCE_EXHAUSTED
-    ├── UnavailableError          UNAVAILABLE
-    ├── StorageError              INTERNAL
-    ├── UnauthenticatedError      UNAUTHENTICATED
-    ├── PermissionDeniedError     PERMISSION_DENIED
-    └── RPCError                  any other code (client side)
+    └── RPCError                  any other status (``.code``: the grpc.StatusCode)
+        ├── InvalidArgumentError      INVALID_ARGUMENT
+        ├── AlreadyExistsError        ALREADY_EXISTS
+        ├── FailedPreconditionError   FAILED_PRECONDITION
+        ├── OverloadedError           RESOURCE_EXHAUSTED
+        ├── UnavailableError          UNAVAILABLE
+        ├── StorageError              INTERNAL
+        ├── UnauthenticatedError      UNAUTHENTICATED
+        └── PermissionDeniedError     PERMISSION_DENIED
+
+As in the published fila-python SDK, a missing queue or message is a
+QueueNotFoundError / MessageNotFoundError and every other failure is an
+RPCError whose ``code`` is a ``grpc.StatusCode``; the subclasses let callers
+branch without comparing codes.
 
 The server raises these from the core; ``service.py`` turns them into a status
 with :func:`code_for`. The client turns a status back with :func:`from_status`,
@@ -21,6 +26,8 @@ table uses status code *names* so the core can import this module without grpc.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 __all__ = [
     "AlreadyExistsError",
@@ -51,7 +58,23 @@ class FilaError(Exception):
         self.message = message
 
 
-class InvalidArgumentError(FilaError):
+class RPCError(FilaError):
+    """Any failure other than a missing queue or message; ``code`` says which."""
+
+    def __init__(self, message: str = "", code_name: str | None = None) -> None:
+        super().__init__(message)
+        if code_name is not None:
+            self.code_name = code_name
+
+    @property
+    def code(self) -> Any:
+        """The ``grpc.StatusCode`` (as the published SDK exposes it)."""
+        import grpc  # lazily: the server core imports this module without grpc
+
+        return grpc.StatusCode[self.code_name]
+
+
+class InvalidArgumentError(RPCError):
     """The request is malformed or a value is out of range."""
 
     code_name = "INVALID_ARGUMENT"
@@ -71,54 +94,46 @@ class MessageNotFoundError(NotFoundError):
     """No current lease for that message in that queue."""
 
 
-class AlreadyExistsError(FilaError):
+class AlreadyExistsError(RPCError):
     """A queue with that name exists already."""
 
     code_name = "ALREADY_EXISTS"
 
 
-class FailedPreconditionError(FilaError):
+class FailedPreconditionError(RPCError):
     """The request is valid but the broker's state does not allow it."""
 
     code_name = "FAILED_PRECONDITION"
 
 
-class OverloadedError(FilaError):
+class OverloadedError(RPCError):
     """The broker is overloaded (or out of space); try again later."""
 
     code_name = "RESOURCE_EXHAUSTED"
 
 
-class UnavailableError(FilaError):
+class UnavailableError(RPCError):
     """The broker is shutting down, not ready, or unreachable."""
 
     code_name = "UNAVAILABLE"
 
 
-class StorageError(FilaError):
+class StorageError(RPCError):
     """A storage write or read failed."""
 
     code_name = "INTERNAL"
 
 
-class UnauthenticatedError(FilaError):
+class UnauthenticatedError(RPCError):
     """Auth is on and the key is missing, invalid, expired or revoked."""
 
     code_name = "UNAUTHENTICATED"
 
 
-class PermissionDeniedError(FilaError):
+class PermissionDeniedError(RPCError):
     """Auth is on and the key lacks the permission."""
 
     code_name = "PERMISSION_DENIED"
-
-
-class RPCError(FilaError):
-    """Any other gRPC failure seen by a client; ``code_name`` says which."""
-
-    def __init__(self, message: str = "", code_name: str = "UNKNOWN") -> None:
-        super().__init__(message)
-        self.code_name = code_name
 
 
 # Status code name -> the error class a client raises for it. NOT_FOUND is

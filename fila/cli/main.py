@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 
 import typer
 
-from fila.cli import common, config, hook, message, queue, redrive, version
+from fila.cli import common, config, demo, hook, message, queue, redrive, tui, version
 
 app = typer.Typer(
     name="fila",
@@ -30,32 +29,8 @@ app.add_typer(hook.app, name="hook")  # test
 app.command("version")(version.version)
 
 
-def _register_optional(name: str) -> None:
-    """Add `fila <name>` from fila/cli/<name>.py when that module exists.
-
-    `fila tui` and `fila demo` land separately; either module may be absent.
-    The module offers ``register(app)``, or a Typer ``app``, or a function
-    called ``<name>``.
-    """
-    try:
-        module = importlib.import_module(f"fila.cli.{name}")
-    except ModuleNotFoundError as e:
-        if e.name != f"fila.cli.{name}":
-            raise  # the module exists but is broken: show it, don't hide it
-        return
-    register = getattr(module, "register", None)
-    sub = getattr(module, "app", None)
-    command = getattr(module, name, None)
-    if callable(register):
-        register(app)
-    elif isinstance(sub, typer.Typer):
-        app.add_typer(sub, name=name)
-    elif callable(command):
-        app.command(name)(command)
-
-
-_register_optional("tui")
-_register_optional("demo")
+tui.register(app)  # tui
+demo.register(app)  # demo
 
 
 def main() -> None:

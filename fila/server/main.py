@@ -41,7 +41,9 @@ log = logging.getLogger("fila.server")
 
 GRACE_SECONDS = 5.0
 SWITCH_INTERVAL_S = float(os.environ.get("FILA_SWITCH_INTERVAL_S", "0.0005"))
-MAX_MESSAGE_BYTES = 5 * 1024 * 1024  # a bit above the 4 MiB payload limit, for headers
+# Well above the 4 MiB payload limit, so an oversized payload gets the broker's own
+# INVALID_ARGUMENT ("payload exceeds ...") rather than gRPC's transport error.
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
 def _is_loopback(addr: str) -> bool:
