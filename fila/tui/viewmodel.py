@@ -229,16 +229,17 @@ def overview_rows(snap: StatsSnapshot | None, history: History, name_filter: str
 # --------------------------------------------------------------------------- queue keys
 
 KEY_COLUMNS: tuple[Column, ...] = (
-    Column("key", "KEY", 14, 0),
+    Column("key", "KEY", 12, 0),
     Column("pending", "PEND", 6, 0),
     Column("in_flight", "FLIGHT", 6, 3),
     Column("weight", "W", 2, 2),
     Column("deficit", "DEFICIT", 7, 5),
     Column("dlv", "DLV/s", 6, 1),
-    Column("trend", "TREND", 6, 6),
+    Column("trend", "TREND", 6, 7),
     Column("share", "SHARE vs WEIGHT", 18, 4),
-    Column("wait", "WAIT p95", 8, 4),
-    Column("why", "STATE / WHY", 40, 0),
+    Column("wait", "WAIT p95", 8, 6),
+    # Wide enough for "throttled: provider:slowpay until 12:00:03": the reason is the point.
+    Column("why", "STATE / WHY", 42, 0),
 )
 
 KEY_SORTS: tuple[str, ...] = ("backlog", "rate", "waiting", "unfair", "key")

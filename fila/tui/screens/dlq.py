@@ -48,6 +48,7 @@ class DlqScreen(LiveScreen):
         self.as_hex = False
         self.fetching = True
         self.error = ""
+        self.loaded_depth: int | None = None  # the DLQ depth when this page was loaded
 
     def compose_body(self) -> Iterable[Widget]:
         yield Static(self.dlq, id="title", classes="title", markup=False)
@@ -69,6 +70,16 @@ class DlqScreen(LiveScreen):
 
     def live_changed(self, live: LiveState) -> None:
         q = live.queue(self.dlq)
+        if q is not None and not self.fetching:
+            if self.loaded_depth is None:
+                self.loaded_depth = q.depth
+            elif q.depth != self.loaded_depth:
+                # New dead letters (or some left): reload this page, the stream says so.
+                self.loaded_depth = q.depth
+                self.action_reload()
+            elif self.messages and live.snapshot is not None:
+                # Same messages: only their ages move (the snapshot's time is our clock).
+                self.table.set_rows(message_rows(self.messages, live.snapshot.taken_at_ms))
         depth = f"depth {fmt_count(q.depth)}" if q is not None else "depth ?"
         state = "loading…" if self.fetching else f"{len(self.messages)} on this page"
         if self.error:
