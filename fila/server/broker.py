@@ -663,10 +663,17 @@ class Broker:
         q.counters["nacked"] += 1
         decision = self._run_on_failure(q, queue, rec, error)
         effects = Effects()
-        dlq = self._queues.get(q.config.dead_letter_queue) if q.config.dead_letter_queue else None
-        if decision.action == "dlq" and dlq is not None:
+        dlq_name = q.config.dead_letter_queue
+        if decision.action == "dlq" and dlq_name:
+            dlq = self._queues.get(dlq_name)
+            if dlq is None:
+                # Someone deleted the DLQ: bring it back rather than retry a poison
+                # message forever (the spec's "dlq" means: move it to <queue>.dlq).
+                config = QueueConfig(dlq_name, created_at_ms=self._clock.wall_ms())
+                dlq = self._new_queue(config, None)
+                effects.batch.put(keys.queue(dlq_name), config.encode())
             rec.attempts += 1
-            self._dead_letter(queue, q, rec, q.config.dead_letter_queue, dlq, error, effects)
+            self._dead_letter(queue, q, rec, dlq_name, dlq, error, effects)
         else:
             event = "nack-delayed" if decision.delay_ms > 0 else "nack"
             self._requeue(queue, q, rec, effects, event=event, delay_ms=decision.delay_ms,

@@ -295,3 +295,18 @@ def test_enqueue_into_a_queue_recreated_meanwhile_is_refused(h: Harness) -> None
     h.apply(gone.value.effects)  # removes the orphaned records
     assert h.broker.queue_counts("q")[0] == 0
     assert list(h.store.scan(b"m/")) == []
+
+
+def test_dead_letter_recreates_a_deleted_dlq(h: Harness) -> None:
+    always_dlq = 'function on_failure(m) return {action="dlq"} end'
+    h.apply(h.broker.create_queue("q", on_failure=always_dlq))
+    h.apply(h.broker.delete_queue("q.dlq"))
+    msg_id = h.enqueue("q")
+    cid = h.consumer("q")
+    assert h.delivered[cid] == [msg_id]
+    h.apply(h.broker.nack("q", msg_id, "poison"))
+    assert "q.dlq" in h.broker.queue_names()
+    assert msg_id in h.broker.stats_view("q.dlq").msgs
+    restarted = Broker(h.store, h.clock, BrokerSettings())
+    restarted.recover()
+    assert msg_id in restarted.stats_view("q.dlq").msgs  # the new DLQ was stored too
