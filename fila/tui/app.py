@@ -76,8 +76,11 @@ class LiveState:
     def banner(self, addr: str) -> str | None:
         if self.connected or (not self.error and not self.ever_connected):
             return None
+        reason = self.error or "connection lost"
+        if addr in reason:  # the client's text often names the address already
+            reason = reason.split(f"{addr}: ", 1)[-1]
         return (
-            f"Server unavailable at {addr}: {self.error or 'connection lost'} — "
+            f"Server unavailable at {addr}: {reason} — "
             f"retrying in {self.retry_in:g}s (attempt {self.attempt}); numbers are stale"
         )
 

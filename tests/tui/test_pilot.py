@@ -333,6 +333,10 @@ async def test_read_only_hides_every_write(make_app: MakeApp, fake: FakeBackend)
         await pilot.press("ctrl+s")
         assert isinstance(app.screen, HookEditorScreen)
         assert "READ-ONLY" in text_of(app, "#title")
+        script = app.screen.editor.text
+        app.screen.editor.focus()
+        await pilot.press("a", "b", "enter")
+        assert app.screen.editor.text == script  # the script cannot even be typed into
         assert fake.writes == []
 
 

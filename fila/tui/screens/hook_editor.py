@@ -81,6 +81,7 @@ class HookEditorScreen(LiveScreen):
                 tab_behavior="indent",
                 show_line_numbers=True,
                 theme="monokai",
+                read_only=self.fila.read_only,  # --read-only: look, test, never edit
             )
             with Vertical(id="side"):
                 yield Static("Sample headers (key=value)", classes="label", markup=False)
