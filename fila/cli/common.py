@@ -300,6 +300,7 @@ class Output:
         *,
         right: Sequence[int] = (),
         indent: str = "",
+        fold: Sequence[int] = (),
     ) -> None:
         if not self.terminal:
             for text in plain_table(headers, rows, right=right, indent=indent):
@@ -311,15 +312,17 @@ class Output:
         from rich.table import Table
 
         table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, show_edge=False)
-        last = len(headers) - 1
+        foldable = {len(headers) - 1, *fold}
         for i, header in enumerate(headers):
-            # Ids and keys must stay whole (people copy them); only the last column may fold.
+            # Ids and keys must stay whole (people copy them); free text (the last column
+            # and any in ``fold``) wraps instead, so no column drops off a narrow terminal.
             widest = max([len(header), *(len(row[i]) for row in rows)])
             table.add_column(
                 header,
                 justify="right" if i in right else "left",
-                no_wrap=i != last,
-                min_width=widest if i != last else None,
+                no_wrap=i not in foldable,
+                min_width=None if i in foldable else widest,
+                overflow="fold" if i in foldable else "ellipsis",
             )
         for row in rows:
             table.add_row(*row)

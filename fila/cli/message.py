@@ -178,7 +178,8 @@ def peek(
             ]
             for m in listed
         ]
-        out.table(["ID", "KEY", "STATE", "ATTEMPTS", "LAST_ERROR", "PAYLOAD"], rows, right=(3,))
+        out.table(["ID", "KEY", "STATE", "ATTEMPTS", "LAST_ERROR", "PAYLOAD"], rows, right=(3,),
+                  fold=(4,))
         if token and out.terminal:
             out.line(f"(more messages; use --limit to see more than {limit})", style="dim")
 
