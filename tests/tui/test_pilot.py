@@ -374,3 +374,23 @@ async def test_q_quits(make_app: MakeApp) -> None:
         await connected(pilot)
         await pilot.press("q")
         await wait_until(pilot, lambda: not app.is_running)
+
+
+async def test_peek_browses_a_queue_without_offering_redrive(
+    make_app: MakeApp, fake: FakeBackend
+) -> None:
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await connected(pilot)
+        await pilot.press("enter")  # open fair-demo
+        await wait_until(pilot, lambda: isinstance(app.screen, QueueScreen))
+        await pilot.press("p")
+        await wait_until(
+            pilot, lambda: isinstance(app.screen, DlqScreen) and not app.screen.fetching
+        )
+        assert app.screen.dlq == "fair-demo"
+        assert "fair-demo ▸ messages" in text_of(app, "#title")
+        assert "No messages waiting." in text_of(app, "#message")
+        await pilot.press("r")  # redrive is for dead-letter queues only
+        assert isinstance(app.screen, DlqScreen)
+        assert fake.writes == []

@@ -1,4 +1,5 @@
-"""A dead-letter queue: page through messages, inspect one, redrive with a dry run."""
+"""Browse a queue's messages (a dead-letter queue, or any backlog with `p`): page through
+them, inspect one, and for a DLQ redrive with a dry run."""
 
 from __future__ import annotations
 
@@ -50,6 +51,15 @@ class DlqScreen(LiveScreen):
         self.error = ""
         self.loaded_depth: int | None = None  # the DLQ depth when this page was loaded
 
+    @property
+    def is_dlq(self) -> bool:
+        return self.dlq.endswith(".dlq")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in self.WRITE_ACTIONS and not self.is_dlq:
+            return False  # redrive only exists for dead-letter queues
+        return super().check_action(action, parameters)
+
     def compose_body(self) -> Iterable[Widget]:
         yield Static(self.dlq, id="title", classes="title", markup=False)
         yield RowTable(MESSAGE_COLUMNS, id="messages")
@@ -86,7 +96,8 @@ class DlqScreen(LiveScreen):
             state = f"error: {self.error}"
         more = "  ] next" if self.next_token else ""
         self.query_one("#title", Static).update(
-            f"{self.dlq} ▸ dead letters  {depth}  page {self.page}: {state}{more}"
+            f"{self.dlq} ▸ {'dead letters' if self.is_dlq else 'messages'}  {depth}  "
+            f"page {self.page}: {state}{more}"
         )
 
     @work(thread=True, exclusive=True, group="dlq-load")
@@ -123,7 +134,8 @@ class DlqScreen(LiveScreen):
         listed = self.current()
         pane = self.query_one("#message", Static)
         if listed is None:
-            pane.update("No dead letters here." if not self.messages else "")
+            empty = "No dead letters here." if self.is_dlq else "No messages waiting."
+            pane.update(empty if not self.messages else "")
             return
         pane.update(message_detail(listed, self.fila.zone, as_hex=self.as_hex))
 

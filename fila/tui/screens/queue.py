@@ -35,6 +35,7 @@ class QueueScreen(LiveScreen):
         Binding("l", "limits", "Limits"),
         Binding("h", "hook", "Hook"),
         Binding("d", "dlq", "DLQ"),
+        Binding("p", "peek", "Peek"),
         Binding("c", "config", "Config", show=False),
     ]
 
@@ -96,6 +97,10 @@ class QueueScreen(LiveScreen):
     def action_dlq(self) -> None:
         q = self.fila.live.queue(self.queue)
         self.fila.open_dlq((q.dead_letter_queue if q else "") or f"{self.queue}.dlq")
+
+    def action_peek(self) -> None:
+        """Browse this queue's own messages (ready, delayed, leased) without leasing them."""
+        self.fila.open_dlq(self.queue)
 
     def action_config(self) -> None:
         self.fila.open_config()
