@@ -229,7 +229,7 @@ def overview_rows(snap: StatsSnapshot | None, history: History, name_filter: str
 # --------------------------------------------------------------------------- queue keys
 
 KEY_COLUMNS: tuple[Column, ...] = (
-    Column("key", "KEY", 12, 0),
+    Column("key", "KEY", 14, 0),
     Column("pending", "PEND", 6, 0),
     Column("in_flight", "FLIGHT", 6, 3),
     Column("weight", "W", 2, 2),
