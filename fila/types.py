@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 __all__ = [
     "ConsumeMessage",
@@ -163,7 +163,6 @@ class ServerInfo:
     data_dir_bytes: int = 0
     data_dir: str = ""
     listen_addr: str = ""
-    extra: dict[str, str] = field(default_factory=dict)
     wal_syncs: int = 0
     commit_groups: int = 0
     commit_batches: int = 0

@@ -1024,6 +1024,10 @@ class Broker:
         return self._queue(name)
 
     @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    @property
     def limits(self) -> Limits:
         return self._limits
 

@@ -7,7 +7,7 @@ deliver, ack, nack, expire, dead-letter, redrive, release, due.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
@@ -50,17 +50,14 @@ class IllegalTransition(FilaError):
 _TRANSITIONS: dict[tuple[State, str], State | None] = {
     (State.READY, "deliver"): State.LEASED,
     (State.READY, "redrive"): None,
-    (State.READY, "purge"): None,
     (State.DELAYED, "due"): State.READY,
     (State.DELAYED, "redrive"): None,
-    (State.DELAYED, "purge"): None,
     (State.LEASED, "ack"): None,
     (State.LEASED, "nack"): State.READY,
     (State.LEASED, "nack-delayed"): State.DELAYED,
     (State.LEASED, "expire"): State.READY,
     (State.LEASED, "release"): State.READY,
     (State.LEASED, "dead-letter"): None,
-    (State.LEASED, "purge"): None,
 }
 
 
@@ -186,7 +183,6 @@ class QueueConfig:
     visibility_timeout_ms: int = DEFAULT_VISIBILITY_TIMEOUT_MS
     dead_letter_queue: str = ""  # "" for a .dlq queue
     created_at_ms: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_dlq(self) -> bool:

@@ -20,7 +20,7 @@ from fila import __version__
 from fila.errors import FilaError, InvalidArgumentError, UnavailableError
 from fila.server import convert
 from fila.server.engine import Engine
-from fila.server.stats import RateTracker, SnapshotCache, queue_snapshot
+from fila.server.stats import RateTracker, SnapshotCache, limit_snapshots, queue_snapshot
 from fila.v1 import admin_pb2, admin_pb2_grpc, service_pb2, service_pb2_grpc
 
 __all__ = ["AdminService", "HotPathService", "ServerFacts", "register_services"]
@@ -166,13 +166,11 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
                                           current_deficit=k.deficit, weight=k.weight)
             for k in snap.keys if k.pending > 0 or k.in_flight > 0
         ]
-        now = broker._clock.monotonic()
-        throttles = []
-        for key in broker.limits.throttle_keys():
-            state = broker.limits.throttle_state(key, now)
-            if state is not None:
-                throttles.append(admin_pb2.PerThrottleKeyStats(
-                    key=key, tokens=state[0], rate_per_second=state[1], burst=state[2]))
+        throttles = [
+            admin_pb2.PerThrottleKeyStats(key=lim.key, tokens=lim.tokens,
+                                          rate_per_second=lim.rate_per_second, burst=lim.burst)
+            for lim in limit_snapshots(broker, broker.clock.monotonic()) if lim.has_throttle
+        ]
         return admin_pb2.GetStatsResponse(
             depth=snap.depth, in_flight=snap.in_flight, active_fairness_keys=snap.active_keys,
             active_consumers=snap.consumers, quantum=q.sched.quantum, per_key_stats=per_key,

@@ -66,7 +66,7 @@ def queue_snapshot(broker: Broker, name: str, top_keys: int) -> QueueSnapshot:
         quantum=q.sched.quantum,
         wait_p95_ms=_p95(list(q.waits)),
         hook_failures=c["hook_failures"],
-        hook_breaker_open=q.breaker.is_open(broker._clock.wall_ms()),
+        hook_breaker_open=q.breaker.is_open(broker.clock.wall_ms()),
         dead_letter_queue=q.config.dead_letter_queue,
     )
 
@@ -96,7 +96,7 @@ def limit_snapshots(broker: Broker, now: float) -> list[LimitSnapshot]:
 def snapshot(broker: Broker, queue: str = "", top_keys: int = 50) -> StatsSnapshot:
     """Totals now (rates are zero: RateTracker fills them from two snapshots)."""
     names = [queue] if queue else broker.queue_names()
-    clock = broker._clock
+    clock = broker.clock
     return StatsSnapshot(
         taken_at_ms=clock.wall_ms(),
         queues=tuple(queue_snapshot(broker, n, top_keys) for n in names),
@@ -156,7 +156,7 @@ class SnapshotCache:
         self._cache: dict[tuple[str, int], StatsSnapshot] = {}
 
     def get(self, queue: str, top_keys: int) -> StatsSnapshot:
-        now_ms = self._broker._clock.wall_ms()
+        now_ms = self._broker.clock.wall_ms()
         hit = self._cache.get((queue, top_keys))
         if hit is not None and 0 <= now_ms - hit.taken_at_ms < self._max_age_ms:
             return hit
