@@ -67,6 +67,7 @@ def queue_snapshot(broker: Broker, name: str, top_keys: int) -> QueueSnapshot:
         wait_p95_ms=_p95(list(q.waits)),
         hook_failures=c["hook_failures"],
         hook_breaker_open=q.breaker.is_open(broker.clock.wall_ms()),
+        hook_error=q.hook_error,
         dead_letter_queue=q.config.dead_letter_queue,
     )
 
