@@ -99,13 +99,11 @@ class HotPathService(service_pb2_grpc.FilaServiceServicer):  # type: ignore[misc
         try:
             consumer = await self._engine.open_consumer(request.queue, request.prefetch,
                                                         context.peer(), token)
-            await context.send_initial_metadata(((STREAM_TOKEN_KEY, token),))
         except Exception as exc:
-            if "consumer" in locals():
-                await self._engine.close_consumer(consumer)
             await _abort(context, exc)
             return
         try:
+            await context.send_initial_metadata(((STREAM_TOKEN_KEY, token),))
             while True:
                 message = await consumer.outbox.get()
                 if message is None:
