@@ -95,8 +95,9 @@ def test_delayed_retry_survives_kill_9(fila_server) -> None:  # type: ignore[no-
     stubs.create("retry", on_failure=BACKOFF)
     msg_id = stubs.enqueue("retry", b"r")
     stream = Stream(stubs, "retry")
-    stubs.nack("retry", stream.get().id, "later")
-    nacked_at = time.monotonic()
+    leased = stream.get().id
+    nacked_at = time.monotonic()  # before the call: the server's clock starts after this
+    stubs.nack("retry", leased, "later")
     stream.cancel()
     stubs.close()
     fila_server.kill()
