@@ -99,6 +99,8 @@ class Server:
         self._committer: GroupCommitter | None = None
         self._store: RocksStore | None = None
         self._health = health.aio.HealthServicer()  # type: ignore[attr-defined]
+        self._health_names: tuple[str, ...] = ("",)
+        self._health_tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         cfg = self.config
@@ -158,14 +160,32 @@ class Server:
         self.port = server.add_insecure_port(cfg.listen_addr)
         await server.start()
         self._grpc = server
-        for name in ("", *names[:2]):
+        self._health_names = ("", *names[:2])
+        for name in self._health_names:
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        # A failed storage write turns every service NOT_SERVING until one lands again.
+        self._engine.health.add_listener(self._storage_health_changed)
         if not _is_loopback(cfg.listen_addr) and not cfg.bootstrap_apikey:
             log.warning("listening on %s without authentication: anyone who can reach this "
                         "address can read and change every queue", cfg.listen_addr)
         log.info("fila-server %s listening on %s (data %s, %d message(s) recovered in %.2f s)",
                  __version__, cfg.listen_addr.rpartition(":")[0] + f":{self.port}",
                  cfg.data_dir, loaded, time.monotonic() - started)
+
+    def _storage_health_changed(self, degraded: bool) -> None:
+        engine = self._engine
+        assert engine is not None
+
+        async def publish() -> None:
+            for name in self._health_names:
+                # The state now, not at the change: a quick flap ends on the last one.
+                status = (health_pb2.HealthCheckResponse.NOT_SERVING if engine.health.degraded
+                          else health_pb2.HealthCheckResponse.SERVING)
+                await self._health.set(name, status)
+
+        task = asyncio.ensure_future(publish())
+        self._health_tasks.add(task)
+        task.add_done_callback(self._health_tasks.discard)
 
     async def wait(self) -> None:
         assert self._grpc is not None
