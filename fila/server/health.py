@@ -50,6 +50,7 @@ class StorageHealth:
         self._listeners: list[Callable[[bool], None]] = []
         # Counters for metrics and tests.
         self.failures = 0  # failed writes seen, ever
+        self._episode_failures = 0
         self.episodes = 0  # times the state turned degraded
 
     @property
@@ -67,12 +68,14 @@ class StorageHealth:
 
     def write_failed(self, error: BaseException) -> None:
         self.failures += 1
+        self._episode_failures += 1
         if self._degraded:
             return
         now = self._clock()
         if self._recovered_at is None or now - self._recovered_at >= self._max:
             self._delay = self._first
         self._degraded = True
+        self._episode_failures = 1
         self._reason = str(error)
         self._since = now
         self.episodes += 1
@@ -87,8 +90,8 @@ class StorageHealth:
         self._degraded = False
         self._reason = ""
         self._recovered_at = now
-        log.warning("storage recovered after %.1f s: writes succeed again, health is SERVING",
-                    now - self._since)
+        log.warning("storage recovered after %.1f s (%d failed write(s) meanwhile): writes "
+                    "succeed again, health is SERVING", now - self._since, self._episode_failures)
         self._notify()
 
     def next_delay(self) -> float:

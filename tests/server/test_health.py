@@ -43,7 +43,7 @@ def test_one_change_per_episode_and_one_log_line_each(caplog: pytest.LogCaptureF
     assert len(lines) == 2, lines
     assert lines[0].startswith("storage degraded: storage full")
     assert "NOT_SERVING" in lines[0]
-    assert lines[1].startswith("storage recovered after 3.0 s")
+    assert lines[1].startswith("storage recovered after 3.0 s (1000 failed write(s) meanwhile)")
 
 
 def test_backoff_doubles_from_50_ms_to_a_5_s_cap() -> None:
