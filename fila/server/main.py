@@ -204,7 +204,13 @@ class Server:
         if self._committer is not None:
             await self._committer.close()
         if self._store is not None:
-            self._store.close()
+            try:
+                self._store.close()
+            except FilaError as exc:
+                # After a full disk RocksDB cannot flush; every acknowledged write is in
+                # the WAL and is replayed at the next start.
+                log.error("%s (acknowledged writes are in the WAL; the next start replays "
+                          "them)", exc)
         log.info("stopped")
 
 

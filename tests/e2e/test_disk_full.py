@@ -153,3 +153,35 @@ def test_disk_full_degrades_then_recovers_without_restart(small_disk: ServerProc
         stubs.svc.Ack(service_pb2.AckRequest(queue="q", message_id=msg_id), timeout=10)
     stream.cancel()
     stubs.close()
+
+
+def test_stop_while_full_then_restart_with_space_loses_nothing(small_disk: ServerProcess
+                                                               ) -> None:
+    server = small_disk.start()
+    stubs = Stubs(server.addr)
+    stubs.create("q")
+    free = shutil.disk_usage(server.data_dir).free
+    filler = server.data_dir / "filler"
+    with filler.open("wb") as f:
+        f.write(os.urandom(free - LEFT_FOR_ENQUEUES))
+    acked: list[str] = []
+    refused = 0
+    while refused < 5:
+        try:
+            acked.append(stubs.enqueue("q", os.urandom(PAYLOAD_BYTES)))
+        except grpc.RpcError as exc:
+            assert exc.details().startswith("storage full: "), exc.details()
+            refused += 1
+        assert len(acked) < 10_000, "the disk never filled"
+    stubs.close()
+    # SIGTERM while degraded: an orderly exit even though RocksDB cannot flush
+    assert server.stop() == 0, server.log()[-4000:]
+    assert "Traceback" not in server.log()
+    filler.unlink()
+    server.start()
+    stubs = Stubs(server.addr)
+    stream = Stream(stubs, "q", prefetch=len(acked) + 100)
+    received = {m.id for m in stream.take(len(acked), timeout=60)}
+    assert received == set(acked)  # lost = 0, unexpected = 0
+    stream.cancel()
+    stubs.close()
