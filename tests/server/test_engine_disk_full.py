@@ -50,7 +50,7 @@ def make(health: StorageHealth | None = None) -> tuple[Engine, FullStore, GroupC
     overlay = OverlayStore(store)
     broker = Broker(overlay, SystemClock(), BrokerSettings())
     committer = GroupCommitter(store)
-    return Engine(broker, committer, overlay, health), store, committer
+    return Engine(broker, committer, overlay, health=health), store, committer
 
 
 async def wait_until(predicate: Callable[[], object], what: str) -> None:
