@@ -93,6 +93,7 @@ class Engine:
         self.health.add_listener(self._on_health)
         self._deferred: dict[tuple[str, str], None] = {}
         self._probe: asyncio.TimerHandle | None = None
+        self._healthy_waiters: list[asyncio.Future[None]] = []
 
     # ---- plumbing ----------------------------------------------------------
 
@@ -269,7 +270,19 @@ class Engine:
         if self._deferred:
             touched, self._deferred = list(self._deferred), {}
             self._spawn(self._apply_logged(self.broker.resync(touched)))
+        waiters, self._healthy_waiters = self._healthy_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
         self._rearm()
+
+    async def _until_healthy(self) -> None:
+        """Wait for the end of the current storage episode (cancelled at close)."""
+        if not self.health.degraded:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._healthy_waiters.append(waiter)
+        await waiter
 
     def _schedule_probe(self) -> None:
         if self._probe is not None or self._closing or not self.health.degraded:
@@ -373,6 +386,9 @@ class Engine:
             try:
                 await self._submit(batch)
             except FilaError as exc:
+                if self.health.degraded:  # retry once a write lands (the probe backs off)
+                    await self._until_healthy()
+                    continue
                 log.error("removing the records of deleted queue %s failed (retrying): %s",
                           name, exc)
                 await asyncio.sleep(1.0)  # retry cadence while storage is failing
@@ -485,7 +501,10 @@ class Engine:
         try:
             await self._apply(effects)
         except FilaError as exc:
-            log.error("releasing leases of a closed stream failed: %s", exc)
+            if self.health.degraded:  # resynced already; one log line per episode
+                log.debug("releasing leases of a closed stream failed: %s", exc)
+            else:
+                log.error("releasing leases of a closed stream failed: %s", exc)
 
     # ---- lifecycle ---------------------------------------------------------
 

@@ -179,3 +179,23 @@ async def test_close_while_degraded_stops_probing() -> None:
     attempts = store.attempts
     await asyncio.sleep(0.3)  # a window in which a live probe would have fired
     assert store.attempts == attempts
+
+
+async def test_purge_of_a_deleted_queue_waits_for_storage_quietly(
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    engine, store, committer = make()
+    await engine.create_queue("q", "", "", 0)
+    for _ in range(5):
+        await engine.enqueue("q", {}, b"p", 0)
+    await engine.delete_queue("q")
+    store.full = True  # the purge task has not run yet: its first chunk fails
+    await wait_until(lambda: engine.health.degraded, "the degraded state")
+    assert await attempts_in_one_second(store) <= MAX_ATTEMPTS_PER_SECOND
+    store.full = False
+    await wait_until(lambda: not list(store.scan(b"m/q\x00")) and not list(store.scan(b"p/q\x00")),
+                     "the purge to finish")
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(lines) == 2, lines  # degraded, recovered: nothing per failed chunk
+    await engine.close()
+    await committer.close()
