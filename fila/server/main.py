@@ -147,8 +147,10 @@ class Server:
             return (store.wal_synced() or 0, committer.groups_written,
                     committer.batches_written, cfg.fsync)
 
+        storage_health = self._engine.health
         facts = ServerFacts(cfg.listen_addr, str(Path(cfg.data_dir).resolve()), started,
-                            self._store.size_bytes, time.monotonic, storage_counters)
+                            self._store.size_bytes, time.monotonic, storage_counters,
+                            storage_error=lambda: storage_health.reason)
         fila_names = register_services(server, self._engine, facts)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         names = (

@@ -25,7 +25,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from e2e.helpers import Stream, Stubs, wait_for
-from fila.v1 import service_pb2
+from fila.v1 import admin_pb2, service_pb2
 
 if TYPE_CHECKING:
     from conftest import ServerProcess
@@ -109,6 +109,8 @@ def test_disk_full_degrades_then_recovers_without_restart(small_disk: ServerProc
 
     wait_for(lambda: all_status(server.addr, health_pb2.HealthCheckResponse.NOT_SERVING),
              what="health NOT_SERVING for every service")
+    info = stubs.admin.GetServerInfo(admin_pb2.GetServerInfoRequest(), timeout=10)
+    assert info.storage_error.startswith("storage full: "), info.storage_error
     # A consumer arrives: its lease writes fail, and must not be retried in a loop.
     stream = Stream(stubs, "q", prefetch=len(acked) + 100)
     window_start = cpu_seconds(server.proc.pid)
@@ -128,6 +130,8 @@ def test_disk_full_degrades_then_recovers_without_restart(small_disk: ServerProc
     got = {m.id for m in stream.take(len(acked), timeout=30)}
     assert got == set(acked)
     late = stubs.enqueue("q", b"after the episode")
+    info = stubs.admin.GetServerInfo(admin_pb2.GetServerInfoRequest(), timeout=10)
+    assert info.storage_error == ""
     stream.cancel()
 
     log = server.log()
