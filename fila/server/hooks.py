@@ -32,6 +32,7 @@ This is the only module that imports lupa. Design, in short:
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib.resources import files
@@ -58,9 +59,47 @@ _HOOK_EVERY = 100
 _PATTERN_STEPS_PER_UNIT = 25
 # string.rep output bytes per unit (memcpy is far faster than this, so it is conservative).
 _REP_BYTES_PER_UNIT = 64
-# Caps on what a hook may return.
+# Budget units charged per function call (Lua or C). The call hook itself costs about as much
+# as a few instructions; charging calls is what bounds C functions that loop calling other C
+# functions through metamethods without running a Lua instruction.
+_CALL_UNITS = 4
+# Calls between two CPU-clock reads in the call hook (count events read it every time).
+_CLOCK_EVERY_CALLS = 8
+# The CPU-time allowance is checked with os.clock(), which is *process* CPU time: Lua has no
+# per-thread clock, and calling back into Python for time.thread_time() from the hook would
+# need the GIL every few microseconds. Process CPU advances faster than the hook thread's own
+# CPU time whenever other threads (event loop, commit thread, gRPC) run at the same time, by
+# at most the number of threads running in parallel, which is at most the number of CPUs.
+# So the allowance is timeout x min(cpu_count, _CLOCK_SCALE_CAP): with up to that many busy
+# threads a hook still gets its full timeout of its own CPU before the time check fires; when
+# it runs alone it may use up to that multiple. The instruction budget (exact, per thread)
+# still bounds ordinary code; the time check only backs it up for expensive single steps, so
+# being generous there is the safe side. The cap keeps a many-core host from turning the
+# backstop into seconds.
+_CLOCK_SCALE_CAP = 4
+# Caps on what a hook may return (the wire's ranges: weight is a uint32, and the broker
+# refuses delays above MAX_DELAY_MS, same value as fila.server.broker.MAX_DELAY_MS).
 MAX_KEY_BYTES = 256
 MAX_THROTTLE_KEYS = 64
+MAX_WEIGHT = 2**32 - 1
+MAX_DELAY_MS = 365 * 24 * 3600 * 1000
+# Caps on what reaches Lua. lupa pushes call arguments outside of any protected call, so an
+# argument that does not fit in the Lua heap aborts the whole process (Lua panic). Inputs are
+# bounded here, and before every call the heap must have room for the arguments (see
+# QueueHooks._reserve). Header limits match the broker's Enqueue limits (characters of keys
+# plus values), so whatever Enqueue accepts reaches the hook.
+MAX_SCRIPT_BYTES = 64 * 1024
+MAX_HOOK_HEADERS = 256
+MAX_HOOK_HEADER_CHARS = 64 * 1024
+MAX_ERROR_BYTES = 4096
+MAX_ID_CHARS = 1024
+MAX_CONFIG_VALUE_CHARS = 64 * 1024
+# Longest table.unpack of a table with metamethods (Lua's own stack limit, LUAI_MAXSTACK).
+_MAX_UNPACK = 1_000_000
+# Heap bytes assumed per pushed value on top of its UTF-8 bytes (TString header, stack slot),
+# and fixed slack for stack growth and the string table.
+_ARG_OVERHEAD = 64
+_ARG_SLACK = 16 * 1024
 # Headroom for the sandbox itself before the per-queue limit is applied on top of it.
 _SETUP_MEMORY = 4 << 20
 # Distinct decisions remembered per queue (see QueueHooks.on_enqueue).
@@ -148,6 +187,7 @@ class QueueHooks:
         "_failure",
         "_last",
         "_limit",
+        "_max_memory",
         "_rt",
         "has_on_enqueue",
         "has_on_failure",
@@ -165,10 +205,38 @@ class QueueHooks:
         self._limit = settings.memory_limit_bytes
         self._last: tuple[str, tuple[Any, ...]] | None = None
         self._cache: dict[tuple[Any, ...], EnqueueDecision | FailureDecision] = {}
+        self._rt: Any = None
+        self._max_memory = 0
+        sources: list[tuple[str, bytes]] = []
+        for name, src, present in (
+            ("on_enqueue", on_enqueue, self.has_on_enqueue),
+            ("on_failure", on_failure, self.has_on_failure),
+        ):
+            if not present:
+                continue
+            data = src.encode("utf-8", "surrogatepass")
+            if len(data) > MAX_SCRIPT_BYTES:
+                raise HookError(
+                    f"{name} script is {len(data)} bytes; at most {MAX_SCRIPT_BYTES} allowed"
+                )
+            sources.append((name, data))
 
-        def host_get(key: str) -> str | None:
-            value = get_config(key)
-            return value if isinstance(value, str) else None
+        def host_get(key: str) -> str | int | None:
+            # Runs inside a Lua call: the returned string is pushed by lupa where an allocation
+            # failure would abort the process, and an exception would be pushed as a new
+            # userdata. So never raise, and hand over only what fits (codes: see fila.get).
+            try:
+                value = get_config(key)
+            except Exception:
+                return 3
+            if not isinstance(value, str):
+                return None
+            if len(value) > MAX_CONFIG_VALUE_CHARS:
+                return 1
+            rt = self._rt
+            if rt is None or rt.get_memory_used() + 4 * len(value) + _ARG_SLACK > self._max_memory:
+                return 2
+            return value
 
         rt = _lupa.LuaRuntime(
             register_eval=False,
@@ -177,46 +245,80 @@ class QueueHooks:
             attribute_filter=_deny_attribute,
             max_memory=_SETUP_MEMORY + settings.memory_limit_bytes,
         )
+        time_allowance_s = settings.timeout_ms / 1000.0 * min(os.cpu_count() or 1, _CLOCK_SCALE_CAP)
         api = rt.execute(
             _BOOTSTRAP,
             settings.instruction_budget,
             _HOOK_EVERY,
-            settings.timeout_ms / 1000.0,
+            time_allowance_s,
+            settings.timeout_ms,
+            _CALL_UNITS,
+            _CLOCK_EVERY_CALLS,
             _PATTERN_STEPS_PER_UNIT,
             _REP_BYTES_PER_UNIT,
             settings.memory_limit_bytes,
             MAX_KEY_BYTES,
             MAX_THROTTLE_KEYS,
+            MAX_WEIGHT,
+            MAX_DELAY_MS,
+            _MAX_UNPACK,
             host_get,
         )
+        compile_, self._enqueue, self._failure = api.compile, api.enqueue, api.failure
         rt.gccollect()
         # The cap applies on top of what the sandbox itself uses.
-        rt.set_max_memory(rt.get_memory_used() + settings.memory_limit_bytes)
-        self._rt: Any = rt
-        compile_ = api.compile
-        for name, src, present in (
-            ("on_enqueue", on_enqueue, self.has_on_enqueue),
-            ("on_failure", on_failure, self.has_on_failure),
-        ):
-            if not present:
-                continue
+        self._max_memory = rt.get_memory_used() + settings.memory_limit_bytes
+        rt.set_max_memory(self._max_memory)
+        self._rt = rt
+        for name, data in sources:
+            self._reserve(name, len(data) + _ARG_OVERHEAD * 2)
             try:
-                res = compile_(src, name)
+                res = compile_(data, name)
             except Exception as e:
-                raise HookError(f"{name}: {_clean_error(e)}") from None
+                raise HookError(f"{name}: {self._error_text(e)}") from None
             ok, err = res if isinstance(res, tuple) else (res, None)
             if ok is not True:
                 raise HookError(str(err))
-        self._enqueue: Any = api.enqueue
-        self._failure: Any = api.failure
+
+    def _reserve(self, name: str, arg_bytes: int) -> None:
+        """Make sure the heap has room for ``arg_bytes`` of call arguments, or fail the call.
+
+        lupa converts arguments onto the Lua stack outside of any protected call; if an
+        allocation fails there, Lua panics and aborts the process. So the room is checked
+        first (after a full collection if needed) and the call is refused without entering Lua.
+        """
+        rt = self._rt
+        if rt is None:
+            raise HookError("hooks are closed")
+        need = arg_bytes + _ARG_SLACK
+        if rt.get_memory_used() + need <= self._max_memory:
+            return
+        rt.gccollect()
+        if rt.get_memory_used() + need <= self._max_memory:
+            return
+        raise self._failed(f"{name}: not enough memory (limit {self._limit} bytes)")
+
+    def _header_bytes(self, name: str, headers: Mapping[str, str]) -> int:
+        """Worst-case heap bytes of the headers as call arguments (HookError if over the caps)."""
+        n = len(headers)
+        if n > MAX_HOOK_HEADERS:
+            raise self._failed(f"{name}: {n} headers; at most {MAX_HOOK_HEADERS} allowed")
+        chars = sum(map(len, headers)) + sum(map(len, headers.values()))
+        if chars > MAX_HOOK_HEADER_CHARS:
+            raise self._failed(
+                f"{name}: headers are {chars} characters; at most {MAX_HOOK_HEADER_CHARS} allowed"
+            )
+        # UTF-8 takes at most 4 bytes per character.
+        return 4 * chars + _ARG_OVERHEAD * (2 * n + 4)
 
     def on_enqueue(
         self, headers: Mapping[str, str], payload_size: int, queue: str
     ) -> EnqueueDecision:
         if not self.has_on_enqueue:
             return _DEFAULT_ENQUEUE
-        if self._rt is None:
-            raise HookError("hooks are closed")
+        if len(queue) > MAX_ID_CHARS:
+            raise self._failed(f"on_enqueue: queue name longer than {MAX_ID_CHARS} characters")
+        self._reserve("on_enqueue", self._header_bytes("on_enqueue", headers) + 4 * len(queue))
         try:
             res = self._enqueue(
                 payload_size, queue, len(headers), *chain.from_iterable(headers.items())
@@ -225,7 +327,6 @@ class QueueHooks:
             raise self._failed(f"on_enqueue: {self._error_text(e)}") from None
         if res[0] is not True:
             raise self._failed(str(res[1]))
-        self._last = ("enqueue", res)
         # Hooks mostly return a handful of distinct results; reusing the frozen decision saves
         # about a microsecond per call over constructing it.
         decision = self._cache.get(res)
@@ -234,9 +335,15 @@ class QueueHooks:
                 decision = _DEFAULT_ENQUEUE
             else:
                 decision = EnqueueDecision(res[2], res[3], res[5:], res[4])
+                # The driver checks these; a second look here costs nothing on the cached path
+                # and guarantees nothing out of the wire's range leaves QueueHooks.
+                if not (0 <= decision.weight <= MAX_WEIGHT and
+                        0 <= decision.delay_ms <= MAX_DELAY_MS):
+                    raise self._failed("on_enqueue: returned value out of range")
             if len(self._cache) >= _CACHE_SIZE:
                 self._cache.clear()
             self._cache[res] = decision
+        self._last = ("enqueue", res)
         return decision  # type: ignore[return-value]
 
     def on_failure(
@@ -249,8 +356,18 @@ class QueueHooks:
     ) -> FailureDecision:
         if not self.has_on_failure:
             return _DEFAULT_FAILURE
-        if self._rt is None:
-            raise HookError("hooks are closed")
+        if len(message_id) > MAX_ID_CHARS or len(queue) > MAX_ID_CHARS:
+            raise self._failed(
+                f"on_failure: message id or queue name longer than {MAX_ID_CHARS} characters"
+            )
+        if len(error) > MAX_ERROR_BYTES // 4:
+            # The hook sees at most MAX_ERROR_BYTES bytes of the error text (whole characters).
+            error = error.encode("utf-8", "replace")[:MAX_ERROR_BYTES].decode("utf-8", "ignore")
+        self._reserve(
+            "on_failure",
+            self._header_bytes("on_failure", headers)
+            + 4 * (len(message_id) + len(queue) + len(error)),
+        )
         try:
             res = self._failure(
                 message_id,
@@ -264,13 +381,15 @@ class QueueHooks:
             raise self._failed(f"on_failure: {self._error_text(e)}") from None
         if res[0] is not True:
             raise self._failed(str(res[1]))
-        self._last = ("failure", res)
         decision = self._cache.get(res)
         if decision is None:
             decision = FailureDecision("dlq" if res[2] else "retry", res[3])
+            if not 0 <= decision.delay_ms <= MAX_DELAY_MS:
+                raise self._failed("on_failure: returned value out of range")
             if len(self._cache) >= _CACHE_SIZE:
                 self._cache.clear()
             self._cache[res] = decision
+        self._last = ("failure", res)
         return decision  # type: ignore[return-value]
 
     def _failed(self, text: str) -> HookError:
@@ -278,8 +397,9 @@ class QueueHooks:
         # A failed call may leave up to the memory limit in garbage (e.g. the abandoned worker's
         # stack). lauxlib buffers (string.rep, table.concat, ..) do not trigger an emergency
         # collection, so without this the next call could fail with "not enough memory".
-        with contextlib.suppress(Exception):  # must not hide the hook's own error
-            self._rt.gccollect()
+        if self._rt is not None:
+            with contextlib.suppress(Exception):  # must not hide the hook's own error
+                self._rt.gccollect()
         return HookError(text)
 
     def _error_text(self, e: BaseException) -> str:
