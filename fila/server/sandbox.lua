@@ -507,9 +507,20 @@ local function worker_body(fn, arg)
   end
 end
 
+-- Errors raised by a library function that a driver wrapper called carry the wrapper's
+-- position and local name ("[string ...]:266: bad argument #1 to 's_rep'"): C functions
+-- called in tail position still run above the caller's frame. Show them as the script
+-- would see the library function's own error.
+local DRIVER_PREFIX = "^" .. s_gsub(getinfo(1, "S").short_src, "%p", "%%%0") .. ":%d+: "
+
 local function error_text(e)
   local t = type(e)
-  if t == "string" then return e end
+  if t == "string" then
+    if s_find(e, DRIVER_PREFIX) then
+      e = s_gsub(s_gsub(e, DRIVER_PREFIX, ""), "'%a+_(%a+)'", "'%1'")
+    end
+    return e
+  end
   if t == "number" then return tostring(e) end
   return "(error object is a " .. t .. " value)"
 end
