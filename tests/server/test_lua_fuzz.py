@@ -3,7 +3,7 @@
 Hypothesis generates scripts from metatables whose metamethods are C functions, lying values
 or looping Lua functions, coroutines (nested, wrapped), pcall/xpcall/error nesting, string
 functions on large inputs, string.rep/format/pack, the table functions and deep recursion.
-Each script is compiled at top level and as the body of on_enqueue/on_failure with a 3 ms
+Each script is compiled at top level and as the body of on_enqueue/on_failure with a 5 ms
 budget, and every compile or call must return or raise HookError: never hang, never raise
 anything else, never abort.
 
@@ -25,10 +25,10 @@ from typing import IO
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-# Seconds one script (two compiles and a few calls at a 3 ms budget) may take before the child
+# Seconds one script (two compiles and a few calls at a 5 ms budget) may take before the child
 # counts as hung. Generous: a loaded CI machine must never trip it by accident.
 LIVENESS_S = 20.0
-CI_EXAMPLES = 120
+CI_EXAMPLES = 500
 
 # ---------------------------------------------------------------- the generator
 
@@ -54,12 +54,20 @@ def _strings() -> st.SearchStrategy[str]:
     )
 
 
+# C functions that return something usable (a string, a number, a boolean) when a C library
+# function calls them as a metamethod: the ones that keep a C loop going. Drawn more often.
+LOOP_KEEPERS = ["table.concat", "tostring", "type", "rawlen", "rawequal", "select", "next"]
+# Index arguments: the extremes more often than the rest.
+BOUNDS = ["1", "math.maxinteger", "2^31 - 2", "1e6"]
+
+
 def _numbers() -> st.SearchStrategy[str]:
-    return st.sampled_from(LYING_NUMBERS)
+    return st.one_of(st.sampled_from(BOUNDS), st.sampled_from(LYING_NUMBERS))
 
 
 def _functions(body: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
     return st.one_of(
+        st.sampled_from(LOOP_KEEPERS),
         st.sampled_from(C_FUNCTIONS),
         st.just("function(...) return ... end"),
         st.just("function() while true do end end"),
@@ -70,32 +78,48 @@ def _functions(body: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
 
 METAMETHODS = ["__index", "__newindex", "__len", "__concat", "__lt", "__le", "__eq",
                "__tostring", "__call", "__close", "__name", "__pairs", "__unm", "__add"]
+# The ones C library loops consult, drawn more often.
+HOT_METAMETHODS = ["__index", "__newindex", "__len"]
 
 
 def _tables(body: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
     value = st.one_of(_functions(body), _numbers(), _strings(), st.just("{}"),
                       st.just("setmetatable({}, { __index = {} })"))
-    fields = st.dictionaries(st.sampled_from(METAMETHODS), value, max_size=5)
+    keys = st.one_of(st.sampled_from(HOT_METAMETHODS), st.sampled_from(METAMETHODS))
+    fields = st.dictionaries(keys, value, min_size=1, max_size=4)
     plain = st.sampled_from(["{}", "{ 3, 1, 2 }", "{ 'b', 'a' }", "BIG", "CHAIN"])
     return st.one_of(
-        plain,
         st.builds(
             lambda base, fs: "setmetatable(" + base + ", { "
             + ", ".join(f"{k} = {v}" for k, v in fs.items()) + " })",
             st.sampled_from(["{}", "{ 1, 2, 3 }", "{ 'x' }"]),
             fields,
         ),
+        plain,
+    )
+
+
+def _loop_tables() -> st.SearchStrategy[str]:
+    """Tables built to keep a C library loop going: C __index/__newindex, a (lying) __len."""
+    keeper = st.sampled_from(LOOP_KEEPERS)
+    return st.builds(
+        lambda idx, n, nidx: "setmetatable({}, { __index = " + idx
+        + ", __len = function() return " + n + " end, __newindex = " + nidx + " })",
+        st.one_of(keeper, st.just("CHAIN")),
+        st.sampled_from([*BOUNDS, "0", "2"]),
+        st.one_of(keeper, st.just("{}")),
     )
 
 
 def _statements(body: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
     t, n, s, f = _tables(body), _numbers(), _strings(), _functions(body)
+    lt = st.one_of(_loop_tables(), t)
     return st.one_of(
-        st.builds(lambda a, i, j: f"table.concat({a}, '', {i}, {j})", t, n, n),
-        st.builds(lambda a: f"table.concat({a})", t),
-        st.builds(lambda a: f"table.sort({a})", t),
-        st.builds(lambda a, c: f"table.sort({a}, {c})", t, f),
-        st.builds(lambda a, i, j: f"local _ = select('#', table.unpack({a}, {i}, {j}))", t, n, n),
+        st.builds(lambda a, i, j: f"table.concat({a}, '', {i}, {j})", lt, n, n),
+        st.builds(lambda a: f"table.concat({a})", lt),
+        st.builds(lambda a: f"table.sort({a})", lt),
+        st.builds(lambda a, c: f"table.sort({a}, {c})", lt, f),
+        st.builds(lambda a, i, j: f"local _ = select('#', table.unpack({a}, {i}, {j}))", lt, n, n),
         st.builds(lambda a, i: f"table.insert({a}, {i}, 1)", t, n),
         st.builds(lambda a, i: f"table.remove({a}, {i})", t, n),
         st.builds(lambda a, i, j, k: f"table.move({a}, {i}, {j}, {k})", t, n, n, n),
@@ -130,9 +154,9 @@ def _statements(body: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
         st.builds(lambda a: f"local _ = {a} .. 'x'", t),
         st.builds(lambda a, b: f"local _ = {a} < {b}", t, t),
         st.builds(lambda a: f"local _ = #{a}", t),
-        st.builds(lambda a, k: f"local _ = {a}[{k}]", t, n),
+        st.builds(lambda a, k: f"local _ = ({a})[{k}]", t, n),
         st.builds(lambda a, k: f"local x = {a} x[{k}] = 1", t, n),
-        st.builds(lambda a: f"local _ = {a}()", t),
+        st.builds(lambda a: f"local _ = ({a})()", t),
         st.builds(lambda a: f"for _ in pairs({a}) do end", t),
         st.builds(lambda a: f"for _ in ipairs({a}) do end", t),
         st.builds(lambda a: f"local _ = next({a})", t),
@@ -178,11 +202,22 @@ def _bodies() -> st.SearchStrategy[str]:
     )
 
 
-PRELUDE = (
-    "local S = ('a'):rep(4096) .. 'b'\n"
-    "local BIG = {} for i = 1, 2000 do BIG[i] = i end\n"
-    "local CHAIN = {} for i = 1, 1990 do CHAIN = setmetatable({}, { __index = CHAIN }) end\n"
-)
+
+def prelude(chain_depth: int, big: int) -> str:
+    """Locals the statements use: a 4 KiB string, a plain array and an __index chain."""
+    return (
+        "local S = ('a'):rep(4096) .. 'b'\n"
+        f"local BIG = {{}} for i = 1, {big} do BIG[i] = i end\n"
+        f"local CHAIN = {{}} for i = 1, {chain_depth} do"
+        " CHAIN = setmetatable({}, { __index = CHAIN }) end\n"
+    )
+
+
+# At top level the prelude shares the compile budget with the statements, so it is small there;
+# for the hooks it runs at compile time and the calls get their whole budget. (Each chain level
+# costs ~45 budget units; 800 levels fit in the 50 000 of a 5 ms budget.)
+PRELUDE_TOP = prelude(50, 200)
+PRELUDE_HOOK = prelude(800, 500)
 
 
 def script_bodies() -> st.SearchStrategy[str]:
@@ -199,7 +234,7 @@ CHILD = r"""
 import json, sys
 from fila.server.hooks import (HookError, HookSettings, QueueHooks, MAX_DELAY_MS,
                                MAX_KEY_BYTES, MAX_WEIGHT)
-S = HookSettings(timeout_ms=3)
+S = HookSettings(timeout_ms=5)
 
 def check(fn):
     try:
@@ -209,14 +244,14 @@ def check(fn):
 
 for line in sys.stdin:
     body = json.loads(line)
-    prelude, body = body["prelude"], body["body"]
+    top, hook, body = body["top"], body["hook"], body["body"]
     problems = []
     try:
-        check(lambda: QueueHooks(prelude + body + "\nfunction on_enqueue(msg) end", "", S,
+        check(lambda: QueueHooks(top + body + "\nfunction on_enqueue(msg) end", "", S,
                                  lambda _k: "cfg"))
-        src = (prelude + "function on_enqueue(msg)\n if msg.headers.attack then\n" + body
+        src = (hook + "function on_enqueue(msg)\n if msg.headers.attack then\n" + body
                + "\n end\n return { fairness_key = 'ok' }\nend")
-        fsrc = prelude + "function on_failure(msg)\n" + body + "\nend"
+        fsrc = hook + "function on_failure(msg)\n" + body + "\nend"
         h = check(lambda: QueueHooks(src, fsrc, S, lambda _k: "cfg"))
         if h is not None:
             for headers in ({"attack": "1"}, {"attack": "1", "x": "a" * 4096}, {}):
@@ -263,7 +298,7 @@ class Child:
         stdin, stdout = proc.stdin, proc.stdout
         assert stdin is not None and stdout is not None
         try:
-            stdin.write(json.dumps({"prelude": PRELUDE, "body": body}) + "\n")
+            stdin.write(json.dumps({"top": PRELUDE_TOP, "hook": PRELUDE_HOOK, "body": body}) + "\n")
             stdin.flush()
         except BrokenPipeError:
             return [self._died(proc)]
