@@ -19,14 +19,75 @@ This is the only module that imports lupa. Design, in short:
   arguments and checks results is never interrupted. Once the budget is gone the hook switches
   to firing on every instruction and keeps raising, so ``pcall`` cannot swallow it; the worker
   is then discarded.
+* The hook fires on count events (every ``_HOOK_EVERY`` instructions) *and on every call*
+  (mask "c"): C functions reached from C through metamethods (``table.concat`` calling a C
+  ``__index``) go through luaD_precall and fire it, so a C loop that never runs a Lua
+  instruction is still charged (``_CALL_UNITS`` per call) and, every ``_CLOCK_EVERY_CALLS``
+  calls, timed. Once the budget is gone every thread the hook fires on is switched to the
+  strict hook (every instruction and every call, each raising), including the worker, so a
+  ``pcall`` loop cannot outlive a budget first exhausted inside a coroutine.
 * The hook also checks CPU time (``os.clock``), lazily started at its first firing in a call,
   because a single VM instruction on a large string (concatenation, comparison) or a library
-  call can cost far more than an ordinary instruction.
-* C library functions whose running time is not bounded by memory are guarded: pattern
-  functions are charged an upper bound of their backtracking work against the budget and
-  refused when it does not fit (see ``_PATTERN_NOTES``), ``string.rep`` is charged by output
-  size, ``table.sort`` by n log n, and ``table.insert/remove/move`` are written in Lua so every
-  step is counted.
+  call can cost far more than an ordinary instruction. ``os.clock`` is process CPU time; the
+  allowance is scaled for that (see ``_CLOCK_SCALE_CAP``).
+* Nothing that reaches Lua is unbounded: lupa pushes call arguments outside of a protected
+  call, where a failed allocation is a Lua PANIC (abort of the process). Scripts, headers,
+  the nack error text, ids and config values are capped, and before each call the heap must
+  have room for the arguments (``_reserve``), else the call fails with "not enough memory"
+  without entering Lua. Return values are checked against the wire's ranges (weight a
+  uint32, delay_ms at most ``MAX_DELAY_MS``).
+
+Audit of the C functions a script can reach (all of them; "bounded" = by the memory limit,
+which also bounds every string and table a script can build):
+
+=====================================  ====================================================
+function                               how its running time is bounded
+=====================================  ====================================================
+string.find/match/gmatch/gsub          pattern guard charges the worst case first (see
+                                       _PATTERN_NOTES);
+                                       gsub with a table replacement that has a metatable is
+                                       indexed from Lua; a function replacement is a call
+string.rep                             charged by output size, refused over the memory limit;
+                                       empty copies never loop
+string.pack                            fixed part of the result (packsize, s/z dropped) is
+                                       charged like rep and refused over the memory limit;
+                                       variable parts are given strings (bounded)
+string.unpack/packsize                 linear in the format / data; results limited by stack
+string.format                          widths are at most 2 digits (Lua); %s/%q linear in
+                                       the (bounded) strings; __tostring is a call
+string.byte/char/sub/len/upper/lower/  linear in a bounded string; byte/char results are
+reverse                                limited by the stack ("string slice too long")
+table.concat/unpack/sort               plain tables (no metatable): C, bounded by what the
+                                       table holds (sort also charged n log n); tables with a
+                                       metatable, and strings: Lua loops (each access counted,
+                                       __index chains timed); unpack at most 1e6 results
+table.insert/remove/move               written in Lua (every shift counted)
+table.pack                             bounded by the argument count
+utf8.char/charpattern/codes/           linear in bounded strings / arguments; codes steps are
+codepoint/len/offset                   calls; codepoint results limited by the stack
+math.*                                 constant time on numbers (no metamethods)
+coroutine.create/wrap                  new threads get the same hook; refused after exhaustion
+coroutine.resume/status/running/       resumed threads are hooked; close runs __close on the
+isyieldable/close/yield                hooked thread; yield of the worker itself is refused
+tostring, __tostring, __name           __tostring is a call; __name is a raw string
+pairs/__pairs, ipairs, next            __pairs and each ipairs/next step are calls; next is
+                                       linear in a bounded table
+select, rawlen, rawget, rawset,        constant time or linear in the argument count
+rawequal, type, tonumber, assert       (tonumber linear in a bounded string)
+getmetatable / setmetatable            constant; __gc refused (finalizers run outside calls)
+error, pcall, xpcall                   nesting ends at Lua's C-stack limit (200 levels,
+                                       "C stack overflow"); the budget error keeps firing
+                                       after pcall catches it; an xpcall handler is skipped
+                                       once the budget is gone (it would run with hooks off)
+deep recursion                         Lua stack / memory limit ("stack overflow", "not
+                                       enough memory"); every frame is a counted call
+fila.get                               key and value sizes capped; a value that does not fit
+                                       the heap is refused before lupa pushes it
+metamethods in general                 Lua functions are hooked; C functions fire the call
+                                       hook; __index/__newindex tables (chains up to 2000
+                                       deep) cost one instruction per access and are caught
+                                       by the CPU-time check
+=====================================  ====================================================
 """
 
 from __future__ import annotations
