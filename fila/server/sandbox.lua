@@ -186,13 +186,15 @@ end
 
 local TOO_EXPENSIVE = "pattern too expensive for a subject of "
 
+-- Runs on every pattern call: kept to few function calls (each one fires the call hook).
 local function guard_pattern(fname, s, p, plain, gmatch)
   -- Let the real function report bad argument types.
-  if (type(s) ~= "string" and type(s) ~= "number") or
-     (type(p) ~= "string" and type(p) ~= "number") then
+  local ts, tp = type(s), type(p)
+  if (ts ~= "string" and ts ~= "number") or (tp ~= "string" and tp ~= "number") then
     return
   end
-  s, p = tostring(s), tostring(p)
+  if ts == "number" then s = tostring(s) end
+  if tp == "number" then p = tostring(p) end
   local n = #s
   local cost
   if plain then
@@ -203,12 +205,16 @@ local function guard_pattern(fname, s, p, plain, gmatch)
     cost = (info.anchored and 1 or (n + 1)) * (info.items + info.heavy * n + 1)
     for k = 1, #info, 2 do
       local cls, optional = info[k], info[k + 1]
-      local count
-      if cls == "." then count = n else count = select(2, s_gsub(s, cls, "")) end
+      local count, _
+      if cls == "." then count = n else _, count = s_gsub(s, cls, "") end
       cost = cost * (optional and (count > 0 and 2 or 1) or (count + 1)) + n
     end
   end
-  charge(cost / STEPS_PER_UNIT, TOO_EXPENSIVE .. n .. " bytes in '" .. fname .. "'")
+  -- charge(), inlined
+  if exhausted then error(budget_err, 0) end
+  local units = cost / STEPS_PER_UNIT
+  if used + units > BUDGET then exhaust(TOO_EXPENSIVE .. n .. " bytes in '" .. fname .. "'") end
+  used = used + units
 end
 
 local sandbox_string = {}
