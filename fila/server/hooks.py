@@ -377,9 +377,25 @@ class QueueHooks:
     ) -> EnqueueDecision:
         if not self.has_on_enqueue:
             return _DEFAULT_ENQUEUE
-        if len(queue) > MAX_ID_CHARS:
-            raise self._failed(f"on_enqueue: queue name longer than {MAX_ID_CHARS} characters")
-        self._reserve("on_enqueue", self._header_bytes("on_enqueue", headers) + 4 * len(queue))
+        # Fast path of the input caps and the heap-room check (_header_bytes, _reserve): one
+        # test; the slow path below says which limit was hit, or collects garbage first.
+        rt, n = self._rt, len(headers)
+        chars = sum(map(len, headers)) + sum(map(len, headers.values())) + len(queue)
+        if (
+            rt is None
+            or n > MAX_HOOK_HEADERS
+            or chars > MAX_HOOK_HEADER_CHARS
+            or len(queue) > MAX_ID_CHARS
+            or rt.get_memory_used() + 4 * chars + _ARG_OVERHEAD * (2 * n + 4) + _ARG_SLACK
+            > self._max_memory
+        ):
+            if len(queue) > MAX_ID_CHARS:
+                raise self._failed(
+                    f"on_enqueue: queue name longer than {MAX_ID_CHARS} characters"
+                )
+            self._reserve(
+                "on_enqueue", self._header_bytes("on_enqueue", headers) + 4 * len(queue)
+            )
         try:
             res = self._enqueue(
                 payload_size, queue, len(headers), *chain.from_iterable(headers.items())
