@@ -29,7 +29,7 @@ This is the only module that imports lupa. Design, in short:
 * The hook also checks CPU time (``os.clock``), lazily started at its first firing in a call,
   because a single VM instruction on a large string (concatenation, comparison) or a library
   call can cost far more than an ordinary instruction. ``os.clock`` is process CPU time; the
-  allowance is scaled for that (see ``_CLOCK_SCALE_CAP``).
+  allowance is scaled for that (see ``_BUSY_THREADS``).
 * Nothing that reaches Lua is unbounded: lupa pushes call arguments outside of a protected
   call, where a failed allocation is a Lua PANIC (abort of the process). Scripts, headers,
   the nack error text, ids and config values are capped, and before each call the heap must
@@ -93,7 +93,6 @@ metamethods in general                 Lua functions are hooked; C functions fir
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib.resources import files
@@ -128,16 +127,18 @@ _CALL_UNITS = 4
 _CLOCK_EVERY_CALLS = 8
 # The CPU-time allowance is checked with os.clock(), which is *process* CPU time: Lua has no
 # per-thread clock, and calling back into Python for time.thread_time() from the hook would
-# need the GIL every few microseconds. Process CPU advances faster than the hook thread's own
-# CPU time whenever other threads (event loop, commit thread, gRPC) run at the same time, by
-# at most the number of threads running in parallel, which is at most the number of CPUs.
-# So the allowance is timeout x min(cpu_count, _CLOCK_SCALE_CAP): with up to that many busy
-# threads a hook still gets its full timeout of its own CPU before the time check fires; when
-# it runs alone it may use up to that multiple. The instruction budget (exact, per thread)
-# still bounds ordinary code; the time check only backs it up for expensive single steps, so
-# being generous there is the safe side. The cap keeps a many-core host from turning the
-# backstop into seconds.
-_CLOCK_SCALE_CAP = 4
+# need the GIL every few microseconds. While k threads of the process are busy, process CPU
+# advances k times as fast as the hook thread's own CPU time, whatever the number of CPUs: on
+# k or more CPUs each thread has one; on fewer they share them and the hook thread gets 1/k
+# of the total. (So scaling by the CPU count would be wrong on small machines.) fila-server
+# has at most about _BUSY_THREADS busy at once: the hook thread (Lua runs without the GIL),
+# one Python thread holding the GIL (event loop or commit thread), RocksDB's write in the
+# commit thread and gRPC's C-core poller. The allowance is timeout x _BUSY_THREADS, so a hook
+# still gets at least its full timeout of its own CPU when they are all busy, and at most
+# that multiple when it runs alone. The instruction budget (exact, per thread) bounds ordinary
+# code either way; the time check only backs it up for expensive single steps, so erring on
+# the generous side there costs little.
+_BUSY_THREADS = 4
 # Caps on what a hook may return (the wire's ranges: weight is a uint32, and the broker
 # refuses delays above MAX_DELAY_MS, same value as fila.server.broker.MAX_DELAY_MS).
 MAX_KEY_BYTES = 256
@@ -306,7 +307,7 @@ class QueueHooks:
             attribute_filter=_deny_attribute,
             max_memory=_SETUP_MEMORY + settings.memory_limit_bytes,
         )
-        time_allowance_s = settings.timeout_ms / 1000.0 * min(os.cpu_count() or 1, _CLOCK_SCALE_CAP)
+        time_allowance_s = settings.timeout_ms / 1000.0 * _BUSY_THREADS
         api = rt.execute(
             _BOOTSTRAP,
             settings.instruction_budget,

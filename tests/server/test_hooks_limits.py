@@ -8,9 +8,12 @@ the subprocess timeout; there are no timing asserts beyond that generous bound.
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 
 import pytest
 
@@ -306,3 +309,43 @@ def test_on_failure_delay_out_of_range_is_a_hook_error() -> None:
                    lambda _k: None)
     with pytest.raises(HookError, match=f"delay_ms must be at most {MAX_DELAY_MS}"):
         h.on_failure({}, "id", 1, "q", "boom")
+
+
+# ---------------------------------------------------------------- CPU clock
+
+
+def test_busy_threads_of_the_process_do_not_eat_a_hooks_time_budget() -> None:
+    # The time check reads process CPU time. A hook that needs ~40% of its timeout of its own
+    # CPU must still succeed while two other threads of the process burn CPU (as the event
+    # loop and the commit thread will beside the hook thread).
+    settings = HookSettings(timeout_ms=40)
+    h = QueueHooks(
+        "function on_enqueue(msg)\n"
+        "  local s, n = ('x'):rep(100000), tonumber(msg.headers.n)\n"
+        "  for i = 1, n do local y = s .. i end\n"
+        "  return { weight = n }\n"
+        "end",
+        "", settings, lambda _k: None,
+    )
+    start = time.thread_time()
+    h.on_enqueue({"n": "200"}, 0, "q")
+    per_iteration = max((time.thread_time() - start) / 200, 1e-7)
+    n = max(1, int(0.4 * settings.timeout_ms / 1000 / per_iteration))
+
+    stop = threading.Event()
+
+    def burn() -> None:
+        data = b"x" * (1 << 20)
+        while not stop.is_set():
+            hashlib.sha256(data).digest()  # releases the GIL: real parallel CPU use
+
+    burners = [threading.Thread(target=burn, daemon=True) for _ in range(2)]
+    for t in burners:
+        t.start()
+    try:
+        for _ in range(3):
+            assert h.on_enqueue({"n": str(n)}, 0, "q").weight == n
+    finally:
+        stop.set()
+        for t in burners:
+            t.join(timeout=LIVENESS_S)
