@@ -358,7 +358,8 @@ class QueueHooks:
         rt.gccollect()
         if rt.get_memory_used() + need <= self._max_memory:
             return
-        raise self._failed(f"{name}: not enough memory (limit {self._limit} bytes)")
+        self._last = None  # as _failed(), without a second full collection
+        raise HookError(f"{name}: not enough memory (limit {self._limit} bytes)")
 
     def _header_bytes(self, name: str, headers: Mapping[str, str]) -> int:
         """Worst-case heap bytes of the headers as call arguments (HookError if over the caps)."""
