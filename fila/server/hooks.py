@@ -156,6 +156,8 @@ MAX_HOOK_HEADER_CHARS = 64 * 1024
 MAX_ERROR_BYTES = 4096
 MAX_ID_CHARS = 1024
 MAX_CONFIG_VALUE_CHARS = 64 * 1024
+# Longest HookError text (error("...") can raise a string as large as the memory limit).
+_MAX_ERROR_TEXT = 4096
 # Longest table.unpack of a table with metamethods (Lua's own stack limit, LUAI_MAXSTACK).
 _MAX_UNPACK = 1_000_000
 # Heap bytes assumed per pushed value on top of its UTF-8 bytes (TString header, stack slot),
@@ -479,6 +481,8 @@ class QueueHooks:
         if self._rt is not None:
             with contextlib.suppress(Exception):  # must not hide the hook's own error
                 self._rt.gccollect()
+        if len(text) > _MAX_ERROR_TEXT:  # a script can raise a string as big as its heap
+            text = text[:_MAX_ERROR_TEXT] + " [...]"
         return HookError(text)
 
     def _error_text(self, e: BaseException) -> str:

@@ -8,6 +8,7 @@ the subprocess timeout; there are no timing asserts beyond that generous bound.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import subprocess
 import sys
@@ -349,3 +350,39 @@ def test_busy_threads_of_the_process_do_not_eat_a_hooks_time_budget() -> None:
         stop.set()
         for t in burners:
             t.join(timeout=LIVENESS_S)
+
+
+def test_a_huge_error_message_is_cut_short() -> None:
+    h = QueueHooks("function on_enqueue(msg) error(('x'):rep(300000), 0) end", "", SETTINGS,
+                   lambda _k: None)
+    with pytest.raises(HookError) as exc:
+        h.on_enqueue({}, 0, "q")
+    assert len(str(exc.value)) < 5000 and str(exc.value).endswith("[...]")
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        "string.format('%99.99f', 1e308)",
+        "string.format('%100d', 1)",
+        "string.format('%q', ('\\0'):rep(100000))",
+        "string.unpack('c2000000000', 'x')",
+        "string.packsize('c2000000000c2000000000')",
+        "string.pack('i16i16i16', 1, 2, 3)",
+        "string.byte(('x'):rep(500000), 1, -1)",
+        "utf8.codepoint(('x'):rep(500000), 1, -1)",
+        "select(-2^40, 1)",
+        "table.unpack({}, math.mininteger, math.maxinteger)",
+        "tostring(setmetatable({}, { __name = ('n'):rep(500000) }))",
+        "tostring(setmetatable({}, { __tostring = function() return {} end }))",
+    ],
+)
+def test_library_calls_with_huge_widths_or_counts_end_at_once(call: str) -> None:
+    h = QueueHooks(
+        f"function on_enqueue(msg) if msg.headers.attack then local x = {call} end"
+        " return { fairness_key = 'ok' } end",
+        "", SETTINGS, lambda _k: None,
+    )
+    with contextlib.suppress(HookError):  # refused or raised by Lua: either way it ended
+        h.on_enqueue({"attack": "1"}, 0, "q")
+    assert h.on_enqueue({}, 0, "q").fairness_key == "ok"  # and the queue still works
