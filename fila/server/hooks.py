@@ -123,8 +123,11 @@ _REP_BYTES_PER_UNIT = 64
 # as a few instructions; charging calls is what bounds C functions that loop calling other C
 # functions through metamethods without running a Lua instruction.
 _CALL_UNITS = 4
-# Calls between two CPU-clock reads in the call hook (count events read it every time).
-_CLOCK_EVERY_CALLS = 8
+# Calls between two CPU-clock reads in the call hook (count events read it every time). A
+# clock read is a syscall (~0.5-1 us), so a typical call (under 16 function calls) never pays
+# it; a C loop calling C functions is timed at least every 16 calls, each bounded by the
+# memory limit (linear work on at most that many bytes).
+_CLOCK_EVERY_CALLS = 16
 # The CPU-time allowance is checked with os.clock(), which is *process* CPU time: Lua has no
 # per-thread clock, and calling back into Python for time.thread_time() from the hook would
 # need the GIL every few microseconds. While k threads of the process are busy, process CPU

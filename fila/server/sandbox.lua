@@ -494,12 +494,11 @@ env.fila = {
     -- host_get returns a string or nil, or a number when it could not hand the value over:
     -- lupa pushes a Python result outside of any protected call, so the host refuses values
     -- that do not fit in the heap rather than let the allocation fail there.
+    -- (Compared without type(): every call fires the call hook, and this is a hot path.)
     local v = host_get(key)
-    if type(v) == "number" then
-      if v == 1 then error("fila.get: the value of " .. key .. " is too large", 2) end
-      if v == 2 then error("not enough memory", 2) end
-      error("fila.get: config lookup failed", 2)
-    end
+    if v == 1 then error("fila.get: the value of " .. key .. " is too large", 2)
+    elseif v == 2 then error("not enough memory", 2)
+    elseif v == 3 then error("fila.get: config lookup failed", 2) end
     return v
   end,
 }
