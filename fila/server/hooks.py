@@ -447,11 +447,24 @@ class QueueHooks:
         if len(error) > MAX_ERROR_BYTES // 4:
             # The hook sees at most MAX_ERROR_BYTES bytes of the error text (whole characters).
             error = error.encode("utf-8", "replace")[:MAX_ERROR_BYTES].decode("utf-8", "ignore")
-        self._reserve(
-            "on_failure",
-            self._header_bytes("on_failure", headers)
-            + 4 * (len(message_id) + len(queue) + len(error)),
-        )
+        # Fast path as in on_enqueue; the slow path names the limit or collects garbage first.
+        rt, n = self._rt, len(headers)
+        chars = sum(map(len, headers)) + sum(map(len, headers.values()))
+        if (
+            rt is None
+            or n > MAX_HOOK_HEADERS
+            or chars > MAX_HOOK_HEADER_CHARS
+            or rt.get_memory_used()
+            + 4 * (chars + len(message_id) + len(queue) + len(error))
+            + _ARG_OVERHEAD * (2 * n + 6)
+            + _ARG_SLACK
+            > self._max_memory
+        ):
+            self._reserve(
+                "on_failure",
+                self._header_bytes("on_failure", headers)
+                + 4 * (len(message_id) + len(queue) + len(error)),
+            )
         try:
             res = self._failure(
                 message_id,
