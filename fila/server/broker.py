@@ -93,6 +93,11 @@ class BrokerSettings:
     release_grace_ms: int = 1000
     max_consumers: int = 1000
     max_queues: int = 10_000
+    max_config_entries: int = 10_000
+    max_prefetch: int = 1000
+    max_streams_per_client: int = 100
+    # A stream holding this many unsent payload bytes gets no more credit until it reads.
+    max_outbox_bytes: int = 16 * 1024 * 1024
 
 
 class Broker:
@@ -269,6 +274,9 @@ class Broker:
         if key.startswith(("throttle.", "concurrency.")) and value.strip() == "":
             value = ""  # whitespace only removes a limit: store nothing
         previous = self._config.get(key)
+        limit = self.settings.max_config_entries
+        if previous is None and value != "" and len(self._config) >= limit:
+            raise OverloadedError(f"too many config entries (limit {limit})")
         effects = self._write_config(key, value)
         effects.undo.append(lambda: self._write_config(key, previous or ""))
         return effects
@@ -433,9 +441,14 @@ class Broker:
         q = self._queue(queue)
         if len(self._consumers) >= self.settings.max_consumers:
             raise OverloadedError(f"too many consumers (limit {self.settings.max_consumers})")
+        per_client = self.settings.max_streams_per_client
+        if peer and sum(1 for c in self._consumers.values() if c.peer == peer) >= per_client:
+            raise OverloadedError(
+                f"too many consume streams from this client (limit {per_client})")
         cid = self._next_consumer
         self._next_consumer += 1
         credit = prefetch if prefetch > 0 else self.settings.default_prefetch
+        credit = min(credit, self.settings.max_prefetch)
         consumer = ConsumerState(cid, queue, credit, peer)
         self._consumers[cid] = consumer
         q.consumers[cid] = consumer

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import grpc
 
 from fila import __version__
-from fila.errors import FilaError, InvalidArgumentError, UnavailableError
+from fila.errors import FilaError, InvalidArgumentError, OverloadedError, UnavailableError
 from fila.server import convert
 from fila.server.engine import Engine
 from fila.server.stats import RateTracker, SnapshotCache, limit_snapshots, queue_snapshot
@@ -42,6 +42,7 @@ class ServerFacts:
     storage_counters: Callable[[], tuple[int, int, int, bool]] = lambda: (0, 0, 0, True)
     features: tuple[str, ...] = field(default=("fairness", "throttling", "lua", "dlq",
                                                "delayed", "watch_stats"))
+    max_watch_streams: int = 64
 
 
 async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: Exception) -> None:
@@ -122,6 +123,7 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
         self._engine = engine
         self._facts = facts
         self._snapshots = SnapshotCache(engine.broker)
+        self._watchers = 0
 
     @property
     def _broker(self) -> Any:
@@ -250,6 +252,11 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
         interval = max(100, request.interval_ms or 1000) / 1000.0
         top = min(request.top_keys or 50, 10_000)
         tracker = RateTracker()
+        limit = self._facts.max_watch_streams
+        if self._watchers >= limit:
+            await _abort(context, OverloadedError(f"too many WatchStats streams (limit {limit})"))
+            return
+        self._watchers += 1
         try:
             if request.queue:
                 self._broker.stats_view(request.queue)  # NOT_FOUND early
@@ -259,6 +266,8 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
                 await asyncio.sleep(interval)  # the stream's cadence, not synchronisation
         except FilaError as exc:
             await _abort(context, exc)
+        finally:
+            self._watchers -= 1
 
     @_rpc
     async def GetServerInfo(self, request: admin_pb2.GetServerInfoRequest, context: Any
