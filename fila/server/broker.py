@@ -472,7 +472,7 @@ class Broker:
         if q is None:
             return effects
         q.consumers.pop(cid, None)
-        never_sent = set(unsent)
+        never_sent = set(unsent) | consumer.unsent
         grace = self.settings.release_grace_ms / 1000
         release_at = self._clock.monotonic() + grace
         for msg_id in list(consumer.leases):
@@ -500,11 +500,58 @@ class Broker:
     def _pick_consumer(self, q: QueueState) -> ConsumerState | None:
         while q.ready:
             consumer = q.consumers.get(q.ready[0])
-            if consumer is None or consumer.credit <= 0:
+            if consumer is None or consumer.credit <= 0 or consumer.paused:
                 q.ready.popleft()
                 continue
             return consumer
         return None
+
+    def _give_credit(self, q: QueueState, consumer: ConsumerState) -> None:
+        consumer.credit += 1
+        if consumer.credit == 1 and not consumer.paused:
+            q.ready.append(consumer.id)
+
+    def queued(self, cid: int, msg_id: str) -> None:
+        """The shell put this lease in the stream's outbox; it is unsent until taken."""
+        consumer = self._consumers.get(cid)
+        if consumer is not None and msg_id in consumer.leases:
+            consumer.unsent.add(msg_id)
+
+    def take(self, cid: int, msg_id: str) -> tuple[bool, Effects]:
+        """The stream takes an outbox entry: True = send it (its lease is current).
+
+        False = its lease ended while it waited (expired, settled, released): skip it.
+        The credit that entry held comes back now, with the deliveries it allows.
+        """
+        effects = Effects()
+        consumer = self._consumers.get(cid)
+        if consumer is None:
+            return False, effects
+        if msg_id in consumer.unsent:
+            consumer.unsent.discard(msg_id)
+            return True, effects
+        if consumer.held > 0:
+            consumer.held -= 1
+            q = self._queues.get(consumer.queue)
+            if q is not None:
+                self._give_credit(q, consumer)
+                self._dispatch(consumer.queue, q, effects)
+        return False, effects
+
+    def pause(self, cid: int, paused: bool) -> Effects:
+        """Stop (or resume) leasing to a stream, whatever its credit: the shell holds
+        too many unsent bytes for it."""
+        effects = Effects()
+        consumer = self._consumers.get(cid)
+        if consumer is None or consumer.paused == paused:
+            return effects
+        consumer.paused = paused
+        q = self._queues.get(consumer.queue)
+        if q is not None and not paused and consumer.credit > 0:
+            if cid not in q.ready:
+                q.ready.append(cid)
+            self._dispatch(consumer.queue, q, effects)
+        return effects
 
     def _check_limits(self, qname: str, q: QueueState, key: str, msg_id: str) -> Block | None:
         rec = q.msgs[msg_id]
@@ -575,9 +622,12 @@ class Broker:
         consumer = self._consumers.get(owner) if owner is not None else None
         if consumer is not None:
             consumer.leases.discard(rec.id)
-            consumer.credit += 1
-            if consumer.credit == 1:
-                q.ready.append(consumer.id)
+            if rec.id in consumer.unsent:
+                # Still in the stream's outbox: the entry keeps its credit until taken.
+                consumer.unsent.discard(rec.id)
+                consumer.held += 1
+            else:
+                self._give_credit(q, consumer)
         if rec.throttle_keys:
             self._limits.release(rec.throttle_keys)
             for tk in rec.throttle_keys:
@@ -621,6 +671,8 @@ class Broker:
         rec = q.msgs.get(delivery.msg_id) if q else None
         if rec is None or rec.state != State.LEASED:
             return None
+        if self._lease_owner.get(rec.id) != delivery.consumer:
+            return None  # its lease ended and it went to another stream meanwhile
         return self._read(delivery.queue, rec, "leased")
 
     def _read(self, qname: str, rec: MessageRecord, state: str) -> Delivered:

@@ -45,6 +45,8 @@ class Consumer:
     queue: str
     outbox: asyncio.Queue[Delivered | None] = field(default_factory=asyncio.Queue)
     sending: set[str] = field(default_factory=set)
+    unsent_bytes: int = 0  # payload bytes waiting in the outbox
+    paused: bool = False  # no more leases while unsent_bytes is over the limit
 
 
 class Engine:
@@ -144,6 +146,26 @@ class Engine:
                 continue
             if message is not None:
                 consumer.outbox.put_nowait(message)
+                self.broker.queued(consumer.id, message.id)
+                consumer.unsent_bytes += len(message.payload)
+                if (not consumer.paused
+                        and consumer.unsent_bytes > self.broker.settings.max_outbox_bytes):
+                    consumer.paused = True
+                    self.broker.pause(consumer.id, True)
+
+    def take(self, consumer: Consumer, message: Delivered) -> bool:
+        """The stream takes ``message`` off its outbox: False = its lease ended, skip it."""
+        consumer.unsent_bytes -= len(message.payload)
+        current, effects = self.broker.take(consumer.id, message.id)
+        self._apply_later(effects)
+        if consumer.paused and consumer.unsent_bytes <= self.broker.settings.max_outbox_bytes:
+            consumer.paused = False
+            self._apply_later(self.broker.pause(consumer.id, False))
+        return current
+
+    def _apply_later(self, effects: Effects) -> None:
+        if effects.deliveries or len(effects.batch) or effects.closed:
+            self._spawn(self._apply_logged(effects))
 
     # ---- timers ------------------------------------------------------------
 

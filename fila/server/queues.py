@@ -16,7 +16,7 @@ MAX_NAME_BYTES = 256
 
 
 class ConsumerState:
-    __slots__ = ("credit", "id", "leases", "peer", "queue")
+    __slots__ = ("credit", "held", "id", "leases", "paused", "peer", "queue", "unsent")
 
     def __init__(self, cid: int, queue: str, credit: int, peer: str = "") -> None:
         self.id = cid
@@ -24,6 +24,13 @@ class ConsumerState:
         self.credit = credit
         self.peer = peer  # the client connection, to recognise its stale acks
         self.leases: set[str] = set()
+        # Leases waiting in the stream's outbox (the shell says so), not taken by it yet.
+        self.unsent: set[str] = set()
+        # Outbox entries whose lease ended while unsent: each keeps its credit until the
+        # stream takes the entry off its outbox (and skips it), so a stream that stops
+        # reading is not leased more than its prefetch.
+        self.held = 0
+        self.paused = False  # the shell holds too many unsent bytes for it: no credit
 
 
 class KeyStats:

@@ -99,6 +99,8 @@ class HotPathService(service_pb2_grpc.FilaServiceServicer):  # type: ignore[misc
                                             "broker is shutting down")
                     await context.abort(grpc.StatusCode.NOT_FOUND,
                                         f'queue "{request.queue}" was deleted')
+                if not self._engine.take(consumer, message):
+                    continue  # its lease ended while it waited here: not sent
                 yield service_pb2.ConsumeResponse(message=convert.message(message))
         finally:
             # Also runs on client cancel / disconnect: leases go back at once.

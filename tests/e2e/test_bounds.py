@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
+
 import grpc
 import pytest
 
@@ -180,4 +183,48 @@ def test_second_server_on_a_taken_port_refuses_to_start(make_server) -> None:  #
     assert f"fila-server: cannot start: {first.addr} is already in use" in second.log()
     stubs = Stubs(first.addr)
     stubs.create("still-first")  # the first one still serves, alone
+    stubs.close()
+
+
+def test_stalled_reader_holds_at_most_its_prefetch_and_gets_no_more_leases(make_server) -> None:  # type: ignore[no-untyped-def]
+    """A stream that stops reading: before, every visibility timeout leased it `prefetch`
+    more copies into an outbox nobody read (delivered_total grew by 4 per second,
+    forever). Now its unsent leases expire and the credit they held stays with the
+    outbox entries until the stream reads them again."""
+    server = make_server()
+    stubs = Stubs(server.addr)
+    stubs.create("stall", visibility_timeout_ms=1000)
+    for _ in range(30):
+        stubs.enqueue("stall", b"x" * (1 << 20))  # big: the stream's transport fills up
+    reader = Stubs(server.addr, own_connection=True)
+    call = reader.svc.Consume(service_pb2.ConsumeRequest(queue="stall", prefetch=4))
+    next(call)  # read one message, then stop reading
+    samples: list[tuple[float, int, int]] = []
+
+    def settled() -> bool:
+        stats = stubs.stats("stall")
+        now = time.monotonic()
+        samples.append((now, stats.snapshot.delivered_total, stats.in_flight))
+        recent = [s for s in samples if s[0] >= now - 2.2]  # > 2 visibility timeouts
+        return (samples[0][0] <= now - 2.2 and stats.in_flight == 0
+                and len({s[1] for s in recent}) == 1)
+
+    wait_for(settled, timeout=20, what="no new leases for the stalled stream")
+    assert max(s[2] for s in samples) <= 4  # never more leases than its prefetch
+    stalled_total = samples[-1][1]
+    assert stalled_total < 30  # it never cycled through the backlog
+
+    # Reading again: the stale entries are skipped, their credit comes back, and this
+    # stream alone drains the queue (no credit was lost on the way).
+    seen: list[tuple[str, int]] = []
+    for frame in call:
+        msg = frame.message
+        seen.append((msg.id, msg.timestamps.leased_at.ToMilliseconds()))
+        with contextlib.suppress(grpc.RpcError):  # a copy sent before its lease expired
+            reader.ack("stall", msg.id)
+        if stubs.stats("stall").depth == 0:
+            break
+    assert len(seen) == len(set(seen))  # one copy per lease
+    call.cancel()
+    reader.close()
     stubs.close()
