@@ -11,12 +11,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from fila.errors import FilaError, UnavailableError
-from fila.server.broker import Broker, Delivered, Effects, PreparedEnqueue, _WithEffects
+from fila.server.broker import (
+    Broker,
+    Delivered,
+    Delivery,
+    Effects,
+    PreparedEnqueue,
+    _WithEffects,
+)
 from fila.server.commit import GroupCommitter
 from fila.server.model import QueueConfig
 from fila.server.overlay import OverlayStore
@@ -47,6 +55,9 @@ class Consumer:
     sending: set[str] = field(default_factory=set)
     unsent_bytes: int = 0  # payload bytes waiting in the outbox
     paused: bool = False  # no more leases while unsent_bytes is over the limit
+    # Leased to it while the outbox was over the byte limit: read from the store (payload
+    # and all) only when the outbox has room, so memory per stream stays bounded.
+    deferred: deque[Delivery] = field(default_factory=deque)
 
 
 class Engine:
@@ -135,30 +146,49 @@ class Engine:
             for consumer, msg_id in sending:
                 if consumer is not None:
                     consumer.sending.discard(msg_id)
+        limit = self.broker.settings.max_outbox_bytes
         for delivery in effects.deliveries:
             consumer = self._consumers.get(delivery.consumer)
             if consumer is None:
                 continue  # stream gone: its close released the lease
+            if consumer.deferred or consumer.unsent_bytes > limit:
+                self.broker.queued(consumer.id, delivery.msg_id)
+                consumer.deferred.append(delivery)
+                continue
             try:
                 message = self.broker.materialize(delivery)
             except FilaError as exc:  # a record vanished under us: skip it, send the rest
                 log.error("cannot read message %s for delivery: %s", delivery.msg_id, exc)
                 continue
             if message is not None:
-                consumer.outbox.put_nowait(message)
                 self.broker.queued(consumer.id, message.id)
-                consumer.unsent_bytes += len(message.payload)
-                if (not consumer.paused
-                        and consumer.unsent_bytes > self.broker.settings.max_outbox_bytes):
-                    consumer.paused = True
-                    self.broker.pause(consumer.id, True)
+                self._put(consumer, message)
+
+    def _put(self, consumer: Consumer, message: Delivered) -> None:
+        consumer.outbox.put_nowait(message)
+        consumer.unsent_bytes += len(message.payload)
+        if not consumer.paused and consumer.unsent_bytes > self.broker.settings.max_outbox_bytes:
+            consumer.paused = True
+            self.broker.pause(consumer.id, True)
 
     def take(self, consumer: Consumer, message: Delivered) -> bool:
         """The stream takes ``message`` off its outbox: False = its lease ended, skip it."""
+        limit = self.broker.settings.max_outbox_bytes
         consumer.unsent_bytes -= len(message.payload)
         current, effects = self.broker.take(consumer.id, message.id)
         self._apply_later(effects)
-        if consumer.paused and consumer.unsent_bytes <= self.broker.settings.max_outbox_bytes:
+        while consumer.deferred and consumer.unsent_bytes <= limit:
+            delivery = consumer.deferred.popleft()
+            try:
+                later = self.broker.materialize(delivery)
+            except FilaError as exc:
+                log.error("cannot read message %s for delivery: %s", delivery.msg_id, exc)
+                later = None
+            if later is None:  # its lease ended while deferred: free its slot
+                self._apply_later(self.broker.take(consumer.id, delivery.msg_id)[1])
+            else:
+                self._put(consumer, later)
+        if consumer.paused and consumer.unsent_bytes <= limit and not consumer.deferred:
             consumer.paused = False
             self._apply_later(self.broker.pause(consumer.id, False))
         return current
@@ -288,6 +318,7 @@ class Engine:
         """The stream ended: messages still in its outbox were never sent."""
         self._consumers.pop(consumer.id, None)
         unsent = list(consumer.sending)  # leased for it, lease write still in flight
+        unsent.extend(d.msg_id for d in consumer.deferred)
         while not consumer.outbox.empty():
             item = consumer.outbox.get_nowait()
             if item is not None:
