@@ -75,6 +75,8 @@ MAX_CONFIG_KEY_BYTES = 256
 MAX_CONFIG_VALUE_BYTES = 1024
 MAX_DELAY_MS = 365 * 24 * 3600 * 1000
 MAX_ERROR_BYTES = 4096
+# ListMessages stops a page before this many encoded bytes (the send limit is 16 MiB).
+MAX_PAGE_BYTES = 8 * 1024 * 1024
 
 
 class Clock(Protocol):
@@ -1073,6 +1075,7 @@ class Broker:
         start = keys.msg(queue, page_token + "\x00") if page_token else None
         out: list[Delivered] = []
         last = ""
+        size = 0
         for key, _ in self._store.scan(keys.msg_prefix(queue), start):
             _, msg_id = keys.split(key)
             rec = q.msgs.get(msg_id)
@@ -1080,7 +1083,12 @@ class Broker:
                 continue
             if len(out) == limit:
                 return out, last
-            out.append(self._read(queue, rec, rec.state.name.lower()))
+            item = self._read(queue, rec, rec.state.name.lower())
+            # A page must fit the 16 MiB send limit: stop by size too (at least one message).
+            size += _encoded_size(item)
+            if out and size > MAX_PAGE_BYTES:
+                return out, last
+            out.append(item)
             last = msg_id
         return out, ""
 
@@ -1133,6 +1141,13 @@ class Broker:
                 del q.keys[key]
         busiest = heapq.nlargest(n, q.keys.items(), key=lambda kv: kv[1].pending + kv[1].in_flight)
         return [key for key, _ in busiest]
+
+
+def _encoded_size(m: Delivered) -> int:
+    """About what a listed message costs on the wire (fields plus framing)."""
+    return (len(m.payload) + sum(len(k) + len(v) + 8 for k, v in m.headers.items())
+            + len(m.last_error) + len(m.fairness_key) + sum(len(k) + 2 for k in m.throttle_keys)
+            + len(m.id) + len(m.queue) + 128)
 
 
 class _WithEffects(Exception):
