@@ -795,6 +795,13 @@ class Broker:
 
     def redrive(self, dlq_name: str, count: int = 0, fairness_key: str = "",
                 dry_run: bool = False) -> tuple[int, Effects]:
+        """All at once (the engine goes chunk by chunk: redrive_candidates, redrive_ids)."""
+        ids = self.redrive_candidates(dlq_name, count, fairness_key)
+        if dry_run:
+            return len(ids), Effects()
+        return self.redrive_ids(dlq_name, ids)
+
+    def _redrive_pair(self, dlq_name: str) -> tuple[QueueState, str, QueueState]:
         check_name(dlq_name, "dlq_queue")
         if not dlq_name.endswith(DLQ_SUFFIX):
             raise InvalidArgumentError(f'"{dlq_name}" is not a dead-letter queue (no .dlq suffix)')
@@ -803,18 +810,34 @@ class Broker:
         parent = self._queues.get(parent_name)
         if parent is None:
             raise FailedPreconditionError(f'parent queue "{parent_name}" does not exist')
+        return dlq, parent_name, parent
+
+    def redrive_candidates(self, dlq_name: str, count: int = 0,
+                           fairness_key: str = "") -> list[str]:
+        """Ids a redrive would move now, oldest first: non-leased, up to ``count`` (0 = all).
+
+        Taken once, up front: messages dead-lettered while a chunked redrive runs (a
+        redriven one failing again, say) are not part of it.
+        """
+        dlq, _, _ = self._redrive_pair(dlq_name)
         candidates = sorted(
-            (rec for rec in dlq.msgs.values()
-             if rec.state != State.LEASED
-             and (not fairness_key or rec.fairness_key == fairness_key)),
-            key=lambda r: r.id,
+            rec.id for rec in dlq.msgs.values()
+            if rec.state != State.LEASED
+            and (not fairness_key or rec.fairness_key == fairness_key)
         )
-        if count > 0:
-            candidates = candidates[:count]
+        return candidates[:count] if count > 0 else candidates
+
+    def redrive_ids(self, dlq_name: str, ids: Iterable[str]) -> tuple[int, Effects]:
+        """Move these DLQ messages to the parent (attempt 0); ones gone or leased since
+        they were chosen are skipped. Returns how many moved."""
+        dlq, parent_name, parent = self._redrive_pair(dlq_name)
         effects = Effects()
-        if dry_run:
-            return len(candidates), effects
-        for rec in candidates:
+        count = 0
+        for msg_id in ids:
+            rec = dlq.msgs.get(msg_id)
+            if rec is None or rec.state == State.LEASED:
+                continue
+            count += 1
             transition(rec.state, "redrive")
             self._forget(dlq_name, dlq, rec, effects)
             stored = self._load(dlq_name, rec.id)
@@ -832,7 +855,7 @@ class Broker:
             self._index(parent_name, parent, moved)
             effects.touched.extend([(dlq_name, rec.id), (parent_name, rec.id)])
         self._dispatch(parent_name, parent, effects)
-        return len(candidates), effects
+        return count, effects
 
     # ---- timers ------------------------------------------------------------
 

@@ -30,9 +30,12 @@ from fila.server.model import QueueConfig
 from fila.server.overlay import OverlayStore
 from fila.server.store import WriteBatch
 
-__all__ = ["Consumer", "Engine", "SystemClock"]
+__all__ = ["REDRIVE_CHUNK", "Consumer", "Engine", "SystemClock"]
 
 log = logging.getLogger("fila.engine")
+
+# Messages moved per batch by Redrive.
+REDRIVE_CHUNK = 1000
 
 
 class SystemClock:
@@ -295,9 +298,24 @@ class Engine:
         await self._apply(self.broker.nack(queue, message_id, error, peer))
 
     async def redrive(self, dlq: str, count: int, fairness_key: str, dry_run: bool) -> int:
+        """Move in chunks of REDRIVE_CHUNK, each committed before the next, so a large
+        DLQ neither holds the event loop nor builds one huge batch."""
         self._admit()
-        moved, effects = self.broker.redrive(dlq, count, fairness_key, dry_run)
-        await self._apply(effects)
+        ids = self.broker.redrive_candidates(dlq, count, fairness_key)
+        if dry_run:
+            return len(ids)
+        moved = 0
+        for start in range(0, len(ids), REDRIVE_CHUNK):
+            if self._closing:
+                break  # shutting down: report what moved
+            try:
+                n, effects = self.broker.redrive_ids(dlq, ids[start:start + REDRIVE_CHUNK])
+            except FilaError:
+                if moved:
+                    break  # the DLQ or its parent went away mid-way: report what moved
+                raise
+            await self._apply(effects)  # the commit yields to the loop between chunks
+            moved += n
         return moved
 
     # ---- consumers ---------------------------------------------------------

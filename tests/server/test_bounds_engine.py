@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
+from fila.server import engine as engine_module
 from fila.server.broker import Broker, BrokerSettings
 from fila.server.commit import GroupCommitter
 from fila.server.engine import Engine, SystemClock
@@ -39,4 +42,36 @@ async def test_outbox_holds_at_most_its_byte_limit_and_refills_as_the_stream_rea
     assert got == ids
     assert not consumer.deferred and not consumer.paused
     await engine.close_consumer(consumer)
+    await committer.close()
+
+
+async def test_redrive_moves_in_committed_chunks_and_lets_the_loop_run_between(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine_module, "REDRIVE_CHUNK", 10)
+    store = MemoryStore()
+    overlay = OverlayStore(store)
+    broker = Broker(overlay, SystemClock(), BrokerSettings())
+    committer = GroupCommitter(store)
+    engine = Engine(broker, committer, overlay)
+    await engine.create_queue("q", "", "", 0)
+    for _ in range(25):
+        await engine.enqueue("q.dlq", {}, b"dead", 0)
+    assert await engine.redrive("q.dlq", 0, "", True) == 25  # dry run: nothing moves
+    seen: set[int] = set()
+    done = False
+
+    async def watch() -> None:
+        while not done:
+            seen.add(broker.queue_counts("q.dlq")[0])
+            await asyncio.sleep(0)  # yield: runs whenever redrive lets the loop go
+
+    watcher = asyncio.ensure_future(watch())
+    await asyncio.sleep(0)
+    moved = await engine.redrive("q.dlq", 0, "", False)
+    done = True
+    await watcher
+    assert moved == 25
+    assert {15, 5} <= seen  # the loop ran between chunks (before: 25, then 0)
+    assert broker.queue_counts("q")[0] == 25 and broker.queue_counts("q.dlq")[0] == 0
+    assert await engine.redrive("q.dlq", 3, "", False) == 0
     await committer.close()
