@@ -36,6 +36,8 @@ log = logging.getLogger("fila.engine")
 
 # Messages moved per batch by Redrive.
 REDRIVE_CHUNK = 1000
+# How often idle key stats and unused interned strings are pruned (seconds).
+PRUNE_INTERVAL_S = 30.0
 
 
 class SystemClock:
@@ -75,6 +77,7 @@ class Engine:
         self._timer_at: float | None = None
         self._closing = False
         self._background: set[asyncio.Task[None]] = set()
+        self._pruner: asyncio.TimerHandle | None = None
 
     # ---- plumbing ----------------------------------------------------------
 
@@ -351,6 +354,18 @@ class Engine:
 
     def start(self) -> None:
         self._rearm()
+        self._schedule_prune()
+
+    def _schedule_prune(self) -> None:
+        if not self._closing:
+            self._pruner = asyncio.get_running_loop().call_later(PRUNE_INTERVAL_S, self._prune)
+
+    def _prune(self) -> None:
+        try:
+            self.broker.prune()
+        except Exception:  # pragma: no cover - a core bug must not stop pruning
+            log.exception("pruning failed")
+        self._schedule_prune()
 
     async def close(self) -> None:
         """Stop timers, end every stream, wait for background commits."""
@@ -358,6 +373,9 @@ class Engine:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._pruner is not None:
+            self._pruner.cancel()
+            self._pruner = None
         for consumer in list(self._consumers.values()):
             consumer.outbox.put_nowait(None)
         if self._background:

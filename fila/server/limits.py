@@ -244,6 +244,10 @@ class Limits:
     def in_flight(self, key: str) -> int:
         return self._in_flight.get(key, 0)
 
+    def keys_in_use(self) -> set[str]:
+        """Every key with a bucket, a cap, counters or leases in flight."""
+        return {*self._buckets, *self._caps, *self._in_flight, *self._counters}
+
     def throttle_keys(self) -> list[str]:
         return sorted(self._buckets)
 

@@ -76,7 +76,6 @@ class QueueState:
         self.counters = {"enqueued": 0, "delivered": 0, "acked": 0, "nacked": 0,
                          "dead_lettered": 0, "hook_failures": 0}
         self.keys: dict[str, KeyStats] = {}
-        self.pruned_at = 0.0  # monotonic time idle key stats were last dropped
         self.waits: deque[float] = deque(maxlen=512)
 
     def key_stats(self, key: str) -> KeyStats:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from fila.server.broker import Broker, BrokerSettings
-from server.test_broker import Harness
+from fila.server.stats import snapshot
+from server.test_broker import HOOK, Harness
 
 
 def _queued(h: Harness, cid: int) -> list[str]:
@@ -97,3 +98,43 @@ def test_prefetch_and_default_are_capped() -> None:
         h.enqueue("q")
     assert len(h.delivered[h.consumer("q", prefetch=2**32 - 1)]) == 3
     assert len(h.delivered[h.consumer("q")]) == 3
+
+
+def test_stats_reads_do_not_prune_and_the_periodic_prune_does() -> None:
+    h = Harness()
+    h.apply(h.broker.set_config("throttle.lim", "100,100"))
+    h.apply(h.broker.create_queue("q", on_enqueue=HOOK))
+    gone = h.enqueue("q", {"tenant": "gone", "throttle": "once"})
+    h.enqueue("q", {"tenant": "waiting"})
+    h.enqueue("q", {"tenant": "limited", "throttle": "lim"}, delay_ms=3_600_000)
+    cid = h.consumer("q", prefetch=1)
+    assert h.delivered[cid] == [gone]
+    h.apply(h.broker.ack("q", gone))
+    h.clock.advance(61)
+    q = h.broker.stats_view("q")
+    before = dict(q.keys)
+    for _ in range(3):
+        h.broker.top_keys(q, 10)
+        snapshot(h.broker)
+    assert q.keys == before  # reads change nothing (before: top_keys deleted "gone")
+    assert "gone" in h.broker._interned and "once" in h.broker._interned
+    dropped = h.broker.prune()
+    assert set(q.keys) == {"waiting", "limited"}  # pending and delayed keys stay
+    assert dropped == 3  # the key stats, and the interned "gone" and "once"
+    assert "gone" not in h.broker._interned and "once" not in h.broker._interned
+    assert {"waiting", "limited", "lim"} <= set(h.broker._interned)
+
+
+def test_recently_active_keys_survive_a_prune() -> None:
+    h = Harness()
+    h.apply(h.broker.create_queue("q", on_enqueue=HOOK))
+    msg = h.enqueue("q", {"tenant": "recent"})
+    cid = h.consumer("q")
+    h.apply(h.broker.ack("q", h.delivered[cid][0]))
+    assert msg == h.delivered[cid][0]
+    h.clock.advance(59)
+    h.broker.prune()
+    assert "recent" in h.broker.stats_view("q").keys
+    h.clock.advance(2)
+    h.broker.prune()
+    assert "recent" not in h.broker.stats_view("q").keys

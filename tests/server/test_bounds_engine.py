@@ -75,3 +75,25 @@ async def test_redrive_moves_in_committed_chunks_and_lets_the_loop_run_between(
     assert broker.queue_counts("q")[0] == 25 and broker.queue_counts("q.dlq")[0] == 0
     assert await engine.redrive("q.dlq", 3, "", False) == 0
     await committer.close()
+
+
+async def test_engine_prunes_periodically_until_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine_module, "PRUNE_INTERVAL_S", 0.01)
+    store = MemoryStore()
+    overlay = OverlayStore(store)
+    broker = Broker(overlay, SystemClock(), BrokerSettings())
+    committer = GroupCommitter(store)
+    engine = Engine(broker, committer, overlay)
+    calls = asyncio.Queue[None]()
+    real_prune = broker.prune
+
+    def prune(idle_s: float = 60.0) -> int:
+        calls.put_nowait(None)
+        return real_prune(idle_s)
+
+    monkeypatch.setattr(broker, "prune", prune)
+    engine.start()
+    for _ in range(2):  # it runs, and runs again
+        await asyncio.wait_for(calls.get(), 5)
+    await engine.close()
+    await committer.close()
