@@ -75,6 +75,9 @@ MAX_CONFIG_KEY_BYTES = 256
 MAX_CONFIG_VALUE_BYTES = 1024
 MAX_DELAY_MS = 365 * 24 * 3600 * 1000
 MAX_ERROR_BYTES = 4096
+# A hook's weight above this is served as this: weight is a uint32 on the wire and
+# weight x quantum (<= 1 000 000) must fit the int64 deficit.
+MAX_WEIGHT = 1_000_000
 # Per-key stats idle this long (nothing pending, delayed or in flight) are pruned.
 KEY_IDLE_S = 60.0
 # ListMessages stops a page before this many encoded bytes (the send limit is 16 MiB).
@@ -359,7 +362,7 @@ class Broker:
         msg_id = self._ids.new(now_ms)
         fkey = self._intern(decision.fairness_key or DEFAULT_KEY)
         tkeys = tuple(dict.fromkeys(self._intern(k) for k in decision.throttle_keys))
-        weight = max(1, decision.weight)
+        weight = min(max(1, decision.weight), MAX_WEIGHT)
         deliver_after = now_ms + delay if delay > 0 else 0
         stored = StoredMessage(dict(headers), fkey, weight, tkeys, 0, now_ms, self._next_seq(),
                                deliver_after)

@@ -251,3 +251,17 @@ def test_list_messages_pages_by_size_as_well_as_count(fila_server, stubs: Stubs)
             break
     assert listed == ids and pages == 4
     channel.close()
+
+
+def test_huge_hook_weight_is_clamped_so_stats_and_consume_encode(stubs: Stubs) -> None:
+    stubs.create("heavy", on_enqueue="""
+function on_enqueue(msg)
+  return { fairness_key = "k", weight = 1099511627776 }
+end
+""")
+    stubs.enqueue("heavy")
+    stats = stubs.stats("heavy")  # weight is a uint32 on the wire, deficit an int64
+    assert [k.weight for k in stats.per_key_stats] == [1_000_000]
+    stream = Stream(stubs, "heavy")
+    assert stream.get().metadata.weight == 1_000_000
+    stream.cancel()
