@@ -63,7 +63,10 @@ def build(path: Path, n: int, payload: bytes) -> float:
     t0 = time.perf_counter()
     store = RocksStore(path)
     broker = Broker(store, SystemClock())
-    store.write(broker.create_queue(QUEUE).batch)
+    created = broker.create_queue(QUEUE)
+    store.write(created.batch)
+    for apply in created.on_commit:
+        apply()
     pending = WriteBatch()
     prepared = []
     for i in range(n):

@@ -15,7 +15,7 @@ get the plain records of :mod:`fila.types`, and every gRPC failure leaves as a
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncGenerator, Callable, Generator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
@@ -24,6 +24,7 @@ import grpc.aio
 
 from fila import __version__, errors
 from fila.types import (
+    STREAM_TOKEN_KEY,
     ConsumeMessage,
     HookResult,
     KeySnapshot,
@@ -266,6 +267,38 @@ def _channel_credentials(tls: bool) -> grpc.ChannelCredentials | None:
 # ---- blocking client ----------------------------------------------------------
 
 
+class _StreamTokens:
+    """Which consume stream delivered which message, for the acks that settle them.
+
+    The server names each stream (initial metadata ``fila-stream``); sending that name
+    with an ack lets it tell two streams on one connection apart when it refuses a stale
+    ack. Bounded: the oldest entries go first (an ack without a token still works).
+    """
+
+    LIMIT = 65_536
+
+    def __init__(self) -> None:
+        self._by_id: dict[str, str] = {}
+
+    def remember(self, message_id: str, token: str) -> None:
+        if not token:
+            return
+        if len(self._by_id) >= self.LIMIT:
+            del self._by_id[next(iter(self._by_id))]
+        self._by_id[message_id] = token
+
+    def metadata(self, message_id: str) -> tuple[tuple[str, str], ...] | None:
+        token = self._by_id.pop(message_id, None)
+        return ((STREAM_TOKEN_KEY, token),) if token else None
+
+
+def _token_of(metadata: Any) -> str:
+    for key, value in metadata or ():
+        if key == STREAM_TOKEN_KEY and isinstance(value, str):
+            return value
+    return ""
+
+
 class Client:
     """Blocking client for a Fila broker.
 
@@ -286,6 +319,7 @@ class Client:
             self._channel = grpc.secure_channel(target, creds, options=_CHANNEL_OPTIONS)
         self._service = service_pb2_grpc.FilaServiceStub(self._channel)
         self._admin = admin_pb2_grpc.FilaAdminStub(self._channel)
+        self._tokens = _StreamTokens()
 
     def close(self) -> None:
         """Close the channel; open streams end."""
@@ -302,9 +336,10 @@ class Client:
     ) -> None:
         self.close()
 
-    def _unary(self, method: Any, request: Any, *, message_scoped: bool = False) -> Any:
+    def _unary(self, method: Any, request: Any, *, message_scoped: bool = False,
+               metadata: Any = None) -> Any:
         try:
-            return method(request, timeout=self._timeout)
+            return method(request, timeout=self._timeout, metadata=metadata)
         except grpc.RpcError as e:
             raise _map_error(e, self.addr, message_scoped=message_scoped) from e
 
@@ -353,9 +388,16 @@ class Client:
             UnavailableError: the broker went away.
         """
         call = self._service.Consume(service_pb2.ConsumeRequest(queue=queue, prefetch=prefetch))
+        token: list[str] = []
 
         def convert(frame: Any) -> ConsumeMessage | None:
-            return _message(frame.message, queue) if frame.HasField("message") else None
+            if not frame.HasField("message"):
+                return None
+            if not token:  # headers arrive before the first message
+                token.append(_token_of(call.initial_metadata()))
+            message = _message(frame.message, queue)
+            self._tokens.remember(message.id, token[0])
+            return message
 
         return self._stream(call, convert)
 
@@ -366,7 +408,8 @@ class Client:
             MessageNotFoundError: no current lease for that message.
         """
         req = service_pb2.AckRequest(queue=queue, message_id=message_id)
-        self._unary(self._service.Ack, req, message_scoped=True)
+        self._unary(self._service.Ack, req, message_scoped=True,
+                    metadata=self._tokens.metadata(message_id))
 
     def nack(self, queue: str, message_id: str, error: str) -> None:
         """Report a failed message; the queue's on_failure hook decides retry or DLQ.
@@ -375,7 +418,8 @@ class Client:
             MessageNotFoundError: no current lease for that message.
         """
         req = service_pb2.NackRequest(queue=queue, message_id=message_id, error=error)
-        self._unary(self._service.Nack, req, message_scoped=True)
+        self._unary(self._service.Nack, req, message_scoped=True,
+                    metadata=self._tokens.metadata(message_id))
 
     # -- admin --
 
@@ -534,6 +578,7 @@ class AsyncClient:
             self._channel = grpc.aio.secure_channel(target, creds, options=_CHANNEL_OPTIONS)
         self._service = service_pb2_grpc.FilaServiceStub(self._channel)
         self._admin = admin_pb2_grpc.FilaAdminStub(self._channel)
+        self._tokens = _StreamTokens()
 
     async def close(self) -> None:
         await self._channel.close(None)
@@ -549,16 +594,20 @@ class AsyncClient:
     ) -> None:
         await self.close()
 
-    async def _unary(self, method: Any, request: Any, *, message_scoped: bool = False) -> Any:
+    async def _unary(self, method: Any, request: Any, *, message_scoped: bool = False,
+                     metadata: Any = None) -> Any:
         try:
-            return await method(request, timeout=self._timeout)
+            return await method(request, timeout=self._timeout, metadata=metadata)
         except grpc.RpcError as e:
             raise _map_error(e, self.addr, message_scoped=message_scoped) from e
 
-    def _stream(self, call: Any, convert: Callable[[Any], T | None]) -> AsyncStream[T]:
+    def _stream(self, call: Any, convert: Callable[[Any], T | None],
+                before: Callable[[Any], Awaitable[None]] | None = None) -> AsyncStream[T]:
         async def frames() -> AsyncGenerator[T, None]:
             try:
                 async for frame in call:
+                    if before is not None:
+                        await before(frame)
                     item = convert(frame)
                     if item is not None:
                         yield item
@@ -588,19 +637,30 @@ class AsyncClient:
 
     def consume(self, queue: str, *, prefetch: int = 0) -> AsyncStream[ConsumeMessage]:
         call = self._service.Consume(service_pb2.ConsumeRequest(queue=queue, prefetch=prefetch))
+        token: list[str] = []
 
         def convert(frame: Any) -> ConsumeMessage | None:
-            return _message(frame.message, queue) if frame.HasField("message") else None
+            if not frame.HasField("message"):
+                return None
+            message = _message(frame.message, queue)
+            self._tokens.remember(message.id, token[0] if token else "")
+            return message
 
-        return self._stream(call, convert)
+        async def named(frame: Any) -> None:
+            if not token:  # headers arrive before the first message
+                token.append(_token_of(await call.initial_metadata()))
+
+        return self._stream(call, convert, before=named)
 
     async def ack(self, queue: str, message_id: str) -> None:
         req = service_pb2.AckRequest(queue=queue, message_id=message_id)
-        await self._unary(self._service.Ack, req, message_scoped=True)
+        await self._unary(self._service.Ack, req, message_scoped=True,
+                          metadata=self._tokens.metadata(message_id))
 
     async def nack(self, queue: str, message_id: str, error: str) -> None:
         req = service_pb2.NackRequest(queue=queue, message_id=message_id, error=error)
-        await self._unary(self._service.Nack, req, message_scoped=True)
+        await self._unary(self._service.Nack, req, message_scoped=True,
+                          metadata=self._tokens.metadata(message_id))
 
     # -- admin --
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "STREAM_TOKEN_KEY",
     "ConsumeMessage",
     "HookResult",
     "KeySnapshot",
@@ -17,6 +18,10 @@ __all__ = [
     "ServerInfo",
     "StatsSnapshot",
 ]
+
+# gRPC metadata: the server names each Consume stream in its initial metadata; our client
+# sends the name back with acks and nacks of what that stream delivered (stale-ack rule).
+STREAM_TOKEN_KEY = "fila-stream"
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +136,7 @@ class QueueSnapshot:
     wait_p95_ms: float = 0.0
     hook_failures: int = 0
     hook_breaker_open: bool = False
+    hook_error: str = ""
     dead_letter_queue: str = ""
 
 

@@ -98,6 +98,8 @@ def inspect(ctx: typer.Context, name: NameArg, json_out: JsonOpt = False) -> Non
                     "active_fairness_keys": stats.active_fairness_keys,
                     "active_consumers": stats.active_consumers,
                     "quantum": stats.quantum,
+                    "hook_breaker_open": bool(stats.snapshot and stats.snapshot.hook_breaker_open),
+                    "hook_error": stats.snapshot.hook_error if stats.snapshot else "",
                     "per_key": [
                         {"key": k, "pending": p, "deficit": d, "weight": w}
                         for k, p, d, w in stats.per_key
@@ -118,6 +120,11 @@ def inspect(ctx: typer.Context, name: NameArg, json_out: JsonOpt = False) -> Non
             ("Quantum:", stats.quantum),
         ):
             out.line(f"  {label:<22}{value}")
+        snap = stats.snapshot
+        if snap is not None and (snap.hook_breaker_open or snap.hook_error):
+            state = "breaker open" if snap.hook_breaker_open else "failing"
+            reason = f" ({snap.hook_error})" if snap.hook_error else ""
+            out.line(f"  {'Hooks:':<22}{state}{reason}", style="yellow")
         if stats.per_key:
             out.line()
             rows = [[k, str(p), str(d), str(w)] for k, p, d, w in stats.per_key]

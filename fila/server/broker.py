@@ -38,7 +38,6 @@ from fila.server.hooks import (
     CircuitBreaker,
     EnqueueDecision,
     FailureDecision,
-    HookError,
     HookSettings,
     QueueHooks,
 )
@@ -63,7 +62,6 @@ from fila.server.queues import (
 from fila.server.scheduler import Block
 from fila.server.store import Store, WriteBatch
 from fila.server.timers import TimerHeap
-from fila.types import HookResult
 
 __all__ = ["Broker", "BrokerSettings", "Clock", "Delivered", "Delivery", "Effects",
            "PreparedEnqueue"]
@@ -82,6 +80,9 @@ MAX_WEIGHT = 1_000_000
 KEY_IDLE_S = 60.0
 # ListMessages stops a page before this many encoded bytes (the send limit is 16 MiB).
 MAX_PAGE_BYTES = 8 * 1024 * 1024
+
+_DEFAULT_ENQUEUE = EnqueueDecision()
+_DEFAULT_FAILURE = FailureDecision()
 
 
 class Clock(Protocol):
@@ -125,8 +126,10 @@ class Broker:
         # Stale-ack protection: the connection each lease went to, and the connections
         # whose lease on a message ended unsettled (expired / released). An ack from one
         # of those while someone else holds the new lease is stale and is refused.
-        self._lease_peer: dict[str, str] = {}
-        self._stale_peers: dict[str, set[str]] = {}
+        self._lease_holder: dict[str, tuple[str, str]] = {}  # id -> (peer, stream token)
+        self._stale_holders: dict[str, set[str]] = {}  # id -> {"p:<peer>", "t:<token>"}
+        self._creating: set[str] = set()  # queues whose create batch is not durable yet
+        self._purging: set[str] = set()  # deleted queues whose records are being removed
         self._next_consumer = 1
         self._seq = 0
         self._ids = Uuid7Generator()
@@ -151,14 +154,6 @@ class Broker:
         self._seq += 1
         return self._seq
 
-    def _compile(self, name: str, on_enqueue: str, on_failure: str) -> QueueHooks | None:
-        if not on_enqueue.strip() and not on_failure.strip():
-            return None
-        try:
-            return QueueHooks(on_enqueue, on_failure, self.settings.hooks, self._config.get)
-        except HookError as exc:
-            raise InvalidArgumentError(f"queue {name}: {exc}") from exc
-
     def _breaker(self) -> CircuitBreaker:
         hs = self.settings.hooks
         return CircuitBreaker(hs.breaker_threshold, hs.breaker_cooldown_ms)
@@ -175,64 +170,100 @@ class Broker:
     # ---- queues ------------------------------------------------------------
 
     def create_queue(self, name: str, on_enqueue: str = "", on_failure: str = "",
-                     visibility_timeout_ms: int = 0) -> Effects:
+                     visibility_timeout_ms: int = 0, hooks: QueueHooks | None = None
+                     ) -> Effects:
+        """Create ``name`` (and its DLQ). Visible only once the batch is durable.
+
+        ``hooks`` are the scripts compiled by the shell (the core never runs Lua).
+        """
         check_name(name)
-        if name in self._queues:
+        if name.endswith(DLQ_SUFFIX):
+            raise InvalidArgumentError(
+                f'queue names ending in "{DLQ_SUFFIX}" are reserved for dead-letter queues '
+                f'(creating "{name[:-len(DLQ_SUFFIX)]}" creates "{name}")')
+        if name in self._queues or name in self._creating:
             raise AlreadyExistsError(f'queue "{name}" already exists')
         vt = check_visibility(visibility_timeout_ms)
-        hooks = self._compile(name, on_enqueue, on_failure)
-        is_dlq = name.endswith(DLQ_SUFFIX)
-        dlq = "" if is_dlq else name + DLQ_SUFFIX
-        new = [QueueConfig(name, on_enqueue, on_failure, vt, dlq, self._clock.wall_ms())]
-        if dlq and dlq not in self._queues:
-            new.append(QueueConfig(dlq, created_at_ms=self._clock.wall_ms()))
-        if len(self._queues) + len(new) > self.settings.max_queues:
-            if hooks is not None:
-                hooks.close()
+        dlq = name + DLQ_SUFFIX
+        now_ms = self._clock.wall_ms()
+        new = [QueueConfig(name, on_enqueue, on_failure, vt, dlq, now_ms)]
+        if dlq not in self._queues and dlq not in self._creating:
+            new.append(QueueConfig(dlq, created_at_ms=now_ms))
+        if len(self._queues) + len(self._creating) + len(new) > self.settings.max_queues:
             raise OverloadedError(f"too many queues (limit {self.settings.max_queues})")
         effects = Effects()
-        for i, config in enumerate(new):
-            self._new_queue(config, hooks if i == 0 else None)
+        names = [c.name for c in new]
+        self._creating.update(names)
+        for config in new:
             effects.batch.put(keys.queue(config.name), config.encode())
-        effects.undo.append(lambda: self._drop_queues([c.name for c in new]))
-        return effects
 
-    def _drop_queues(self, names: list[str]) -> Effects:
-        """Undo of a failed create: the queues were never durable (and hold nothing)."""
-        effects = Effects()
-        for qname in names:
-            q = self._queues.pop(qname, None)
-            if q is None:
-                continue
-            for rec in list(q.msgs.values()):
-                self._forget(qname, q, rec, effects)
-            for cid in list(q.consumers):
-                self._consumers.pop(cid, None)
-                effects.closed.append(cid)
+        def apply() -> Effects:
+            self._creating.difference_update(names)
+            for i, config in enumerate(new):
+                self._new_queue(config, hooks if i == 0 else None)
+            return Effects()
+
+        def undo() -> Effects:
+            self._creating.difference_update(names)
+            return Effects()
+
+        effects.on_commit.append(apply)
+        effects.undo.append(undo)
         return effects
 
     def delete_queue(self, name: str) -> Effects:
+        """Delete ``name`` and its DLQ once the batch removing their configs is durable.
+
+        Their message records are removed afterwards by :meth:`purge_batch`, chunk by chunk
+        (recovery drops whatever a crash leaves of them: records of no queue).
+        """
         q = self._queue(name)
-        effects = Effects()
         doomed = [name]
-        if q.config.dead_letter_queue and q.config.dead_letter_queue in self._queues:
-            doomed.append(q.config.dead_letter_queue)
+        dlq = q.config.dead_letter_queue
+        if dlq and dlq in self._queues:
+            doomed.append(dlq)
+        effects = Effects()
         for qname in doomed:
-            dq = self._queues.pop(qname)
-            for rec in list(dq.msgs.values()):
-                self._forget(qname, dq, rec, effects)
-            for cid in list(dq.consumers):
-                self._consumers.pop(cid, None)
-                effects.closed.append(cid)
-            if dq.hooks is not None:
-                dq.hooks.close()
             effects.batch.delete(keys.queue(qname))
-            for prefix in (keys.msg_prefix(qname), keys.payload_prefix(qname),
-                           keys.lease_prefix(qname)):
-                for key, _ in self._store.scan(prefix):
-                    effects.batch.delete(key)
-        effects.undo.append(lambda: self._reload_queues(doomed))
+        incarnations = {n: self._queues[n].incarnation for n in doomed}
+
+        def apply() -> Effects:
+            done = Effects()
+            for qname, inc in incarnations.items():
+                dq = self._queues.get(qname)
+                if dq is None or dq.incarnation != inc:
+                    continue
+                del self._queues[qname]
+                for rec in list(dq.msgs.values()):
+                    self._forget(qname, dq, rec, done)
+                for cid in list(dq.consumers):
+                    self._consumers.pop(cid, None)
+                    done.closed.append(cid)
+                if dq.hooks is not None:
+                    dq.hooks.close()
+                self._purging.add(qname)
+            return done
+
+        effects.on_commit.append(apply)
         return effects
+
+    def purge_batch(self, name: str, limit: int) -> WriteBatch | None:
+        """The next chunk of a deleted queue's stored records to remove (None: all gone)."""
+        batch = WriteBatch()
+        for prefix in (keys.msg_prefix(name), keys.payload_prefix(name),
+                       keys.lease_prefix(name)):
+            for key, _ in self._store.scan(prefix):
+                batch.delete(key)
+                if len(batch) >= limit:
+                    return batch
+        if len(batch):
+            return batch
+        self._purging.discard(name)
+        return None
+
+    def purging(self, name: str) -> bool:
+        """True while a deleted queue's records are still being removed."""
+        return name in self._purging
 
     def queue_names(self) -> list[str]:
         return sorted(self._queues)
@@ -242,8 +273,12 @@ class Broker:
 
     def update_queue(self, name: str, on_enqueue: str | None = None,
                      on_failure: str | None = None,
-                     visibility_timeout_ms: int | None = None) -> tuple[QueueConfig, Effects]:
-        """Change hooks and/or the visibility timeout atomically (a bad script changes nothing)."""
+                     visibility_timeout_ms: int | None = None,
+                     hooks: QueueHooks | None = None) -> tuple[QueueConfig, Effects]:
+        """Change hooks and/or the visibility timeout; applied once durable.
+
+        When a script changes, ``hooks`` is the new pair compiled by the shell.
+        """
         q = self._queue(name)
         old = q.config
         new_enqueue = old.on_enqueue_script if on_enqueue is None else on_enqueue
@@ -251,23 +286,26 @@ class Broker:
         vt = old.visibility_timeout_ms
         if visibility_timeout_ms is not None:
             vt = check_visibility(visibility_timeout_ms)
-        old_hooks, old_breaker = q.hooks, q.breaker
-        if on_enqueue is not None or on_failure is not None:
-            # The old runtime is not closed here: a failed commit puts it back (undo);
-            # otherwise it is freed with its last reference.
-            q.hooks = self._compile(name, new_enqueue, new_failure)
-            q.breaker = self._breaker()
-        q.config = QueueConfig(name, new_enqueue, new_failure, vt, old.dead_letter_queue,
-                               old.created_at_ms)
+        scripts_changed = on_enqueue is not None or on_failure is not None
+        config = QueueConfig(name, new_enqueue, new_failure, vt, old.dead_letter_queue,
+                             old.created_at_ms)
         effects = Effects()
-        effects.batch.put(keys.queue(name), q.config.encode())
+        effects.batch.put(keys.queue(name), config.encode())
 
-        def undo() -> Effects:
-            q.config, q.hooks, q.breaker = old, old_hooks, old_breaker
+        def apply() -> Effects:
+            if self._queues.get(name) is not q:
+                return Effects()  # deleted meanwhile
+            q.config = config
+            if scripts_changed:
+                if q.hooks is not None and q.hooks is not hooks:
+                    q.hooks.close()
+                q.hooks = hooks
+                q.breaker = self._breaker()
+                q.hook_error = ""
             return Effects()
 
-        effects.undo.append(undo)
-        return q.config, effects
+        effects.on_commit.append(apply)
+        return config, effects
 
     # ---- runtime config ----------------------------------------------------
 
@@ -280,23 +318,24 @@ class Broker:
         self._apply_limit_config(key, value, validate_only=True)
         if key.startswith(("throttle.", "concurrency.")) and value.strip() == "":
             value = ""  # whitespace only removes a limit: store nothing
-        previous = self._config.get(key)
         limit = self.settings.max_config_entries
-        if previous is None and value != "" and len(self._config) >= limit:
+        if key not in self._config and value != "" and len(self._config) >= limit:
             raise OverloadedError(f"too many config entries (limit {limit})")
-        effects = self._write_config(key, value)
-        effects.undo.append(lambda: self._write_config(key, previous or ""))
+        effects = Effects()
+        if value == "":
+            effects.batch.delete(keys.config(key))
+        else:
+            effects.batch.put(keys.config(key), value.encode())
+        effects.on_commit.append(lambda: self._write_config(key, value))
         return effects
 
     def _write_config(self, key: str, value: str) -> Effects:
-        """Set (or with "" remove) a config key in memory and its limit; the batch stores it."""
+        """Set (or with "" remove) a durable config key in memory and its limit."""
         effects = Effects()
         if value == "":
             self._config.pop(key, None)
-            effects.batch.delete(keys.config(key))
         else:
             self._config[key] = value
-            effects.batch.put(keys.config(key), value.encode())
         self._apply_limit_config(key, value, validate_only=False)
         limit_key = key.partition(".")[2]
         if key.startswith(("throttle.", "concurrency.")):
@@ -343,9 +382,9 @@ class Broker:
 
     # ---- enqueue -----------------------------------------------------------
 
-    def prepare_enqueue(self, queue: str, headers: Mapping[str, str], payload: bytes,
-                        delay_ms: int = 0) -> PreparedEnqueue:
-        """Validate, run on_enqueue, and build the batch. Memory is untouched."""
+    def check_enqueue(self, queue: str, headers: Mapping[str, str], payload: bytes,
+                      delay_ms: int = 0) -> QueueHooks | None:
+        """Validate an enqueue; returns the on_enqueue hooks the shell should run first."""
         q = self._queue(queue)
         if len(headers) > MAX_HEADERS:
             raise InvalidArgumentError(f"too many headers (limit {MAX_HEADERS})")
@@ -356,7 +395,51 @@ class Broker:
             raise InvalidArgumentError(f"payload exceeds {MAX_PAYLOAD_BYTES} bytes")
         if delay_ms < 0 or delay_ms > MAX_DELAY_MS:
             raise InvalidArgumentError(f"delay_ms must be 0..{MAX_DELAY_MS}")
-        decision = self._run_on_enqueue(q, headers, len(payload), queue)
+        return self._hooks_to_run(q, "on_enqueue")
+
+    def _hooks_to_run(self, q: QueueState, which: str) -> QueueHooks | None:
+        hooks = q.hooks
+        if hooks is None:
+            return None
+        present = hooks.has_on_enqueue if which == "on_enqueue" else hooks.has_on_failure
+        if not present or not q.breaker.allow(self._clock.wall_ms()):
+            return None
+        return hooks
+
+    def hook_done(self, queue: str, hooks: QueueHooks, error: str | None = None, *,
+                  stuck: bool = False) -> None:
+        """The shell ran ``hooks`` of ``queue``: feed the breaker (and the stats' reason).
+
+        ``stuck``: the call ran past the watchdog and its runtime is abandoned: the queue
+        runs without hooks until they are replaced (a retry could strand another thread).
+        """
+        q = self._queues.get(queue)
+        if q is None or q.hooks is not hooks:
+            return  # replaced or deleted meanwhile
+        now_ms = self._clock.wall_ms()
+        if error is None:
+            q.breaker.success()
+            return
+        q.breaker.failure(now_ms)
+        q.counters["hook_failures"] += 1
+        q.hook_error = error[:MAX_ERROR_BYTES]
+        if stuck:
+            q.hooks = None
+            q.hook_error = (f"{q.hook_error}; hooks disabled until the queue's scripts are "
+                            "updated")
+
+    def prepare_enqueue(self, queue: str, headers: Mapping[str, str], payload: bytes,
+                        delay_ms: int = 0, decision: EnqueueDecision | None = None, *,
+                        validate: bool = True) -> PreparedEnqueue:
+        """Build the batch from the hook's ``decision``. Memory is untouched.
+
+        ``validate=False`` when :meth:`check_enqueue` just validated the same request.
+        """
+        q = self._queue(queue)
+        if validate:
+            self.check_enqueue(queue, headers, payload, delay_ms)
+        if decision is None:
+            decision = _DEFAULT_ENQUEUE
         delay = max(delay_ms, decision.delay_ms)
         now_ms = self._clock.wall_ms()
         msg_id = self._ids.new(now_ms)
@@ -388,23 +471,6 @@ class Broker:
         self._dispatch(prepared.queue, q, effects)
         return effects
 
-    def _run_on_enqueue(self, q: QueueState, headers: Mapping[str, str], size: int,
-                        queue: str) -> EnqueueDecision:
-        hooks = q.hooks
-        if hooks is None or not hooks.has_on_enqueue:
-            return EnqueueDecision()
-        now_ms = self._clock.wall_ms()
-        if not q.breaker.allow(now_ms):
-            return EnqueueDecision()
-        try:
-            decision = hooks.on_enqueue(headers, size, queue)
-        except HookError:
-            q.breaker.failure(now_ms)
-            q.counters["hook_failures"] += 1
-            return EnqueueDecision()
-        q.breaker.success()
-        return decision
-
     def _index(self, qname: str, q: QueueState, rec: MessageRecord,
                now: float | None = None) -> None:
         """Put a message record into memory in its state (ready, delayed or leased)."""
@@ -429,7 +495,7 @@ class Broker:
     def _forget(self, qname: str, q: QueueState, rec: MessageRecord, effects: Effects) -> None:
         """Remove every in-memory trace of a message (not the store records)."""
         q.msgs.pop(rec.id, None)
-        self._stale_peers.pop(rec.id, None)
+        self._stale_holders.pop(rec.id, None)
         ks = q.key_stats(rec.fairness_key)
         if rec.state == State.READY:
             if q.sched.remove(rec.fairness_key, rec.id):
@@ -444,7 +510,8 @@ class Broker:
 
     # ---- consumers and delivery --------------------------------------------
 
-    def add_consumer(self, queue: str, prefetch: int = 0, peer: str = "") -> tuple[int, Effects]:
+    def add_consumer(self, queue: str, prefetch: int = 0, peer: str = "", token: str = ""
+                     ) -> tuple[int, Effects]:
         q = self._queue(queue)
         if len(self._consumers) >= self.settings.max_consumers:
             raise OverloadedError(f"too many consumers (limit {self.settings.max_consumers})")
@@ -456,7 +523,7 @@ class Broker:
         self._next_consumer += 1
         credit = prefetch if prefetch > 0 else self.settings.default_prefetch
         credit = min(credit, self.settings.max_prefetch)
-        consumer = ConsumerState(cid, queue, credit, peer)
+        consumer = ConsumerState(cid, queue, credit, peer, token)
         self._consumers[cid] = consumer
         q.consumers[cid] = consumer
         q.ready.append(cid)
@@ -611,8 +678,8 @@ class Broker:
             self._timers.schedule(now + q.config.visibility_timeout_ms / 1000,
                                   ("lease", qname, msg_id))
             self._lease_owner[msg_id] = consumer.id
-            if consumer.peer:
-                self._lease_peer[msg_id] = consumer.peer
+            if consumer.peer or consumer.token:
+                self._lease_holder[msg_id] = (consumer.peer, consumer.token)
             effects.lease_batch.put(keys.lease(qname, msg_id),
                                     LeaseRecord(deadline_ms, now_ms).encode())
             effects.deliveries.append(Delivery(consumer.id, qname, msg_id))
@@ -625,7 +692,7 @@ class Broker:
         ks.in_flight -= 1
         self._timers.cancel(("lease", qname, rec.id))
         owner = self._lease_owner.pop(rec.id, None)
-        self._lease_peer.pop(rec.id, None)
+        self._lease_holder.pop(rec.id, None)
         consumer = self._consumers.get(owner) if owner is not None else None
         if consumer is not None:
             consumer.leases.discard(rec.id)
@@ -646,9 +713,13 @@ class Broker:
                  ) -> None:
         """Lease ends without ack: back of its key (or delayed), attempt +1."""
         nxt = transition(rec.state, event)
-        holder = self._lease_peer.get(rec.id)
+        holder = self._lease_holder.get(rec.id)
         if holder and event in ("expire", "release"):
-            self._stale_peers.setdefault(rec.id, set()).add(holder)
+            stale = self._stale_holders.setdefault(rec.id, set())
+            if holder[0]:
+                stale.add("p:" + holder[0])
+            if holder[1]:
+                stale.add("t:" + holder[1])
         self._end_lease(qname, q, rec, effects)
         stored = self._load(qname, rec.id)
         if bump:
@@ -696,7 +767,8 @@ class Broker:
 
     # ---- settle ------------------------------------------------------------
 
-    def _leased(self, queue: str, msg_id: str, peer: str = "") -> tuple[QueueState, MessageRecord]:
+    def _leased(self, queue: str, msg_id: str, peer: str = "", token: str = ""
+                ) -> tuple[QueueState, MessageRecord]:
         q = self._queue(queue)
         if not msg_id:
             raise InvalidArgumentError("message_id must not be empty")
@@ -707,21 +779,29 @@ class Broker:
             raise MessageNotFoundError(
                 f'message "{msg_id}" has no current lease in queue "{queue}"'
             )
-        stale = self._stale_peers.get(rec.id)
-        if peer and stale and peer in stale and self._lease_peer.get(rec.id) != peer:
-            raise MessageNotFoundError(
-                f'message "{msg_id}" has no current lease in queue "{queue}" for this client '
-                "(its lease expired and the message was redelivered)"
-            )
+        stale = self._stale_holders.get(rec.id)
+        if stale and (token or peer):
+            # A stream token (sent by our client) tells two streams on one connection
+            # apart; without one the connection is the best identity there is.
+            who = "t:" + token if token else "p:" + peer
+            holder = self._lease_holder.get(rec.id)
+            current = None
+            if holder is not None:
+                current = "t:" + holder[1] if token else "p:" + holder[0]
+            if who in stale and current != who:
+                raise MessageNotFoundError(
+                    f'message "{msg_id}" has no current lease in queue "{queue}" for this '
+                    "client (its lease expired and the message was redelivered)"
+                )
         return q, rec
 
-    def ack(self, queue: str, msg_id: str, peer: str = "") -> Effects:
-        q, rec = self._leased(queue, msg_id, peer)
+    def ack(self, queue: str, msg_id: str, peer: str = "", token: str = "") -> Effects:
+        q, rec = self._leased(queue, msg_id, peer, token)
         transition(rec.state, "ack")
         effects = Effects()
         self._end_lease(queue, q, rec, effects)
         q.msgs.pop(rec.id, None)
-        self._stale_peers.pop(rec.id, None)
+        self._stale_holders.pop(rec.id, None)
         q.counters["acked"] += 1
         for key in (keys.msg(queue, rec.id), keys.payload(queue, rec.id),
                     keys.lease(queue, rec.id)):
@@ -730,10 +810,22 @@ class Broker:
         self._dispatch(queue, q, effects)
         return effects
 
-    def nack(self, queue: str, msg_id: str, error: str = "", peer: str = "") -> Effects:
-        q, rec = self._leased(queue, msg_id, peer)
+    def failure_hook(self, queue: str, msg_id: str, peer: str = "", token: str = ""
+                     ) -> tuple[QueueHooks, dict[str, str], int, str] | None:
+        """Validate a nack; returns (hooks, headers, attempt, id) if on_failure runs first."""
+        q, rec = self._leased(queue, msg_id, peer, token)
+        hooks = self._hooks_to_run(q, "on_failure")
+        if hooks is None:
+            return None
+        return hooks, self._load(queue, rec.id).headers, rec.attempts + 1, rec.id
+
+    def nack(self, queue: str, msg_id: str, error: str = "", peer: str = "", token: str = "",
+             decision: FailureDecision | None = None) -> Effects:
+        """Settle a lease as failed, as ``decision`` (from on_failure) says: retry or DLQ."""
+        q, rec = self._leased(queue, msg_id, peer, token)
         q.counters["nacked"] += 1
-        decision = self._run_on_failure(q, queue, rec, error)
+        if decision is None:
+            decision = _DEFAULT_FAILURE
         effects = Effects()
         dlq_name = q.config.dead_letter_queue
         if decision.action == "dlq" and dlq_name:
@@ -753,30 +845,12 @@ class Broker:
         self._dispatch(queue, q, effects)
         return effects
 
-    def _run_on_failure(self, q: QueueState, queue: str, rec: MessageRecord,
-                        error: str) -> FailureDecision:
-        hooks = q.hooks
-        if hooks is None or not hooks.has_on_failure:
-            return FailureDecision()
-        now_ms = self._clock.wall_ms()
-        if not q.breaker.allow(now_ms):
-            return FailureDecision()
-        stored = self._load(queue, rec.id)
-        try:
-            decision = hooks.on_failure(stored.headers, rec.id, rec.attempts + 1, queue, error)
-        except HookError:
-            q.breaker.failure(now_ms)
-            q.counters["hook_failures"] += 1
-            return FailureDecision()
-        q.breaker.success()
-        return decision
-
     def _dead_letter(self, qname: str, q: QueueState, rec: MessageRecord, dlq_name: str,
                      dlq: QueueState, error: str, effects: Effects) -> None:
         transition(rec.state, "dead-letter")
         self._end_lease(qname, q, rec, effects)
         q.msgs.pop(rec.id, None)
-        self._stale_peers.pop(rec.id, None)
+        self._stale_holders.pop(rec.id, None)
         q.counters["dead_lettered"] += 1
         stored = self._load(qname, rec.id)
         payload = self._store.get(keys.payload(qname, rec.id)) or b""
@@ -949,14 +1023,8 @@ class Broker:
         shell to delete.
         """
         self.recovery_cleanup = WriteBatch()
-        for _, raw in self._store.scan(keys.QUEUE):
-            config = QueueConfig.decode(raw)
-            try:
-                hooks = self._compile(config.name, config.on_enqueue_script,
-                                      config.on_failure_script)
-            except InvalidArgumentError:
-                hooks = None  # a script that no longer compiles runs as no hook
-            self._new_queue(config, hooks)
+        # Runtime config first: the shell compiles the hooks after this returns, and a
+        # script may read fila.get(...) at its top level.
         for key, raw in self._store.scan(keys.CONFIG):
             name = key[len(keys.CONFIG):].decode()
             value = raw.decode()
@@ -964,6 +1032,8 @@ class Broker:
             # A value stored before a validation change: keep it, ignore the limit.
             with contextlib.suppress(InvalidArgumentError):
                 self._apply_limit_config(name, value, validate_only=False)
+        for _, raw in self._store.scan(keys.QUEUE):
+            self._new_queue(QueueConfig.decode(raw), None)
         leases: dict[tuple[str, str], LeaseRecord] = {}
         for key, raw in self._store.scan(keys.LEASE):
             qname, msg_id = keys.split(key)
@@ -1066,55 +1136,27 @@ class Broker:
                 self._dispatch(qname, q, effects)
         return effects
 
-    def _reload_queues(self, names: list[str]) -> Effects:
-        """Undo of a failed delete: rebuild these queues from what the store holds."""
-        effects = Effects()
-        for name in names:
-            raw = self._store.get(keys.queue(name))
-            if raw is None or name in self._queues:
-                continue
-            config = QueueConfig.decode(raw)
-            try:
-                hooks = self._compile(name, config.on_enqueue_script, config.on_failure_script)
-            except InvalidArgumentError:
-                hooks = None
-            q = self._new_queue(config, hooks)
-            leases = {keys.split(k): LeaseRecord.decode(v)
-                      for k, v in self._store.scan(keys.lease_prefix(name))}
-            recs: list[MessageRecord] = []
-            seqs = array("q")
-            for key, value in self._store.scan(keys.msg_prefix(name)):
-                stored = StoredMessage.decode(value)
-                recs.append(self._record(keys.split(key)[1], stored, keys.split(key) in leases))
-                seqs.append(stored.seq)
-            self._restore_queue(name, q, recs, seqs, leases)
-        return effects
-
     # ---- hooks -------------------------------------------------------------
 
-    def test_hook(self, hook: str, script: str, headers: Mapping[str, str], payload_size: int,
-                  queue: str, attempts: int, error: str, message_id: str) -> HookResult:
-        """Run ``script`` on a sample message; touches no queue. Errors come back as text."""
-        if hook not in ("on_enqueue", "on_failure"):
-            raise InvalidArgumentError('hook must be "on_enqueue" or "on_failure"')
-        try:
-            hooks = QueueHooks(script if hook == "on_enqueue" else "",
-                               script if hook == "on_failure" else "",
-                               self.settings.hooks, self._config.get)
-        except HookError as exc:
-            return HookResult(error=str(exc))
-        try:
-            if hook == "on_enqueue":
-                d = hooks.on_enqueue(headers, payload_size, queue)
-                return HookResult(fairness_key=d.fairness_key, weight=d.weight,
-                                  throttle_keys=d.throttle_keys, delay_ms=d.delay_ms,
-                                  raw=hooks.describe_last())
-            f = hooks.on_failure(headers, message_id, max(1, attempts), queue, error)
-            return HookResult(action=f.action, delay_ms=f.delay_ms, raw=hooks.describe_last())
-        except HookError as exc:
-            return HookResult(error=str(exc))
-        finally:
-            hooks.close()
+    def scripted_queues(self) -> list[QueueConfig]:
+        """Configs of queues that have scripts but no compiled hooks (after recovery)."""
+        return [q.config for q in self._queues.values()
+                if q.hooks is None and (q.config.on_enqueue_script.strip()
+                                        or q.config.on_failure_script.strip())]
+
+    def install_hooks(self, name: str, hooks: QueueHooks | None, error: str = "") -> None:
+        """Attach hooks compiled by the shell after recovery (``error``: they did not compile,
+        the queue runs without them and its stats say why)."""
+        q = self._queues.get(name)
+        if q is None:
+            return
+        q.hooks = hooks
+        q.hook_error = error[:MAX_ERROR_BYTES]
+
+    @property
+    def config_lookup(self) -> Callable[[str], str | None]:
+        """``fila.get`` for hooks: a plain dict lookup (safe from the hook thread)."""
+        return self._config.get
 
     # ---- reads for admin and stats -----------------------------------------
 

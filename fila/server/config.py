@@ -33,6 +33,8 @@ class ServerConfig:
     lua_memory_limit_bytes: int = 1 << 20
     lua_breaker_threshold: int = 3
     lua_breaker_cooldown_ms: int = 10_000
+    # Second line of defence: a hook job past this wall time is abandoned (hookrunner.py).
+    lua_watchdog_ms: int = 1000
     otlp_endpoint: str = ""
     service_name: str = "fila"
     metrics_interval_ms: int = 10_000
@@ -82,6 +84,7 @@ _KEYS: dict[tuple[str, str], tuple[str, type]] = {
     ("lua", "default_memory_limit_bytes"): ("lua_memory_limit_bytes", int),
     ("lua", "circuit_breaker_threshold"): ("lua_breaker_threshold", int),
     ("lua", "circuit_breaker_cooldown_ms"): ("lua_breaker_cooldown_ms", int),
+    ("lua", "watchdog_ms"): ("lua_watchdog_ms", int),
     ("telemetry", "otlp_endpoint"): ("otlp_endpoint", str),
     ("telemetry", "service_name"): ("service_name", str),
     ("telemetry", "metrics_interval_ms"): ("metrics_interval_ms", int),
@@ -96,6 +99,7 @@ _KEYS: dict[tuple[str, str], tuple[str, type]] = {
 
 _POSITIVE = {
     "quantum", "lua_timeout_ms", "lua_memory_limit_bytes", "lua_breaker_threshold",
+    "lua_watchdog_ms",
     "default_prefetch", "max_consumers", "metrics_interval_ms", "max_prefetch",
     "max_streams_per_client", "max_watch_streams", "max_concurrent_streams",
     "max_config_entries",

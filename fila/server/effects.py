@@ -47,8 +47,10 @@ class Effects:
     ``lease_batch`` holds the leases of ``deliveries`` (sent once it is durable).
     ``touched`` lists (queue, id) pairs to resync if a commit fails;
     ``closed`` lists consumers whose stream must end (their queue was deleted).
-    ``undo`` puts memory back if ``batch`` fails (admin changes that are applied before
-    their commit); each returns effects of its own (streams to close, re-dispatch).
+    ``on_commit`` runs once ``batch`` is durable, in commit order: admin changes
+    (queues, runtime config) reach memory only then, so no read sees a change that a
+    failed commit would take back. ``undo`` runs instead if ``batch`` fails. Each
+    returns effects of its own (streams to close, deliveries).
     """
 
     batch: WriteBatch = field(default_factory=WriteBatch)
@@ -56,6 +58,7 @@ class Effects:
     deliveries: list[Delivery] = field(default_factory=list)
     touched: list[tuple[str, str]] = field(default_factory=list)
     closed: list[int] = field(default_factory=list)
+    on_commit: list[Callable[[], Effects]] = field(default_factory=list)
     undo: list[Callable[[], Effects]] = field(default_factory=list)
 
 

@@ -9,6 +9,7 @@ a scheduling decision.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import deque
@@ -16,8 +17,11 @@ from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from fila.errors import FilaError, UnavailableError
+from fila.errors import FilaError, InvalidArgumentError, UnavailableError
 from fila.server.broker import (
+    MAX_ERROR_BYTES,
+    MAX_HEADER_BYTES,
+    MAX_HEADERS,
     Broker,
     Delivered,
     Delivery,
@@ -26,14 +30,27 @@ from fila.server.broker import (
     _WithEffects,
 )
 from fila.server.commit import GroupCommitter
+from fila.server.hookrunner import HookRunner, HookStuck
+from fila.server.hooks import (
+    EnqueueDecision,
+    FailureDecision,
+    HookError,
+    HookSettings,
+    QueueHooks,
+)
 from fila.server.model import QueueConfig
 from fila.server.overlay import OverlayStore
 from fila.server.store import WriteBatch
+from fila.types import HookResult
 
 __all__ = ["REDRIVE_CHUNK", "Consumer", "Engine", "SystemClock"]
 
 log = logging.getLogger("fila.engine")
 
+# Records removed per commit when a deleted queue's messages are purged in the background.
+PURGE_CHUNK = 2000
+# Wall-clock limit of one hook job when no runner is passed in (config: [lua] watchdog_ms).
+DEFAULT_HOOK_WATCHDOG_S = 1.0
 # Messages moved per batch by Redrive.
 REDRIVE_CHUNK = 1000
 # How often idle key stats and unused interned strings are pruned (seconds).
@@ -68,10 +85,13 @@ class Consumer:
 class Engine:
     """Drives the core from the event loop."""
 
-    def __init__(self, broker: Broker, committer: GroupCommitter, overlay: OverlayStore) -> None:
+    def __init__(self, broker: Broker, committer: GroupCommitter, overlay: OverlayStore,
+                 hooks: HookRunner | None = None) -> None:
         self.broker = broker
         self._committer = committer
         self._overlay = overlay
+        self.hooks = hooks or HookRunner(DEFAULT_HOOK_WATCHDOG_S)
+        self._purges: dict[str, asyncio.Task[None]] = {}
         self._consumers: dict[int, Consumer] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -117,22 +137,32 @@ class Engine:
         own: asyncio.Future[None] | None = None
         if len(effects.batch):
             own = self._submit(effects.batch)
+            # In a done-callback, not after the await: callbacks run in commit order, and
+            # also when the awaiting RPC was cancelled meanwhile.
+            own.add_done_callback(functools.partial(self._settled, effects))
+        elif effects.on_commit:
+            self._settled(effects, None)
         if effects.deliveries:
             self._spawn(self._send(effects, self._submit(effects.lease_batch)))
         self._close_streams(effects.closed)
         self._rearm()
         if own is not None:
-            try:
-                await own
-            except FilaError:
-                self._recover_from(effects)
-                raise
+            await own
+
+    def _settled(self, effects: Effects, written: asyncio.Future[None] | None) -> None:
+        """The call's batch is durable (apply its admin change) or failed (undo, resync)."""
+        if written is not None and (written.cancelled() or written.exception() is not None):
+            self._recover_from(effects)
+            return
+        for apply in effects.on_commit:
+            self._spawn(self._apply_logged(apply()))
 
     def _recover_from(self, effects: Effects) -> None:
-        """A batch failed: undo what the core applied early, resync the messages."""
+        """A batch failed: undo what the core reserved, resync the messages it touched."""
         for undo in reversed(effects.undo):
             self._spawn(self._apply_logged(undo()))
-        self._spawn(self._apply_logged(self.broker.resync(effects.touched)))
+        if effects.touched:
+            self._spawn(self._apply_logged(self.broker.resync(effects.touched)))
         self._rearm()
 
     async def _send(self, effects: Effects, leases: asyncio.Future[None]) -> None:
@@ -238,23 +268,109 @@ class Engine:
         except FilaError as exc:
             log.error("background commit failed: %s", exc)
 
+    # ---- hooks -------------------------------------------------------------
+
+    async def compile_hooks(self, queue: str, on_enqueue: str, on_failure: str
+                            ) -> QueueHooks | None:
+        """Compile a queue's scripts on the hook thread (their top level runs there too)."""
+        if not on_enqueue.strip() and not on_failure.strip():
+            return None
+        try:
+            return await self.hooks.run(f"loading the hooks of queue {queue!r}", QueueHooks,
+                                        on_enqueue, on_failure, self.broker.settings.hooks,
+                                        self.broker.config_lookup)
+        except (HookError, HookStuck) as exc:
+            raise InvalidArgumentError(f"queue {queue}: {exc}") from None
+
+    async def load_hooks(self) -> None:
+        """After recovery: compile every queue's scripts (the runtime config is loaded)."""
+        for config in self.broker.scripted_queues():
+            try:
+                hooks = await self.compile_hooks(config.name, config.on_enqueue_script,
+                                                 config.on_failure_script)
+            except InvalidArgumentError as exc:
+                log.warning("%s; the queue runs without hooks until they are updated", exc)
+                self.broker.install_hooks(config.name, None, str(exc))
+            else:
+                self.broker.install_hooks(config.name, hooks)
+
+    async def _call_hook(self, queue: str, hooks: QueueHooks, which: str,
+                         *args: Any) -> Any:
+        """Run one hook call; None (the default policy) if it failed. Feeds the breaker."""
+        fn = hooks.on_enqueue if which == "on_enqueue" else hooks.on_failure
+        try:
+            decision = await self.hooks.run(f"{which} of queue {queue!r}", fn, *args)
+        except HookStuck as exc:
+            self.broker.hook_done(queue, hooks, str(exc), stuck=True)
+            return None
+        except Exception as exc:  # HookError, or its runtime was replaced under the call
+            self.broker.hook_done(queue, hooks, str(exc) or type(exc).__name__)
+            return None
+        self.broker.hook_done(queue, hooks)
+        return decision
+
+    async def test_hook(self, hook: str, script: str, headers: Mapping[str, str],
+                        payload_size: int, queue: str, attempts: int, error: str,
+                        message_id: str) -> HookResult:
+        """Run ``script`` on a sample message; touches no queue. Errors come back as text."""
+        if hook not in ("on_enqueue", "on_failure"):
+            raise InvalidArgumentError('hook must be "on_enqueue" or "on_failure"')
+        _check_headers(headers)
+        try:
+            return await self.hooks.run(
+                "TestHook", _test_hook, hook, script, dict(headers), payload_size, queue,
+                attempts, error[:MAX_ERROR_BYTES], message_id, self.broker.settings.hooks,
+                self.broker.config_lookup)
+        except HookStuck as exc:
+            return HookResult(error=str(exc))
+
     # ---- operations --------------------------------------------------------
 
     async def create_queue(self, name: str, on_enqueue: str, on_failure: str,
                            visibility_timeout_ms: int) -> None:
         self._admit()
+        purge = self._purges.get(name)
+        if purge is not None:  # the records of a deleted queue of this name go first
+            await asyncio.shield(purge)
+        hooks = await self.compile_hooks(name, on_enqueue, on_failure)
         await self._apply(self.broker.create_queue(name, on_enqueue, on_failure,
-                                                   visibility_timeout_ms))
+                                                   visibility_timeout_ms, hooks))
 
     async def delete_queue(self, name: str) -> None:
         self._admit()
+        config = self.broker.queue_config(name)
         await self._apply(self.broker.delete_queue(name))
+        for qname in (name, config.dead_letter_queue):
+            if qname and self.broker.purging(qname) and qname not in self._purges:
+                self._purges[qname] = asyncio.ensure_future(self._purge(qname))
+
+    async def _purge(self, name: str) -> None:
+        """Remove a deleted queue's records chunk by chunk, yielding to the loop between."""
+        removed = 0
+        while (batch := self.broker.purge_batch(name, PURGE_CHUNK)) is not None:
+            try:
+                await self._submit(batch)
+            except FilaError as exc:
+                log.error("removing the records of deleted queue %s failed (retrying): %s",
+                          name, exc)
+                await asyncio.sleep(1.0)  # retry cadence while storage is failing
+                continue
+            removed += len(batch)
+        self._purges.pop(name, None)
+        if removed > PURGE_CHUNK:
+            log.info("deleted queue %s: %d record(s) removed", name, removed)
 
     async def update_queue(self, name: str, on_enqueue: str | None, on_failure: str | None,
                            visibility_timeout_ms: int | None) -> QueueConfig:
         self._admit()
+        hooks = None
+        if on_enqueue is not None or on_failure is not None:
+            old = self.broker.queue_config(name)
+            hooks = await self.compile_hooks(
+                name, old.on_enqueue_script if on_enqueue is None else on_enqueue,
+                old.on_failure_script if on_failure is None else on_failure)
         config, effects = self.broker.update_queue(name, on_enqueue, on_failure,
-                                                   visibility_timeout_ms)
+                                                   visibility_timeout_ms, hooks)
         await self._apply(effects)
         return config
 
@@ -265,7 +381,14 @@ class Engine:
     async def enqueue(self, queue: str, headers: Mapping[str, str], payload: bytes,
                       delay_ms: int) -> str:
         self._admit()
-        prepared = self.broker.prepare_enqueue(queue, headers, payload, delay_ms)
+        hooks = self.broker.check_enqueue(queue, headers, payload, delay_ms)
+        decision: EnqueueDecision | None = None
+        if hooks is not None:
+            headers = dict(headers)  # a plain dict crosses to the hook thread
+            decision = await self._call_hook(queue, hooks, "on_enqueue", headers,
+                                             len(payload), queue)
+        prepared = self.broker.prepare_enqueue(queue, headers, payload, delay_ms, decision,
+                                               validate=hooks is not None)
         # Durable first: the message becomes visible only once it is in the WAL.
         written = self._submit(prepared.batch)
         try:
@@ -292,13 +415,20 @@ class Engine:
             effects = gone.effects
         self._spawn(self._apply_logged(effects))
 
-    async def ack(self, queue: str, message_id: str, peer: str = "") -> None:
+    async def ack(self, queue: str, message_id: str, peer: str = "", token: str = "") -> None:
         self._admit()
-        await self._apply(self.broker.ack(queue, message_id, peer))
+        await self._apply(self.broker.ack(queue, message_id, peer, token))
 
-    async def nack(self, queue: str, message_id: str, error: str, peer: str = "") -> None:
+    async def nack(self, queue: str, message_id: str, error: str, peer: str = "",
+                   token: str = "") -> None:
         self._admit()
-        await self._apply(self.broker.nack(queue, message_id, error, peer))
+        decision: FailureDecision | None = None
+        run = self.broker.failure_hook(queue, message_id, peer, token)
+        if run is not None:
+            hooks, headers, attempt, msg_id = run
+            decision = await self._call_hook(queue, hooks, "on_failure", headers, msg_id,
+                                             attempt, queue, error[:MAX_ERROR_BYTES])
+        await self._apply(self.broker.nack(queue, message_id, error, peer, token, decision))
 
     async def redrive(self, dlq: str, count: int, fairness_key: str, dry_run: bool) -> int:
         """Move in chunks of REDRIVE_CHUNK, each committed before the next, so a large
@@ -323,9 +453,10 @@ class Engine:
 
     # ---- consumers ---------------------------------------------------------
 
-    async def open_consumer(self, queue: str, prefetch: int, peer: str = "") -> Consumer:
+    async def open_consumer(self, queue: str, prefetch: int, peer: str = "",
+                            token: str = "") -> Consumer:
         self._admit()
-        cid, effects = self.broker.add_consumer(queue, prefetch, peer)
+        cid, effects = self.broker.add_consumer(queue, prefetch, peer, token)
         consumer = Consumer(cid, queue)
         self._consumers[cid] = consumer
         try:
@@ -380,8 +511,41 @@ class Engine:
             consumer.outbox.put_nowait(None)
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
+        for purge in list(self._purges.values()):
+            purge.cancel()  # recovery removes what is left of them
         await self._committer.flush()
+        self.hooks.close()
 
     @property
     def closing(self) -> bool:
         return self._closing
+
+
+def _check_headers(headers: Mapping[str, str]) -> None:
+    if len(headers) > MAX_HEADERS:
+        raise InvalidArgumentError(f"too many headers (limit {MAX_HEADERS})")
+    if sum(len(k) + len(v) for k, v in headers.items()) > MAX_HEADER_BYTES:
+        raise InvalidArgumentError(f"headers exceed {MAX_HEADER_BYTES} bytes")
+
+
+def _test_hook(hook: str, script: str, headers: dict[str, str], payload_size: int, queue: str,
+               attempts: int, error: str, message_id: str, settings: HookSettings,
+               get_config: Any) -> HookResult:
+    """TestHook's work, run on the hook thread: compile, call once, describe, close."""
+    try:
+        hooks = QueueHooks(script if hook == "on_enqueue" else "",
+                           script if hook == "on_failure" else "", settings, get_config)
+    except HookError as exc:
+        return HookResult(error=str(exc))
+    try:
+        if hook == "on_enqueue":
+            d = hooks.on_enqueue(headers, payload_size, queue)
+            return HookResult(fairness_key=d.fairness_key, weight=d.weight,
+                              throttle_keys=d.throttle_keys, delay_ms=d.delay_ms,
+                              raw=hooks.describe_last())
+        f = hooks.on_failure(headers, message_id, max(1, attempts), queue, error)
+        return HookResult(action=f.action, delay_ms=f.delay_ms, raw=hooks.describe_last())
+    except HookError as exc:
+        return HookResult(error=str(exc))
+    finally:
+        hooks.close()

@@ -32,6 +32,7 @@ from fila.server.broker import Broker, BrokerSettings
 from fila.server.commit import GroupCommitter
 from fila.server.config import ConfigError, ServerConfig, load_config
 from fila.server.engine import Engine, SystemClock
+from fila.server.hookrunner import HookRunner
 from fila.server.hooks import HookSettings
 from fila.server.overlay import OverlayStore
 from fila.server.rocks import RocksStore
@@ -147,7 +148,10 @@ class Server:
         self._committer = GroupCommitter(self._store, sync=cfg.fsync)
         if not cfg.fsync:
             log.warning("[storage] fsync = false: a power loss can lose acknowledged writes")
-        self._engine = Engine(broker, self._committer, overlay)
+        self._engine = Engine(broker, self._committer, overlay,
+                              HookRunner(cfg.lua_watchdog_ms / 1000))
+        # After recover(): the runtime config is loaded, so a script's top level can read it.
+        await self._engine.load_hooks()
         self._engine.start()
 
         server = grpc.aio.server(options=[

@@ -6,7 +6,12 @@ from collections import deque
 
 from fila.errors import InvalidArgumentError
 from fila.server.hooks import CircuitBreaker, QueueHooks
-from fila.server.model import DEFAULT_VISIBILITY_TIMEOUT_MS, MessageRecord, QueueConfig
+from fila.server.model import (
+    DEFAULT_VISIBILITY_TIMEOUT_MS,
+    DLQ_SUFFIX,
+    MessageRecord,
+    QueueConfig,
+)
 from fila.server.scheduler import DrrScheduler
 
 __all__ = ["MAX_NAME_BYTES", "ConsumerState", "KeyStats", "QueueState", "check_name",
@@ -16,13 +21,16 @@ MAX_NAME_BYTES = 256
 
 
 class ConsumerState:
-    __slots__ = ("credit", "held", "id", "leases", "paused", "peer", "queue", "unsent")
+    __slots__ = ("credit", "held", "id", "leases", "paused", "peer", "queue", "token", "unsent")
 
-    def __init__(self, cid: int, queue: str, credit: int, peer: str = "") -> None:
+    def __init__(self, cid: int, queue: str, credit: int, peer: str = "",
+                 token: str = "") -> None:
         self.id = cid
         self.queue = queue
         self.credit = credit
-        self.peer = peer  # the client connection, to recognise its stale acks
+        # The client connection and the stream's own token, to recognise stale acks.
+        self.peer = peer
+        self.token = token
         self.leases: set[str] = set()
         # Leases waiting in the stream's outbox (the shell says so), not taken by it yet.
         self.unsent: set[str] = set()
@@ -69,6 +77,7 @@ class QueueState:
         self.msgs: dict[str, MessageRecord] = {}
         self.hooks = hooks
         self.breaker = breaker
+        self.hook_error = ""  # why the hooks last failed (shown in stats with the breaker)
         self.consumers: dict[int, ConsumerState] = {}
         self.ready: deque[int] = deque()  # consumers with credit, round robin
         self.delayed = 0
@@ -88,8 +97,10 @@ class QueueState:
 def check_name(name: str, what: str = "queue name") -> None:
     if not name:
         raise InvalidArgumentError(f"{what} must not be empty")
-    if len(name.encode()) > MAX_NAME_BYTES:
-        raise InvalidArgumentError(f"{what} is longer than {MAX_NAME_BYTES} bytes")
+    # A dead-letter queue is its parent's name plus ".dlq", so it may be that much longer.
+    limit = MAX_NAME_BYTES + (len(DLQ_SUFFIX) if name.endswith(DLQ_SUFFIX) else 0)
+    if len(name.encode()) > limit:
+        raise InvalidArgumentError(f"{what} is longer than {limit} bytes")
     if any(ord(c) < 32 or c == "\x7f" for c in name):
         raise InvalidArgumentError(f"{what} must not contain control characters")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -21,6 +22,7 @@ from fila.errors import FilaError, InvalidArgumentError, OverloadedError, Unavai
 from fila.server import convert
 from fila.server.engine import Engine
 from fila.server.stats import RateTracker, SnapshotCache, limit_snapshots, queue_snapshot
+from fila.types import STREAM_TOKEN_KEY
 from fila.v1 import admin_pb2, admin_pb2_grpc, service_pb2, service_pb2_grpc
 
 __all__ = ["AdminService", "HotPathService", "ServerFacts", "register_services"]
@@ -68,6 +70,14 @@ def _rpc(method: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
     return wrapper
 
 
+def _stream_token(context: Any) -> str:
+    """The consume stream an ack or nack speaks for (metadata our client sends), or ""."""
+    for key, value in context.invocation_metadata() or ():
+        if key == STREAM_TOKEN_KEY:
+            return value if isinstance(value, str) else ""
+    return ""
+
+
 class HotPathService(service_pb2_grpc.FilaServiceServicer):  # type: ignore[misc]
     """fila.v1.FilaService: Enqueue, Consume, Ack, Nack."""
 
@@ -84,13 +94,17 @@ class HotPathService(service_pb2_grpc.FilaServiceServicer):  # type: ignore[misc
     async def Consume(self, request: service_pb2.ConsumeRequest,
                       context: grpc.aio.ServicerContext[Any, Any]
                       ) -> AsyncIterator[service_pb2.ConsumeResponse]:
+        # The stream's own identity: our client sends it back with its acks, so two streams
+        # on one connection are told apart by the stale-ack rule.
+        token = uuid.uuid4().hex
         try:
             consumer = await self._engine.open_consumer(request.queue, request.prefetch,
-                                                        context.peer())
+                                                        context.peer(), token)
         except Exception as exc:
             await _abort(context, exc)
             return
         try:
+            await context.send_initial_metadata(((STREAM_TOKEN_KEY, token),))
             while True:
                 message = await consumer.outbox.get()
                 if message is None:
@@ -108,13 +122,15 @@ class HotPathService(service_pb2_grpc.FilaServiceServicer):  # type: ignore[misc
 
     @_rpc
     async def Ack(self, request: service_pb2.AckRequest, context: Any) -> service_pb2.AckResponse:
-        await self._engine.ack(request.queue, request.message_id, context.peer())
+        await self._engine.ack(request.queue, request.message_id, context.peer(),
+                               _stream_token(context))
         return service_pb2.AckResponse()
 
     @_rpc
     async def Nack(self, request: service_pb2.NackRequest, context: Any
                    ) -> service_pb2.NackResponse:
-        await self._engine.nack(request.queue, request.message_id, request.error, context.peer())
+        await self._engine.nack(request.queue, request.message_id, request.error, context.peer(),
+                                _stream_token(context))
         return service_pb2.NackResponse()
 
 
@@ -230,7 +246,7 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
     @_rpc
     async def TestHook(self, request: admin_pb2.TestHookRequest, context: Any
                        ) -> admin_pb2.TestHookResponse:
-        result = self._broker.test_hook(
+        result = await self._engine.test_hook(
             request.hook, request.script, dict(request.headers), request.payload_size,
             request.queue, request.attempts, request.error, request.message_id)
         return admin_pb2.TestHookResponse(

@@ -329,7 +329,11 @@ def keys_title(q: QueueSnapshot | None, shown: int, sort: str, key_filter: str) 
     if len(q.keys) < active:
         scope += f", top {fmt_count(len(q.keys))}"
     flt = f"  filter: {key_filter!r} ({shown})" if key_filter else ""
-    breaker = "  HOOK BREAKER OPEN" if q.hook_breaker_open else ""
+    breaker = ""
+    if q.hook_breaker_open:
+        why = q.hook_error
+        breaker = "  HOOK BREAKER OPEN" + (f": {why[:60]}{'…' if len(why) > 60 else ''}"
+                                           if why else "")
     return (
         f"{q.name} ▸ keys ({scope})  sort: {sort}{flt}{breaker}  "
         f"depth {fmt_count(q.depth)}  quantum {q.quantum}"

@@ -85,8 +85,9 @@ def test_redrive_errors(stubs: Stubs) -> None:
         stubs.admin.Redrive(admin_pb2.RedriveRequest(dlq_queue=name))
 
     assert code_of(lambda: redrive("missing.dlq")) == grpc.StatusCode.NOT_FOUND
-    stubs.create("orphan.dlq")
-    assert code_of(lambda: redrive("orphan.dlq")) == grpc.StatusCode.FAILED_PRECONDITION
+    assert code_of(lambda: redrive("jobs")) == grpc.StatusCode.INVALID_ARGUMENT
+    # ".dlq" names belong to the broker: nobody can plant a DLQ for a queue created later.
+    assert code_of(lambda: stubs.create("orphan.dlq")) == grpc.StatusCode.INVALID_ARGUMENT
 
 
 def test_delayed_retry_survives_kill_9(fila_server) -> None:  # type: ignore[no-untyped-def]
@@ -94,8 +95,9 @@ def test_delayed_retry_survives_kill_9(fila_server) -> None:  # type: ignore[no-
     stubs.create("retry", on_failure=BACKOFF)
     msg_id = stubs.enqueue("retry", b"r")
     stream = Stream(stubs, "retry")
-    stubs.nack("retry", stream.get().id, "later")
-    nacked_at = time.monotonic()
+    leased = stream.get().id
+    nacked_at = time.monotonic()  # before the call: the server's clock starts after this
+    stubs.nack("retry", leased, "later")
     stream.cancel()
     stubs.close()
     fila_server.kill()

@@ -11,7 +11,7 @@ from fila.server.broker import Broker, BrokerSettings
 from fila.server.config import ConfigError, ServerConfig, load_config
 from fila.server.limits import MAX_BURST, MAX_CAP, parse_cap, parse_throttle
 from fila.server.store import MemoryStore
-from server.test_broker import ManualClock
+from server.test_broker import Harness, ManualClock
 
 
 def test_new_server_limits_have_defaults_and_are_read(tmp_path: Path) -> None:
@@ -76,13 +76,14 @@ def test_refused_value_stores_nothing() -> None:
 
 
 def test_config_entry_cap() -> None:
-    broker = Broker(MemoryStore(), ManualClock(), BrokerSettings(max_config_entries=2))
-    broker.set_config("a", "1")
-    broker.set_config("b", "1")
+    h = Harness()
+    h.broker = Broker(h.store, h.clock, BrokerSettings(max_config_entries=2))
+    h.apply(h.broker.set_config("a", "1"))
+    h.apply(h.broker.set_config("b", "1"))
     with pytest.raises(OverloadedError, match=r"^too many config entries \(limit 2\)$"):
-        broker.set_config("c", "1")
-    broker.set_config("a", "2")  # overwrite
-    broker.set_config("b", "")  # delete
-    broker.set_config("b", "")  # deleting a missing key is fine too
-    broker.set_config("c", "1")
-    assert broker.list_config() == [("a", "2"), ("c", "1")]
+        h.broker.set_config("c", "1")
+    h.apply(h.broker.set_config("a", "2"))  # overwrite
+    h.apply(h.broker.set_config("b", ""))  # delete
+    h.apply(h.broker.set_config("b", ""))  # deleting a missing key is fine too
+    h.apply(h.broker.set_config("c", "1"))
+    assert h.broker.list_config() == [("a", "2"), ("c", "1")]

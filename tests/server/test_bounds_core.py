@@ -103,7 +103,7 @@ def test_prefetch_and_default_are_capped() -> None:
 def test_stats_reads_do_not_prune_and_the_periodic_prune_does() -> None:
     h = Harness()
     h.apply(h.broker.set_config("throttle.lim", "100,100"))
-    h.apply(h.broker.create_queue("q", on_enqueue=HOOK))
+    h.create_queue("q", on_enqueue=HOOK)
     gone = h.enqueue("q", {"tenant": "gone", "throttle": "once"})
     h.enqueue("q", {"tenant": "waiting"})
     h.enqueue("q", {"tenant": "limited", "throttle": "lim"}, delay_ms=3_600_000)
@@ -127,7 +127,7 @@ def test_stats_reads_do_not_prune_and_the_periodic_prune_does() -> None:
 
 def test_recently_active_keys_survive_a_prune() -> None:
     h = Harness()
-    h.apply(h.broker.create_queue("q", on_enqueue=HOOK))
+    h.create_queue("q", on_enqueue=HOOK)
     msg = h.enqueue("q", {"tenant": "recent"})
     cid = h.consumer("q")
     h.apply(h.broker.ack("q", h.delivered[cid][0]))

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import pytest
 
 from fila.errors import InvalidArgumentError, MessageNotFoundError, QueueNotFoundError
 from fila.server.broker import Broker, BrokerSettings, Effects
+from fila.server.hooks import HookError, QueueHooks
 from fila.server.store import MemoryStore
 
 HOOK = """
@@ -16,6 +20,9 @@ function on_enqueue(msg)
            weight = tonumber(msg.headers.w or "1") }
 end
 """
+
+
+T = TypeVar("T")
 
 
 class ManualClock:
@@ -35,7 +42,8 @@ class ManualClock:
 
 
 class Harness:
-    """Applies effects synchronously, like the engine does after a commit."""
+    """Drives the core synchronously the way the engine does: hooks run in between, and
+    every batch is durable at once (so on_commit runs right after it)."""
 
     def __init__(self) -> None:
         self.store = MemoryStore()
@@ -46,17 +54,66 @@ class Harness:
 
     def apply(self, effects: Effects) -> Effects:
         self.store.write(effects.batch)
+        for apply in effects.on_commit:
+            later = self.apply(apply())
+            effects.deliveries.extend(later.deliveries)
+            effects.lease_batch.extend(later.lease_batch)
+        effects.on_commit.clear()
         self.store.write(effects.lease_batch)
         for d in effects.deliveries:
             self.delivered.setdefault(d.consumer, []).append(d.msg_id)
             self.log.append(d.msg_id)
         return effects
 
+    def compile(self, on_enqueue: str, on_failure: str) -> QueueHooks | None:
+        if not on_enqueue and not on_failure:
+            return None
+        return QueueHooks(on_enqueue, on_failure, self.broker.settings.hooks,
+                          self.broker.config_lookup)
+
+    def create_queue(self, name: str, on_enqueue: str = "", on_failure: str = "",
+                     visibility_timeout_ms: int = 0) -> Effects:
+        hooks = self.compile(on_enqueue, on_failure)
+        return self.apply(self.broker.create_queue(name, on_enqueue, on_failure,
+                                                   visibility_timeout_ms, hooks))
+
+    def run_hook(self, queue: str, hooks: QueueHooks, call: Callable[[], T]) -> T | None:
+        try:
+            decision = call()
+        except HookError as exc:
+            self.broker.hook_done(queue, hooks, str(exc))
+            return None
+        self.broker.hook_done(queue, hooks)
+        return decision
+
     def enqueue(self, queue: str, headers: dict[str, str] | None = None, delay_ms: int = 0) -> str:
-        prepared = self.broker.prepare_enqueue(queue, headers or {}, b"p", delay_ms)
+        headers = headers or {}
+        hooks = self.broker.check_enqueue(queue, headers, b"p", delay_ms)
+        decision = None
+        if hooks is not None:
+            decision = self.run_hook(queue, hooks, lambda: hooks.on_enqueue(headers, 1, queue))
+        prepared = self.broker.prepare_enqueue(queue, headers, b"p", delay_ms, decision)
         self.store.write(prepared.batch)
         self.apply(self.broker.apply_enqueue(prepared))
         return prepared.record.id
+
+    def nack(self, queue: str, msg_id: str, error: str = "", peer: str = "") -> Effects:
+        run = self.broker.failure_hook(queue, msg_id, peer)
+        decision = None
+        if run is not None:
+            hooks, headers, attempt, rid = run
+            decision = self.run_hook(
+                queue, hooks, lambda: hooks.on_failure(headers, rid, attempt, queue, error))
+        return self.apply(self.broker.nack(queue, msg_id, error, peer, decision=decision))
+
+    def restart(self) -> int:
+        """A crash and restart: a fresh core recovers from the store, hooks recompiled."""
+        self.broker = Broker(self.store, self.clock, BrokerSettings())
+        loaded = self.broker.recover()
+        for config in self.broker.scripted_queues():
+            self.broker.install_hooks(config.name, self.compile(config.on_enqueue_script,
+                                                                config.on_failure_script))
+        return loaded
 
     def consumer(self, queue: str, prefetch: int = 0) -> int:
         cid, effects = self.broker.add_consumer(queue, prefetch)
@@ -79,7 +136,7 @@ def h() -> Harness:
 
 def test_throttle_paces_a_key_and_timers_wake_it(h: Harness) -> None:
     h.apply(h.broker.set_config("throttle.slow", "10,1"))
-    h.apply(h.broker.create_queue("q", on_enqueue=HOOK))
+    h.create_queue("q", on_enqueue=HOOK)
     for _ in range(30):
         h.enqueue("q", {"tenant": "s", "throttle": "slow"})
     cid = h.consumer("q", prefetch=100)
@@ -95,7 +152,7 @@ def test_throttle_paces_a_key_and_timers_wake_it(h: Harness) -> None:
 
 def test_unthrottled_key_is_not_delayed_by_a_throttled_one(h: Harness) -> None:
     h.apply(h.broker.set_config("throttle.slow", "1,1"))
-    h.apply(h.broker.create_queue("q", on_enqueue=HOOK))
+    h.create_queue("q", on_enqueue=HOOK)
     for _ in range(5):
         h.enqueue("q", {"tenant": "s", "throttle": "slow"})
         h.enqueue("q", {"tenant": "f"})
@@ -106,7 +163,7 @@ def test_unthrottled_key_is_not_delayed_by_a_throttled_one(h: Harness) -> None:
 
 def test_concurrency_cap_frees_on_ack(h: Harness) -> None:
     h.apply(h.broker.set_config("concurrency.x", "2"))
-    h.apply(h.broker.create_queue("q", on_enqueue=HOOK))
+    h.create_queue("q", on_enqueue=HOOK)
     for _ in range(4):
         h.enqueue("q", {"tenant": "t", "throttle": "x"})
     cid = h.consumer("q", prefetch=100)
@@ -116,7 +173,7 @@ def test_concurrency_cap_frees_on_ack(h: Harness) -> None:
 
 
 def test_lease_expiry_requeues_with_attempt(h: Harness) -> None:
-    h.apply(h.broker.create_queue("q", visibility_timeout_ms=1000))
+    h.create_queue("q", visibility_timeout_ms=1000)
     msg_id = h.enqueue("q")
     cid = h.consumer("q")
     assert h.delivered[cid] == [msg_id]
@@ -128,7 +185,7 @@ def test_lease_expiry_requeues_with_attempt(h: Harness) -> None:
 
 
 def test_delayed_message_becomes_ready_on_time(h: Harness) -> None:
-    h.apply(h.broker.create_queue("q"))
+    h.create_queue("q")
     msg_id = h.enqueue("q", delay_ms=5000)
     cid = h.consumer("q")
     h.advance(4.9)
@@ -138,15 +195,13 @@ def test_delayed_message_becomes_ready_on_time(h: Harness) -> None:
 
 
 def test_recovery_rebuilds_order_leases_and_delays(h: Harness) -> None:
-    h.apply(h.broker.create_queue("q", on_enqueue=HOOK, visibility_timeout_ms=2000))
+    h.create_queue("q", on_enqueue=HOOK, visibility_timeout_ms=2000)
     ids = [h.enqueue("q", {"tenant": "a"}) for _ in range(3)]
     later = h.enqueue("q", {"tenant": "a"}, delay_ms=10_000)
     cid = h.consumer("q", prefetch=1)
     leased = h.delivered[cid][0]
-    h.apply(h.broker.nack("q", leased, "again"))  # goes to the back of its key
-    fresh = Broker(h.store, h.clock, BrokerSettings())
-    assert fresh.recover() == 4
-    h.broker = fresh
+    h.nack("q", leased, "again")  # goes to the back of its key
+    assert h.restart() == 4
     h.delivered.clear()
     cid = h.consumer("q", prefetch=10)
     # One is still leased (by the old consumer); the rest in order, nacked one last.
@@ -159,7 +214,7 @@ def test_recovery_rebuilds_order_leases_and_delays(h: Harness) -> None:
 
 
 def test_ack_and_nack_need_a_current_lease(h: Harness) -> None:
-    h.apply(h.broker.create_queue("q"))
+    h.create_queue("q")
     msg_id = h.enqueue("q")
     with pytest.raises(MessageNotFoundError):
         h.broker.ack("q", msg_id)
@@ -170,7 +225,7 @@ def test_ack_and_nack_need_a_current_lease(h: Harness) -> None:
 
 
 def test_weighted_drr_order(h: Harness) -> None:
-    h.apply(h.broker.create_queue("q", on_enqueue=HOOK))
+    h.create_queue("q", on_enqueue=HOOK)
     for _ in range(6):
         h.enqueue("q", {"tenant": "a", "w": "3"})
     for _ in range(2):
@@ -182,7 +237,7 @@ def test_weighted_drr_order(h: Harness) -> None:
 
 def test_woken_key_rejoins_while_another_key_is_busy(h: Harness) -> None:
     h.apply(h.broker.set_config("throttle.slow", "10,1"))
-    h.apply(h.broker.create_queue("q", on_enqueue=HOOK))
+    h.create_queue("q", on_enqueue=HOOK)
     for _ in range(20):
         h.enqueue("q", {"tenant": "s", "throttle": "slow"})
     for _ in range(200):
@@ -204,7 +259,7 @@ def test_recovery_collects_orphaned_records(h: Harness) -> None:
     from fila.server import keys
     from fila.server.store import WriteBatch
 
-    h.apply(h.broker.create_queue("q"))
+    h.create_queue("q")
     kept = h.enqueue("q")
     stray = WriteBatch()
     stray.put(keys.msg("gone", kept), h.store.get(keys.msg("q", kept)) or b"")
@@ -218,7 +273,7 @@ def test_recovery_collects_orphaned_records(h: Harness) -> None:
 
 
 def test_closed_stream_leases_return_after_the_grace(h: Harness) -> None:
-    h.apply(h.broker.create_queue("q", visibility_timeout_ms=60_000))
+    h.create_queue("q", visibility_timeout_ms=60_000)
     kept, lost = h.enqueue("q"), h.enqueue("q")
     cid = h.consumer("q")
     assert h.delivered[cid] == [kept, lost]
@@ -233,7 +288,7 @@ def test_closed_stream_leases_return_after_the_grace(h: Harness) -> None:
 
 
 def test_unsent_messages_return_at_once_without_an_attempt(h: Harness) -> None:
-    h.apply(h.broker.create_queue("q"))
+    h.create_queue("q")
     msg_id = h.enqueue("q")
     cid = h.consumer("q")
     h.apply(h.broker.remove_consumer(cid, unsent=[msg_id]))
@@ -243,7 +298,7 @@ def test_unsent_messages_return_at_once_without_an_attempt(h: Harness) -> None:
 
 
 def test_stale_ack_after_expiry_is_refused_and_keeps_the_new_lease(h: Harness) -> None:
-    h.apply(h.broker.create_queue("q", visibility_timeout_ms=1000))
+    h.create_queue("q", visibility_timeout_ms=1000)
     msg_id = h.enqueue("q")
     first, effects = h.broker.add_consumer("q", 1, peer="ipv4:10.0.0.1:1111")
     h.delivered[first] = []
@@ -262,7 +317,7 @@ def test_stale_ack_after_expiry_is_refused_and_keeps_the_new_lease(h: Harness) -
 
 
 def test_any_other_client_may_settle_a_lease(h: Harness) -> None:
-    h.apply(h.broker.create_queue("q"))
+    h.create_queue("q")
     msg_id = h.enqueue("q")
     _, effects = h.broker.add_consumer("q", 1, peer="ipv4:10.0.0.1:1111")
     h.apply(effects)
@@ -273,7 +328,7 @@ def test_any_other_client_may_settle_a_lease(h: Harness) -> None:
 def test_deleting_a_queue_frees_its_slots_for_other_queues(h: Harness) -> None:
     h.apply(h.broker.set_config("concurrency.k", "1"))
     for name in ("a", "b"):
-        h.apply(h.broker.create_queue(name, on_enqueue=HOOK))
+        h.create_queue(name, on_enqueue=HOOK)
         h.enqueue(name, {"throttle": "k"})
     ca, cb = h.consumer("a"), h.consumer("b")
     assert len(h.delivered[ca]) == 1 and h.delivered[cb] == []  # b waits for the slot
@@ -285,11 +340,11 @@ def test_deleting_a_queue_frees_its_slots_for_other_queues(h: Harness) -> None:
 def test_enqueue_into_a_queue_recreated_meanwhile_is_refused(h: Harness) -> None:
     from fila.server.broker import _WithEffects
 
-    h.apply(h.broker.create_queue("q"))
+    h.create_queue("q")
     prepared = h.broker.prepare_enqueue("q", {}, b"p")
     h.store.write(prepared.batch)
     h.apply(h.broker.delete_queue("q"))
-    h.apply(h.broker.create_queue("q"))
+    h.create_queue("q")
     with pytest.raises(_WithEffects) as gone:
         h.broker.apply_enqueue(prepared)
     h.apply(gone.value.effects)  # removes the orphaned records
@@ -299,12 +354,12 @@ def test_enqueue_into_a_queue_recreated_meanwhile_is_refused(h: Harness) -> None
 
 def test_dead_letter_recreates_a_deleted_dlq(h: Harness) -> None:
     always_dlq = 'function on_failure(m) return {action="dlq"} end'
-    h.apply(h.broker.create_queue("q", on_failure=always_dlq))
+    h.create_queue("q", on_failure=always_dlq)
     h.apply(h.broker.delete_queue("q.dlq"))
     msg_id = h.enqueue("q")
     cid = h.consumer("q")
     assert h.delivered[cid] == [msg_id]
-    h.apply(h.broker.nack("q", msg_id, "poison"))
+    h.nack("q", msg_id, "poison")
     assert "q.dlq" in h.broker.queue_names()
     assert msg_id in h.broker.stats_view("q.dlq").msgs
     restarted = Broker(h.store, h.clock, BrokerSettings())

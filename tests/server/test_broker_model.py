@@ -15,7 +15,6 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from fila.server.broker import Broker, BrokerSettings
 from fila.server.model import State
 
 from .test_broker import HOOK, Harness
@@ -27,7 +26,7 @@ class BrokerModel(RuleBasedStateMachine):
     @initialize()
     def setup(self) -> None:
         self.h = Harness()
-        self.h.apply(self.h.broker.create_queue("q", on_enqueue=HOOK, visibility_timeout_ms=1000))
+        self.h.create_queue("q", on_enqueue=HOOK, visibility_timeout_ms=1000)
         self.live: set[str] = set()  # enqueued and not acked: the model
         self.acked: set[str] = set()
         self.seen_deliveries = 0
@@ -70,7 +69,7 @@ class BrokerModel(RuleBasedStateMachine):
     def nack(self, data: st.DataObject) -> None:
         leased = self.leased_ids()
         if leased:
-            self.h.apply(self.h.broker.nack("q", data.draw(st.sampled_from(leased)), "e"))
+            self.h.nack("q", data.draw(st.sampled_from(leased)), "e")
 
     @rule(seconds=st.sampled_from([0.1, 0.5, 1.0, 2.5]))
     def advance_clock(self, seconds: float) -> None:
@@ -90,9 +89,7 @@ class BrokerModel(RuleBasedStateMachine):
     @rule()
     def crash_restart(self) -> None:
         # Every effect was committed synchronously, so the store holds all of it.
-        fresh = Broker(self.h.store, self.h.clock, BrokerSettings())
-        fresh.recover()
-        self.h.broker = fresh
+        self.h.restart()
         self.consumers.clear()
 
     # -- properties -----------------------------------------------------------

@@ -119,3 +119,50 @@ async def test_cancelled_enqueue_still_becomes_visible() -> None:
     await settle(engine, committer)
     assert len(engine.broker.stats_view("q").msgs) == 1
     await committer.close()
+
+
+async def wait_until(predicate: object, what: str) -> None:
+    for _ in range(500):  # polling a condition, bounded
+        if predicate():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_admin_changes_are_invisible_until_durable() -> None:
+    engine, store, committer = await make()
+    await engine.create_queue("old", "", "", 0)
+    await engine.set_config("k", "before")
+    store.gate.clear()  # the disk stalls: nothing below is durable yet
+    pending = [
+        asyncio.ensure_future(engine.create_queue("q", "", "", 0)),
+        asyncio.ensure_future(engine.set_config("k", "after")),
+        asyncio.ensure_future(engine.update_queue("old", None, None, 5000)),
+        asyncio.ensure_future(engine.delete_queue("old.dlq")),
+    ]
+    await wait_until(lambda: committer.pending >= 4, "the writes to queue up")
+    broker = engine.broker
+    assert "q" not in broker.queue_names()
+    assert broker.get_config("k") == "before"
+    assert broker.queue_config("old").visibility_timeout_ms != 5000
+    assert "old.dlq" in broker.queue_names()
+    store.gate.set()
+    await asyncio.gather(*pending)
+    await settle(engine, committer)
+    assert "q" in broker.queue_names() and "old.dlq" not in broker.queue_names()
+    assert broker.get_config("k") == "after"
+    assert broker.queue_config("old").visibility_timeout_ms == 5000
+    await committer.close()
+
+
+async def test_a_queue_created_again_after_delete_starts_empty() -> None:
+    engine, store, committer = await make()
+    await engine.create_queue("q", "", "", 0)
+    for _ in range(25):
+        await engine.enqueue("q", {}, b"old", 0)
+    await engine.delete_queue("q")
+    await engine.create_queue("q", "", "", 0)  # waits for the old records to go
+    await settle(engine, committer)
+    assert engine.broker.queue_counts("q") == (0, 0, 0)
+    assert [k for k, _ in store.scan(b"p/")] == []
+    await committer.close()

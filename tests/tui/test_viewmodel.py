@@ -225,3 +225,12 @@ def test_header_text() -> None:
 def test_limit_rows_filter() -> None:
     lims = (LimitSnapshot("a:b", has_throttle=True, tokens=5, burst=5), LimitSnapshot("c"))
     assert [r.key for r in limit_rows(lims, "A:")] == ["a:b"]
+
+
+def test_keys_title_says_why_the_hook_breaker_is_open() -> None:
+    q = QueueSnapshot("jobs", hook_breaker_open=True,
+                      hook_error="on_enqueue of queue 'jobs' ran past the hook watchdog (1000 ms)")
+    assert "HOOK BREAKER OPEN: on_enqueue of queue 'jobs' ran past the hook watchdog" in \
+        keys_title(q, 0, "backlog", "")
+    assert "HOOK BREAKER OPEN  depth" in keys_title(
+        QueueSnapshot("jobs", hook_breaker_open=True), 0, "backlog", "")
