@@ -73,9 +73,6 @@ MAX_CONFIG_KEY_BYTES = 256
 MAX_CONFIG_VALUE_BYTES = 1024
 MAX_DELAY_MS = 365 * 24 * 3600 * 1000
 MAX_ERROR_BYTES = 4096
-# A hook's weight above this is served as this: weight is a uint32 on the wire and
-# weight x quantum (<= 1 000 000) must fit the int64 deficit.
-MAX_WEIGHT = 1_000_000
 # Per-key stats idle this long (nothing pending, delayed or in flight) are pruned.
 KEY_IDLE_S = 60.0
 # ListMessages stops a page before this many encoded bytes (the send limit is 16 MiB).
@@ -445,7 +442,7 @@ class Broker:
         msg_id = self._ids.new(now_ms)
         fkey = self._intern(decision.fairness_key or DEFAULT_KEY)
         tkeys = tuple(dict.fromkeys(self._intern(k) for k in decision.throttle_keys))
-        weight = min(max(1, decision.weight), MAX_WEIGHT)
+        weight = max(1, decision.weight)
         deliver_after = now_ms + delay if delay > 0 else 0
         stored = StoredMessage(dict(headers), fkey, weight, tkeys, 0, now_ms, self._next_seq(),
                                deliver_after)
@@ -685,8 +682,14 @@ class Broker:
             effects.deliveries.append(Delivery(consumer.id, qname, msg_id))
             effects.touched.append((qname, msg_id))
 
-    def _end_lease(self, qname: str, q: QueueState, rec: MessageRecord, effects: Effects) -> None:
-        """Free what a lease held: consumer credit, limit slots, its timer."""
+    def _end_lease(self, qname: str, q: QueueState, rec: MessageRecord, effects: Effects,
+                   *, expired: bool = False) -> None:
+        """Free what a lease held: consumer credit, limit slots, its timer.
+
+        An expired lease still unsent (in its stream's outbox) keeps its credit until
+        the stream takes the entry off and skips it: a stream that stopped reading is
+        not leased more. Any other end (ack, nack, ...) frees the credit at once.
+        """
         q.leased -= 1
         ks = q.key_stats(rec.fairness_key)
         ks.in_flight -= 1
@@ -696,11 +699,11 @@ class Broker:
         consumer = self._consumers.get(owner) if owner is not None else None
         if consumer is not None:
             consumer.leases.discard(rec.id)
-            if rec.id in consumer.unsent:
-                # Still in the stream's outbox: the entry keeps its credit until taken.
+            if rec.id in consumer.unsent and expired:
                 consumer.unsent.discard(rec.id)
                 consumer.held += 1
             else:
+                consumer.unsent.discard(rec.id)  # taken later, it is skipped
                 self._give_credit(q, consumer)
         if rec.throttle_keys:
             self._limits.release(rec.throttle_keys)
@@ -720,7 +723,7 @@ class Broker:
                 stale.add("p:" + holder[0])
             if holder[1]:
                 stale.add("t:" + holder[1])
-        self._end_lease(qname, q, rec, effects)
+        self._end_lease(qname, q, rec, effects, expired=event == "expire")
         stored = self._load(qname, rec.id)
         if bump:
             rec.attempts += 1

@@ -154,6 +154,10 @@ class GroupCommitter:
             self.batches_written += len(group)
         else:
             self.groups_failed += 1
+        with self._cond:
+            # Before the futures resolve: a waiter that submits again at once must not
+            # find its own settled group still counted as pending.
+            self._in_flight = 0
         _settle(group, error)
 
     def _fail_leftovers(self) -> None:

@@ -30,6 +30,7 @@ from fila.server.broker import (
     _WithEffects,
 )
 from fila.server.commit import GroupCommitter
+from fila.server.health import PROBE_KEY, StorageHealth
 from fila.server.hookrunner import HookRunner, HookStuck
 from fila.server.hooks import (
     EnqueueDecision,
@@ -86,7 +87,7 @@ class Engine:
     """Drives the core from the event loop."""
 
     def __init__(self, broker: Broker, committer: GroupCommitter, overlay: OverlayStore,
-                 hooks: HookRunner | None = None) -> None:
+                 hooks: HookRunner | None = None, health: StorageHealth | None = None) -> None:
         self.broker = broker
         self._committer = committer
         self._overlay = overlay
@@ -98,6 +99,13 @@ class Engine:
         self._closing = False
         self._background: set[asyncio.Task[None]] = set()
         self._pruner: asyncio.TimerHandle | None = None
+        # Storage health: while degraded, timers pause, failed lease writes wait in
+        # _deferred for the recovery, and one probe write retries with backoff.
+        self.health = health if health is not None else StorageHealth()
+        self.health.add_listener(self._on_health)
+        self._deferred: dict[tuple[str, str], None] = {}
+        self._probe: asyncio.TimerHandle | None = None
+        self._healthy_waiters: list[asyncio.Future[None]] = []
 
     # ---- plumbing ----------------------------------------------------------
 
@@ -119,6 +127,7 @@ class Engine:
         future = self._committer.submit(batch, force=True)
         ticket = self._overlay.stage(batch)
         future.add_done_callback(lambda _: self._overlay.settle(ticket, batch))
+        future.add_done_callback(self._observe)  # before any awaiter resumes
         return future
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
@@ -173,6 +182,13 @@ class Engine:
         try:
             await leases
         except FilaError as exc:
+            if self.health.degraded:
+                # No immediate resync: it would lease the same messages again and
+                # write again, a spin on a full disk. They go back on recovery.
+                log.debug("lease write failed, %d message(s) wait for storage: %s",
+                          len(effects.deliveries), exc)
+                self._defer(effects.touched)
+                return
             log.error("lease write failed, returning %d message(s): %s",
                       len(effects.deliveries), exc)
             self._spawn(self._apply_logged(self.broker.resync(effects.touched)))
@@ -238,7 +254,9 @@ class Engine:
     def _rearm(self) -> None:
         """Sleep until the core's earliest deadline (lease, due message, limit wake)."""
         deadline = self.broker.next_deadline()
-        if deadline is None or self._closing:
+        # Degraded: expiry requeues and limit wakes would only write and fail;
+        # the recovery re-arms.
+        if deadline is None or self._closing or self.health.degraded:
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = self._timer_at = None
@@ -254,6 +272,8 @@ class Engine:
 
     def _on_timer(self) -> None:
         self._timer = self._timer_at = None
+        if self.health.degraded or self._closing:
+            return
         try:
             effects = self.broker.tick()
         except Exception:  # pragma: no cover - a core bug must not kill the timer
@@ -266,7 +286,73 @@ class Engine:
         try:
             await self._apply(effects)
         except FilaError as exc:
-            log.error("background commit failed: %s", exc)
+            if self.health.degraded:  # one line per episode, from StorageHealth
+                log.debug("background commit failed: %s", exc)
+            else:
+                log.error("background commit failed: %s", exc)
+
+    # ---- storage health ------------------------------------------------------
+
+    def _observe(self, future: asyncio.Future[None]) -> None:
+        """Every submitted batch reports its outcome to the health state."""
+        if future.cancelled():
+            return
+        error = future.exception()
+        if error is None:
+            self.health.write_ok()
+        else:
+            self.health.write_failed(error)
+
+    def _defer(self, touched: list[tuple[str, str]]) -> None:
+        """Resync these messages once storage recovers (memory is ahead of it now)."""
+        self._deferred.update(dict.fromkeys(touched))
+        self._schedule_probe()
+
+    def _on_health(self, degraded: bool) -> None:
+        if self._closing:
+            return
+        if degraded:
+            self._rearm()  # cancels the timer
+            self._schedule_probe()
+            return
+        if self._probe is not None:
+            self._probe.cancel()
+            self._probe = None
+        if self._deferred:
+            touched, self._deferred = list(self._deferred), {}
+            self._spawn(self._apply_logged(self.broker.resync(touched)))
+        waiters, self._healthy_waiters = self._healthy_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._rearm()
+
+    async def _until_healthy(self) -> None:
+        """Wait for the end of the current storage episode (cancelled at close)."""
+        if not self.health.degraded:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._healthy_waiters.append(waiter)
+        await waiter
+
+    def _schedule_probe(self) -> None:
+        if self._probe is not None or self._closing or not self.health.degraded:
+            return
+        loop = asyncio.get_running_loop()
+        self._probe = loop.call_later(self.health.next_delay(), self._run_probe)
+
+    def _run_probe(self) -> None:
+        """One small write through the committer: its success ends the episode."""
+        self._probe = None
+        if self._closing or not self.health.degraded:
+            return
+        batch = WriteBatch()
+        batch.delete(PROBE_KEY)  # still a WAL record: it needs the disk like any write
+        try:
+            written = self._submit(batch)
+        except FilaError:  # shutting down
+            return
+        written.add_done_callback(lambda _: self._schedule_probe())
 
     # ---- hooks -------------------------------------------------------------
 
@@ -351,6 +437,9 @@ class Engine:
             try:
                 await self._submit(batch)
             except FilaError as exc:
+                if self.health.degraded:  # retry once a write lands (the probe backs off)
+                    await self._until_healthy()
+                    continue
                 log.error("removing the records of deleted queue %s failed (retrying): %s",
                           name, exc)
                 await asyncio.sleep(1.0)  # retry cadence while storage is failing
@@ -479,7 +568,10 @@ class Engine:
         try:
             await self._apply(effects)
         except FilaError as exc:
-            log.error("releasing leases of a closed stream failed: %s", exc)
+            if self.health.degraded:  # resynced already; one log line per episode
+                log.debug("releasing leases of a closed stream failed: %s", exc)
+            else:
+                log.error("releasing leases of a closed stream failed: %s", exc)
 
     # ---- lifecycle ---------------------------------------------------------
 
@@ -507,6 +599,9 @@ class Engine:
         if self._pruner is not None:
             self._pruner.cancel()
             self._pruner = None
+        if self._probe is not None:
+            self._probe.cancel()
+            self._probe = None
         for consumer in list(self._consumers.values()):
             consumer.outbox.put_nowait(None)
         if self._background:

@@ -120,6 +120,8 @@ class Server:
         self._committer: GroupCommitter | None = None
         self._store: RocksStore | None = None
         self._health = health.aio.HealthServicer()  # type: ignore[attr-defined]
+        self._health_names: tuple[str, ...] = ("",)
+        self._health_tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         cfg = self.config
@@ -174,8 +176,10 @@ class Server:
             return (store.wal_synced() or 0, committer.groups_written,
                     committer.batches_written, cfg.fsync)
 
+        storage_health = self._engine.health
         facts = ServerFacts(cfg.listen_addr, str(Path(cfg.data_dir).resolve()), started,
                             self._store.size_bytes, time.monotonic, storage_counters,
+                            storage_error=lambda: storage_health.reason,
                             max_watch_streams=cfg.max_watch_streams)
         fila_names = register_services(server, self._engine, facts)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
@@ -193,14 +197,32 @@ class Server:
             raise OSError(_bind_failure(cfg.listen_addr))
         await server.start()
         self._grpc = server
-        for name in ("", *names[:2]):
+        self._health_names = ("", *names[:2])
+        for name in self._health_names:
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        # A failed storage write turns every service NOT_SERVING until one lands again.
+        self._engine.health.add_listener(self._storage_health_changed)
         if not _is_loopback(cfg.listen_addr) and not cfg.bootstrap_apikey:
             log.warning("listening on %s without authentication: anyone who can reach this "
                         "address can read and change every queue", cfg.listen_addr)
         log.info("fila-server %s listening on %s (data %s, %d message(s) recovered in %.2f s)",
                  __version__, cfg.listen_addr.rpartition(":")[0] + f":{self.port}",
                  cfg.data_dir, loaded, time.monotonic() - started)
+
+    def _storage_health_changed(self, degraded: bool) -> None:
+        engine = self._engine
+        assert engine is not None
+
+        async def publish() -> None:
+            for name in self._health_names:
+                # The state now, not at the change: a quick flap ends on the last one.
+                status = (health_pb2.HealthCheckResponse.NOT_SERVING if engine.health.degraded
+                          else health_pb2.HealthCheckResponse.SERVING)
+                await self._health.set(name, status)
+
+        task = asyncio.ensure_future(publish())
+        self._health_tasks.add(task)
+        task.add_done_callback(self._health_tasks.discard)
 
     async def wait(self) -> None:
         assert self._grpc is not None
@@ -219,7 +241,13 @@ class Server:
         if self._committer is not None:
             await self._committer.close()
         if self._store is not None:
-            self._store.close()
+            try:
+                self._store.close()
+            except FilaError as exc:
+                # After a full disk RocksDB cannot flush; every acknowledged write is in
+                # the WAL and is replayed at the next start.
+                log.error("%s (acknowledged writes are in the WAL; the next start replays "
+                          "them)", exc)
         log.info("stopped")
 
 

@@ -12,12 +12,19 @@ Durability choices (spec "Durability", reliability plan R2/R4/R5):
 - ``write(sync=True)`` sets ``WriteOptions.sync``: the WAL is fsynced before
   the call returns.
 - Raw mode: keys and values are bytes, stored as they are (no pickling).
+- Disk full (R4): after ENOSPC RocksDB refuses every later write until the DB
+  is reopened. ``write`` then answers "storage full" at once, without touching
+  RocksDB, until the data directory has room for the WAL to be replayed again;
+  then it closes and reopens the DB (replaying the WAL: nothing synced is lost)
+  and writes. A restart is not needed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,6 +44,9 @@ _SCAN_CHUNK = 512
 # RocksDB reports a full disk through the OS error text (ENOSPC) or, with an
 # SstFileManager space limit, "Max allowed space was reached".
 _FULL_MARKERS = ("no space left", "enospc", "max allowed space", "out of space")
+# Reopening after a full disk replays the WAL into a new SST (plus a manifest and a
+# new WAL): try only when the free space covers the WAL files and this much more.
+_REOPEN_HEADROOM = 1 << 20
 
 _WAL_SYNCED = re.compile(r"^rocksdb\.wal\.synced COUNT : (\d+)$", re.MULTILINE)
 # The LOG line RocksDB writes when WAL replay hits damage, e.g.
@@ -62,6 +72,10 @@ class RocksStore:
     def __init__(self, path: str | Path, *, block_cache_bytes: int = 64 << 20) -> None:
         self._path = Path(path)
         self._full = False  # sticky: set once the disk filled (see _write_error)
+        self._full_text = ""  # the error that set it
+        # Guards self._db against the reopen after a full disk (writer thread) while
+        # the event loop reads; writes need no lock: only the writer thread writes.
+        self._db_lock = threading.Lock()
         self._options = self._make_options(block_cache_bytes)
         self._sync_opts = rocksdict.WriteOptions()
         self._sync_opts.sync = True
@@ -126,7 +140,8 @@ class RocksStore:
 
     def get(self, key: bytes) -> bytes | None:
         try:
-            value: bytes | None = self._db.get(key)
+            with self._db_lock:
+                value: bytes | None = self._db.get(key)
         except Exception as exc:
             raise StorageError(f"storage read failed: {exc}") from exc
         return value
@@ -153,23 +168,26 @@ class RocksStore:
             read_opts.set_iterate_upper_bound(end)
         out: list[tuple[bytes, bytes]] = []
         try:
-            it = self._db.iter(read_opts)
-            try:
-                it.seek(seek)
-                while it.valid() and len(out) < _SCAN_CHUNK:
-                    key: bytes = it.key()
-                    if not key.startswith(prefix):
-                        break
-                    out.append((key, it.value()))
-                    it.next()
-                it.status()  # raises if the iterator stopped on an error
-            finally:
-                del it
+            with self._db_lock:
+                it = self._db.iter(read_opts)
+                try:
+                    it.seek(seek)
+                    while it.valid() and len(out) < _SCAN_CHUNK:
+                        key: bytes = it.key()
+                        if not key.startswith(prefix):
+                            break
+                        out.append((key, it.value()))
+                        it.next()
+                    it.status()  # raises if the iterator stopped on an error
+                finally:
+                    del it
         except Exception as exc:
             raise StorageError(f"storage read failed: {exc}") from exc
         return out
 
     def write(self, batch: WriteBatch, *, sync: bool = True) -> None:
+        if self._full:
+            self._reopen_if_room()
         wb = rocksdict.WriteBatch(raw_mode=True)
         for key, value in batch.ops:
             if value is None:
@@ -185,11 +203,46 @@ class RocksStore:
         text = str(exc)
         if any(marker in text.lower() for marker in _FULL_MARKERS):
             self._full = True
+            self._full_text = text
         # After ENOSPC RocksDB stops writing and later errors say only
         # "Writer has previous error"; they still mean the disk filled.
         if self._full and ("IO error" in text or "no space" in text.lower()):
             return OverloadedError(f"storage full: {text}")
         return StorageError(f"storage write failed: {text}")
+
+    def _reopen_if_room(self) -> None:
+        """The disk filled earlier: refuse at once, or reopen if there is room again."""
+        needed = self._wal_bytes() + _REOPEN_HEADROOM
+        try:
+            free = os.statvfs(self._path)
+            room = free.f_bavail * free.f_frsize
+        except OSError:
+            room = 0
+        if room < needed:
+            raise OverloadedError(f"storage full: {self._full_text}")
+        with self._db_lock:
+            old, self._db = self._db, None
+            if old is not None:
+                # Fails with "Writer has previous error" (no flush possible); the
+                # handle is released all the same, and the WAL holds every synced write.
+                with contextlib.suppress(Exception):
+                    old.close()
+                del old
+            try:
+                self._db = rocksdict.Rdict(str(self._path), self._options)
+            except Exception as exc:
+                # Reads fail until a later write reopens it; the caller retries with backoff.
+                raise self._write_error(exc) from exc
+        self._full = False
+        self._full_text = ""
+
+    def _wal_bytes(self) -> int:
+        total = 0
+        with contextlib.suppress(OSError):
+            for wal in self._path.glob("*.log"):
+                with contextlib.suppress(OSError):
+                    total += wal.stat().st_size
+        return total
 
     def wal_synced(self) -> int | None:
         # The statistics dump is a few hundred lines: fine for metrics and
@@ -216,7 +269,8 @@ class RocksStore:
 
     def close(self) -> None:
         """Flush memtables and close. Idempotent. Raises StorageError if the flush fails."""
-        db, self._db = self._db, None
+        with self._db_lock:
+            db, self._db = self._db, None
         if db is None:
             return
         try:

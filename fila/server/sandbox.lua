@@ -1,26 +1,28 @@
 -- Fila hook sandbox driver: loaded by fila/server/hooks.py and run once per Lua runtime,
 -- with the full standard library, before any user script exists.
-local BUDGET, EVERY, TIME_S, STEPS_PER_UNIT, REP_BYTES_PER_UNIT, MEM_LIMIT,
-      MAX_KEY, MAX_TKEYS, host_get = ...
+local BUDGET, EVERY, TIME_S, TIMEOUT_MS, CALL_UNITS, CLOCK_EVERY_CALLS, STEPS_PER_UNIT,
+      REP_BYTES_PER_UNIT, MEM_LIMIT, MAX_KEY, MAX_TKEYS, MAX_WEIGHT, MAX_DELAY, MAX_UNPACK,
+      host_get = ...
 
 local type, pcall, error, select, rawget, rawset, rawlen, rawequal, next, pairs, ipairs,
       tostring, tonumber, setmetatable, getmetatable, assert, xpcall =
       type, pcall, error, select, rawget, rawset, rawlen, rawequal, next, pairs, ipairs,
       tostring, tonumber, setmetatable, getmetatable, assert, xpcall
-local sethook, getinfo = debug.sethook, debug.getinfo
+local sethook, getinfo, getmt = debug.sethook, debug.getinfo, debug.getmetatable
 local clock = os.clock
 local load = load
 local co_create, co_resume, co_yield, co_status, co_running =
       coroutine.create, coroutine.resume, coroutine.yield, coroutine.status, coroutine.running
-local s_byte, s_sub, s_find, s_match, s_gmatch, s_gsub, s_rep, s_format =
+local s_byte, s_sub, s_find, s_match, s_gmatch, s_gsub, s_rep, s_format, s_pack, s_packsize =
       string.byte, string.sub, string.find, string.match, string.gmatch, string.gsub,
-      string.rep, string.format
+      string.rep, string.format, string.pack, string.packsize
 local t_concat, t_unpack, t_pack, t_sort = table.concat, table.unpack, table.pack, table.sort
-local m_type, m_floor, m_log, m_huge = math.type, math.floor, math.log, math.huge
+local m_type, m_floor, m_log, m_huge, m_tointeger =
+      math.type, math.floor, math.log, math.huge, math.tointeger
 local utf8_len = utf8.len
 
 -- ---------------------------------------------------------------- budget
-local used, deadline, exhausted, budget_err = 0, nil, false, nil
+local used, calls, deadline, exhausted, budget_err = 0, 0, nil, false, nil
 local worker = nil
 local hook
 
@@ -39,30 +41,59 @@ local function where()
   end
 end
 
--- Marks the call as over budget: from now on every instruction of the offending thread raises
--- (a pcall that catches the error cannot run a single instruction more than it), new
--- coroutines are refused, and the worker is thrown away by run().
+-- Strict hook: every instruction and every call. A thread on it cannot run a single
+-- instruction or enter a single function (C functions included: the call hook fires in
+-- luaD_precall, before the function body) once the budget is gone.
+local STRICT_MASK, STRICT_COUNT = "c", 1
+
+-- Marks the call as over budget: from now on every instruction and call of any hooked thread
+-- raises (a pcall that catches the error cannot run a single instruction more than it), new
+-- coroutines are refused, and the worker is thrown away by run(). The current thread and the
+-- worker are made strict here; any other thread becomes strict the first time the hook fires
+-- on it (see hook), i.e. within EVERY instructions or at its next call.
 local function exhaust(what)
   -- Flag first: if the hook fires while this runs it raises `what` instead of recursing.
   budget_err = what
   exhausted = true
   sethook()   -- no hook while finding the position
   budget_err = where() .. what
-  sethook(hook, "", 1)
+  sethook(hook, STRICT_MASK, STRICT_COUNT)
+  if worker ~= nil and worker ~= co_running() then
+    sethook(worker, hook, STRICT_MASK, STRICT_COUNT)
+  end
   error(budget_err, 0)
 end
 
-hook = function()
-  if exhausted then error(budget_err, 0) end
-  used = used + EVERY
-  if used > BUDGET then
-    exhaust("instruction budget exceeded (" .. BUDGET .. " instructions)")
+local TIME_ERR = "time budget exceeded (" .. TIMEOUT_MS .. " ms)"
+local BUDGET_ERR = "instruction budget exceeded (" .. BUDGET .. " instructions)"
+
+-- Count events charge EVERY units; call events (Lua and C functions alike, including C
+-- functions that a C library function reaches through a metamethod: table.concat calling a C
+-- __index, table.sort calling a C __newindex, ...) charge CALL_UNITS, and every
+-- CLOCK_EVERY_CALLS-th call also checks the CPU clock, so a C function that loops calling
+-- other C functions without running a Lua instruction is still stopped.
+hook = function(ev)
+  if exhausted then
+    sethook(hook, STRICT_MASK, STRICT_COUNT)
+    error(budget_err, 0)
   end
+  if ev == "count" then
+    used = used + EVERY
+  else
+    used = used + CALL_UNITS
+    calls = calls + 1
+    if calls < CLOCK_EVERY_CALLS then
+      if used > BUDGET then exhaust(BUDGET_ERR) end
+      return
+    end
+    calls = 0
+  end
+  if used > BUDGET then exhaust(BUDGET_ERR) end
   local now = clock()
   if deadline == nil then
     deadline = now + TIME_S
   elseif now > deadline then
-    exhaust("time budget exceeded (" .. m_floor(TIME_S * 1000 + 0.5) .. " ms)")
+    exhaust(TIME_ERR)
   end
 end
 
@@ -155,13 +186,15 @@ end
 
 local TOO_EXPENSIVE = "pattern too expensive for a subject of "
 
+-- Runs on every pattern call: kept to few function calls (each one fires the call hook).
 local function guard_pattern(fname, s, p, plain, gmatch)
   -- Let the real function report bad argument types.
-  if (type(s) ~= "string" and type(s) ~= "number") or
-     (type(p) ~= "string" and type(p) ~= "number") then
+  local ts, tp = type(s), type(p)
+  if (ts ~= "string" and ts ~= "number") or (tp ~= "string" and tp ~= "number") then
     return
   end
-  s, p = tostring(s), tostring(p)
+  if ts == "number" then s = tostring(s) end
+  if tp == "number" then p = tostring(p) end
   local n = #s
   local cost
   if plain then
@@ -172,12 +205,16 @@ local function guard_pattern(fname, s, p, plain, gmatch)
     cost = (info.anchored and 1 or (n + 1)) * (info.items + info.heavy * n + 1)
     for k = 1, #info, 2 do
       local cls, optional = info[k], info[k + 1]
-      local count
-      if cls == "." then count = n else count = select(2, s_gsub(s, cls, "")) end
+      local count, _
+      if cls == "." then count = n else _, count = s_gsub(s, cls, "") end
       cost = cost * (optional and (count > 0 and 2 or 1) or (count + 1)) + n
     end
   end
-  charge(cost / STEPS_PER_UNIT, TOO_EXPENSIVE .. n .. " bytes in '" .. fname .. "'")
+  -- charge(), inlined
+  if exhausted then error(budget_err, 0) end
+  local units = cost / STEPS_PER_UNIT
+  if used + units > BUDGET then exhaust(TOO_EXPENSIVE .. n .. " bytes in '" .. fname .. "'") end
+  used = used + units
 end
 
 local sandbox_string = {}
@@ -197,6 +234,12 @@ sandbox_string.gmatch = function(s, p, init)
 end
 sandbox_string.gsub = function(s, p, repl, maxn)
   guard_pattern("gsub", s, p, false, false)
+  -- A table replacement is indexed in C once per match; with an __index chain (up to 2000
+  -- tables deep, no call in between) that is unbounded work. Index it from Lua instead.
+  if type(repl) == "table" and getmt(repl) ~= nil then
+    local r = repl
+    repl = function(k) return r[k] end
+  end
   return s_gsub(s, p, repl, maxn)
 end
 sandbox_string.rep = function(s, n, sep)
@@ -212,6 +255,23 @@ sandbox_string.rep = function(s, n, sep)
   return s_rep(s, n, sep)
 end
 
+-- string.pack pads 'c<n>' / 'x' / alignment byte by byte in C: bound the fixed part of the
+-- result by the memory limit and charge it like string.rep.
+sandbox_string.pack = function(fmt, ...)
+  if type(fmt) == "string" or type(fmt) == "number" then
+    local ok, size = pcall(s_packsize, (s_gsub(tostring(fmt), "[sz]%d*", "")))
+    if ok then
+      if size > MEM_LIMIT then error("resulting string too large", 2) end
+      charge(size / REP_BYTES_PER_UNIT, "string.pack result too large for the budget")
+    elseif exhausted then
+      error(budget_err, 0)
+    elseif type(size) == "string" and s_find(size, "too large", 1, true) then
+      error("resulting string too large", 2)
+    end
+  end
+  return s_pack(fmt, ...)
+end
+
 -- Strings share one metatable per Lua state; point it at the guarded copy so method calls
 -- (s:find(...)) are guarded too, and hide it from scripts.
 local string_mt = getmetatable("")
@@ -219,7 +279,67 @@ string_mt.__index = sandbox_string
 string_mt.__metatable = false
 
 -- ---------------------------------------------------------------- table guard
-local sandbox_table = { concat = t_concat, unpack = t_unpack, pack = t_pack }
+local sandbox_table = { pack = t_pack }
+
+-- table.concat/unpack/sort read (and sort writes) elements in C with lua_geti/lua_seti. On a
+-- plain table that is bounded by what the table really holds, but with metamethods each
+-- access may walk an __index chain up to 2000 tables deep without a single call or
+-- instruction. So the C function only gets tables without a metatable; anything else (a
+-- table with a metatable, or a string, whose metatable a script can extend) goes through a
+-- Lua loop where every access is a counted instruction.
+local function plain(t)
+  return type(t) == "table" and getmt(t) == nil
+end
+
+local function int_arg(v, n, fname, default)
+  if v == nil then return default end
+  local i = m_tointeger(v)
+  if i == nil then
+    if type(v) == "number" then
+      error("bad argument #" .. n .. " to '" .. fname .. "' (number has no integer representation)", 3)
+    end
+    error("bad argument #" .. n .. " to '" .. fname .. "' (number expected, got " .. type(v) .. ")", 3)
+  end
+  return i
+end
+
+sandbox_table.concat = function(t, sep, i, j)
+  if plain(t) or (type(t) ~= "table" and type(t) ~= "string") then
+    return t_concat(t, sep, i, j)
+  end
+  if sep == nil then sep = ""
+  elseif type(sep) ~= "string" and type(sep) ~= "number" then
+    error("bad argument #2 to 'concat' (string expected, got " .. type(sep) .. ")", 2)
+  end
+  i = int_arg(i, 3, "concat", 1)
+  if j == nil then j = #t else j = int_arg(j, 4, "concat") end
+  local parts, n = {}, 0
+  for k = i, j do
+    local v = t[k]
+    local tv = type(v)
+    if tv ~= "string" and tv ~= "number" then
+      error("invalid value (at index " .. k .. ") in table for 'concat'", 2)
+    end
+    n = n + 1
+    parts[n] = v
+  end
+  return t_concat(parts, sep, 1, n)
+end
+
+sandbox_table.unpack = function(t, i, j)
+  if plain(t) or (type(t) ~= "table" and type(t) ~= "string") then
+    return t_unpack(t, i, j)
+  end
+  i = int_arg(i, 2, "unpack", 1)
+  if j == nil then j = #t else j = int_arg(j, 3, "unpack") end
+  if i > j then return end
+  local span = j - i
+  if span < 0 or span >= MAX_UNPACK then error("too many results to unpack", 2) end
+  local copy = {}
+  for k = 0, span do copy[k + 1] = t[i + k] end
+  return t_unpack(copy, 1, span + 1)
+end
+
 
 -- table.insert/remove/move shift elements in C; a __len metamethod can make that loop run
 -- ~2^53 times. Written in Lua, each step is a counted instruction.
@@ -270,21 +390,39 @@ sandbox_table.move = function(a1, f, e, t, a2)
   return a2
 end
 
+local SORT_ERR = "table.sort too expensive for the budget"
+
 sandbox_table.sort = function(t, cmp)
-  if type(t) == "table" then
-    local n = rawlen(t)
-    if n > 1 then
-      charge(n * m_log(n, 2) / 4, "table.sort too expensive for the budget")
-    end
+  if type(t) ~= "table" or (cmp ~= nil and type(cmp) ~= "function") then
+    return t_sort(t, cmp)   -- reports the bad argument
   end
-  return t_sort(t, cmp)
+  if plain(t) then
+    local n = rawlen(t)
+    if n > 1 then charge(n * m_log(n, 2) / 4, SORT_ERR) end
+    return t_sort(t, cmp)
+  end
+  -- With metamethods (a lying __len, C functions as __index/__newindex, __index chains):
+  -- read into a plain copy from Lua, sort that in C, write it back from Lua.
+  local n = #t
+  n = m_tointeger(n)
+  if n == nil then return t_sort(t, cmp) end
+  if n < 2 then return end
+  if n >= 0x7fffffff then error("bad argument #1 to 'sort' (array too big)", 2) end
+  charge(n * m_log(n, 2) / 4 + n, SORT_ERR)
+  local copy = {}
+  for k = 1, n do copy[k] = t[k] end
+  -- The copy keeps nil holes where t had them; its __len makes C see all n slots (so nils
+  -- are compared, and reported, as they would have been on t).
+  setmetatable(copy, { __len = function() return n end })
+  t_sort(copy, cmp)
+  for k = 1, n do t[k] = copy[k] end
 end
 
 -- ---------------------------------------------------------------- coroutines
 local function new_thread(f)
   if exhausted then error(budget_err, 0) end
   local co = co_create(f)
-  sethook(co, hook, "", EVERY)
+  sethook(co, hook, "c", EVERY)
   return co
 end
 
@@ -353,7 +491,15 @@ env.coroutine = sandbox_coroutine
 env.fila = {
   get = function(key)
     if type(key) ~= "string" or #key > 1024 or not utf8_len(key) then return nil end
-    return host_get(key)
+    -- host_get returns a string or nil, or a number when it could not hand the value over:
+    -- lupa pushes a Python result outside of any protected call, so the host refuses values
+    -- that do not fit in the heap rather than let the allocation fail there.
+    -- (Compared without type(): every call fires the call hook, and this is a hot path.)
+    local v = host_get(key)
+    if v == 1 then error("fila.get: the value of " .. key .. " is too large", 2)
+    elseif v == 2 then error("not enough memory", 2)
+    elseif v == 3 then error("fila.get: config lookup failed", 2) end
+    return v
   end,
 }
 env._G = env
@@ -366,9 +512,20 @@ local function worker_body(fn, arg)
   end
 end
 
+-- Errors raised by a library function that a driver wrapper called carry the wrapper's
+-- position and local name ("[string ...]:266: bad argument #1 to 's_rep'"): C functions
+-- called in tail position still run above the caller's frame. Show them as the script
+-- would see the library function's own error.
+local DRIVER_PREFIX = "^" .. s_gsub(getinfo(1, "S").short_src, "%p", "%%%0") .. ":%d+: "
+
 local function error_text(e)
   local t = type(e)
-  if t == "string" then return e end
+  if t == "string" then
+    if s_find(e, DRIVER_PREFIX) then
+      e = s_gsub(s_gsub(e, DRIVER_PREFIX, ""), "'%a+_(%a+)'", "'%1'")
+    end
+    return e
+  end
   if t == "number" then return tostring(e) end
   return "(error object is a " .. t .. " value)"
 end
@@ -376,9 +533,9 @@ end
 local function run(fn, arg)
   if worker == nil then
     worker = co_create(worker_body)
-    sethook(worker, hook, "", EVERY)
+    sethook(worker, hook, "c", EVERY)
   end
-  used, deadline = 0, nil
+  used, calls, deadline = 0, 0, nil
   local alive, ok, r = co_resume(worker, fn, arg)
   if exhausted then
     exhausted = false
@@ -426,7 +583,7 @@ local function check_string(v, field)
   return v
 end
 
-local function check_count(v, field)
+local function check_count(v, field, max)
   local t = m_type(v)
   if t == "float" then
     if v ~= m_floor(v) or v ~= v or v == m_huge or v == -m_huge
@@ -438,6 +595,9 @@ local function check_count(v, field)
     return nil, field .. " must be an integer, got " .. type(v)
   end
   if v < 0 then return nil, field .. " must not be negative, got " .. tostring(v) end
+  if v > max then
+    return nil, field .. " must be at most " .. max .. ", got " .. tostring(v)
+  end
   return v
 end
 
@@ -490,13 +650,13 @@ function api.enqueue(size, queue, n, ...)
   end
   v = rawget(r, "weight")
   if v ~= nil then
-    weight, err = check_count(v, "weight")
+    weight, err = check_count(v, "weight", MAX_WEIGHT)
     if err then return false, err end
     mask = mask | 2
   end
   v = rawget(r, "delay_ms")
   if v ~= nil then
-    delay, err = check_count(v, "delay_ms")
+    delay, err = check_count(v, "delay_ms", MAX_DELAY)
     if err then return false, err end
     mask = mask | 8
   end
@@ -554,7 +714,7 @@ function api.failure(id, attempts, queue, err_text, n, ...)
   end
   v = rawget(r, "delay_ms")
   if v ~= nil then
-    delay, err = check_count(v, "delay_ms")
+    delay, err = check_count(v, "delay_ms", MAX_DELAY)
     if err then return false, err end
     mask = mask | 2
   end

@@ -42,6 +42,8 @@ class ServerFacts:
     monotonic: Callable[[], float]
     # () -> (wal syncs, commit groups, commit batches, fsync on)
     storage_counters: Callable[[], tuple[int, int, int, bool]] = lambda: (0, 0, 0, True)
+    # "" while storage is healthy, else the error that made it degraded
+    storage_error: Callable[[], str] = lambda: ""
     features: tuple[str, ...] = field(default=("fairness", "throttling", "lua", "dlq",
                                                "delayed", "watch_stats"))
     max_watch_streams: int = 64
@@ -296,7 +298,8 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
             version=__version__, features=f.features,
             uptime_ms=int((f.monotonic() - f.started_monotonic) * 1000),
             data_dir_bytes=f.size_bytes(), data_dir=f.data_dir, listen_addr=f.listen_addr,
-            wal_syncs=syncs, commit_groups=groups, commit_batches=batches, fsync=fsync)
+            wal_syncs=syncs, commit_groups=groups, commit_batches=batches, fsync=fsync,
+            storage_error=f.storage_error())
 
     async def _unimplemented(self, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         await context.abort(grpc.StatusCode.UNIMPLEMENTED,

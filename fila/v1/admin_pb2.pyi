@@ -513,7 +513,7 @@ class GetServerInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetServerInfoResponse(_message.Message):
-    __slots__ = ("version", "features", "uptime_ms", "data_dir_bytes", "data_dir", "listen_addr", "wal_syncs", "commit_groups", "commit_batches", "fsync")
+    __slots__ = ("version", "features", "uptime_ms", "data_dir_bytes", "data_dir", "listen_addr", "wal_syncs", "commit_groups", "commit_batches", "fsync", "storage_error")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     FEATURES_FIELD_NUMBER: _ClassVar[int]
     UPTIME_MS_FIELD_NUMBER: _ClassVar[int]
@@ -524,6 +524,7 @@ class GetServerInfoResponse(_message.Message):
     COMMIT_GROUPS_FIELD_NUMBER: _ClassVar[int]
     COMMIT_BATCHES_FIELD_NUMBER: _ClassVar[int]
     FSYNC_FIELD_NUMBER: _ClassVar[int]
+    STORAGE_ERROR_FIELD_NUMBER: _ClassVar[int]
     version: str
     features: _containers.RepeatedScalarFieldContainer[str]
     uptime_ms: int
@@ -534,4 +535,5 @@ class GetServerInfoResponse(_message.Message):
     commit_groups: int
     commit_batches: int
     fsync: bool
-    def __init__(self, version: _Optional[str] = ..., features: _Optional[_Iterable[str]] = ..., uptime_ms: _Optional[int] = ..., data_dir_bytes: _Optional[int] = ..., data_dir: _Optional[str] = ..., listen_addr: _Optional[str] = ..., wal_syncs: _Optional[int] = ..., commit_groups: _Optional[int] = ..., commit_batches: _Optional[int] = ..., fsync: _Optional[bool] = ...) -> None: ...
+    storage_error: str
+    def __init__(self, version: _Optional[str] = ..., features: _Optional[_Iterable[str]] = ..., uptime_ms: _Optional[int] = ..., data_dir_bytes: _Optional[int] = ..., data_dir: _Optional[str] = ..., listen_addr: _Optional[str] = ..., wal_syncs: _Optional[int] = ..., commit_groups: _Optional[int] = ..., commit_batches: _Optional[int] = ..., fsync: _Optional[bool] = ..., storage_error: _Optional[str] = ...) -> None: ...

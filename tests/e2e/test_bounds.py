@@ -253,15 +253,23 @@ def test_list_messages_pages_by_size_as_well_as_count(fila_server, stubs: Stubs)
     channel.close()
 
 
-def test_huge_hook_weight_is_clamped_so_stats_and_consume_encode(stubs: Stubs) -> None:
+def test_largest_weight_and_quantum_still_encode_in_stats(make_server) -> None:  # type: ignore[no-untyped-def]
+    # Hooks cap weight at 2^32-1 (a uint32); [scheduler] quantum is capped at 1000000
+    # so weight x quantum (the deficit, an int64) always fits.
+    server = make_server({"scheduler": {"quantum": 1_000_000}})
+    stubs = Stubs(server.addr)
     stubs.create("heavy", on_enqueue="""
 function on_enqueue(msg)
-  return { fairness_key = "k", weight = 1099511627776 }
+  return { fairness_key = "k", weight = 4294967295 }
 end
 """)
     stubs.enqueue("heavy")
-    stats = stubs.stats("heavy")  # weight is a uint32 on the wire, deficit an int64
-    assert [k.weight for k in stats.per_key_stats] == [1_000_000]
-    stream = Stream(stubs, "heavy")
-    assert stream.get().metadata.weight == 1_000_000
+    stubs.enqueue("heavy")
+    stream = Stream(stubs, "heavy", prefetch=1)
+    assert stream.get().metadata.weight == 4294967295
+    stats = stubs.stats("heavy")
+    assert stats.quantum == 1_000_000
+    assert [(k.weight, k.current_deficit) for k in stats.per_key_stats] == [
+        (4294967295, 4294967295 * 1_000_000 - 1)]
     stream.cancel()
+    stubs.close()

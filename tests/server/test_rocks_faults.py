@@ -148,3 +148,53 @@ def test_disk_full_is_overloaded_and_nothing_synced_is_lost() -> None:
     finally:
         subprocess.run(["umount", str(mnt)], check=False)
         mnt.rmdir()
+
+
+def test_disk_full_recovers_in_place_once_space_returns() -> None:
+    mnt = _mount_small_tmpfs("8m")
+    if mnt is None:
+        pytest.skip("needs root and a mountable tmpfs")
+    try:
+        filler = mnt / "filler"
+        filler.write_bytes(os.urandom(6 << 20))
+        path = mnt / "db"
+        store = RocksStore(path)
+        try:
+            written = 0
+            errors: list[Exception] = []
+            for i in range(20_000):
+                batch = WriteBatch()
+                batch.put(b"p/q\x00%06d" % i, os.urandom(1000))
+                try:
+                    store.write(batch)
+                    written = i + 1
+                except (OverloadedError, StorageError) as exc:
+                    errors.append(exc)
+                    if len(errors) >= 3:
+                        break
+            assert errors and all(str(e).startswith("storage full") for e in errors), errors
+            assert written > 0
+            # while there is no room, writes are refused at once (no reopen attempt)
+            batch = WriteBatch()
+            batch.put(b"after", b"ok")
+            with pytest.raises(OverloadedError, match=r"^storage full: .*No space left"):
+                store.write(batch)
+            assert store.get(b"p/q\x00%06d" % 0) is not None  # reads still work
+
+            filler.unlink()  # space returns: the same store writes again, no restart
+            store.write(batch)
+            assert store.get(b"after") == b"ok"
+            assert all(store.get(b"p/q\x00%06d" % i) is not None for i in range(written))
+        finally:
+            with contextlib.suppress(StorageError):
+                store.close()
+        # and a restart finds every write that succeeded
+        store = RocksStore(path)
+        try:
+            assert store.get(b"after") == b"ok"
+            assert len(list(store.scan(b"p/q\x00"))) == written
+        finally:
+            store.close()
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+        mnt.rmdir()
