@@ -73,6 +73,10 @@ MAX_CONFIG_KEY_BYTES = 256
 MAX_CONFIG_VALUE_BYTES = 1024
 MAX_DELAY_MS = 365 * 24 * 3600 * 1000
 MAX_ERROR_BYTES = 4096
+# Per-key stats idle this long (nothing pending, delayed or in flight) are pruned.
+KEY_IDLE_S = 60.0
+# ListMessages stops a page before this many encoded bytes (the send limit is 16 MiB).
+MAX_PAGE_BYTES = 8 * 1024 * 1024
 
 _DEFAULT_ENQUEUE = EnqueueDecision()
 _DEFAULT_FAILURE = FailureDecision()
@@ -94,6 +98,11 @@ class BrokerSettings:
     release_grace_ms: int = 1000
     max_consumers: int = 1000
     max_queues: int = 10_000
+    max_config_entries: int = 10_000
+    max_prefetch: int = 1000
+    max_streams_per_client: int = 100
+    # A stream holding this many unsent payload bytes gets no more credit until it reads.
+    max_outbox_bytes: int = 16 * 1024 * 1024
 
 
 class Broker:
@@ -306,6 +315,9 @@ class Broker:
         self._apply_limit_config(key, value, validate_only=True)
         if key.startswith(("throttle.", "concurrency.")) and value.strip() == "":
             value = ""  # whitespace only removes a limit: store nothing
+        limit = self.settings.max_config_entries
+        if key not in self._config and value != "" and len(self._config) >= limit:
+            raise OverloadedError(f"too many config entries (limit {limit})")
         effects = Effects()
         if value == "":
             effects.batch.delete(keys.config(key))
@@ -500,9 +512,14 @@ class Broker:
         q = self._queue(queue)
         if len(self._consumers) >= self.settings.max_consumers:
             raise OverloadedError(f"too many consumers (limit {self.settings.max_consumers})")
+        per_client = self.settings.max_streams_per_client
+        if peer and sum(1 for c in self._consumers.values() if c.peer == peer) >= per_client:
+            raise OverloadedError(
+                f"too many consume streams from this client (limit {per_client})")
         cid = self._next_consumer
         self._next_consumer += 1
         credit = prefetch if prefetch > 0 else self.settings.default_prefetch
+        credit = min(credit, self.settings.max_prefetch)
         consumer = ConsumerState(cid, queue, credit, peer, token)
         self._consumers[cid] = consumer
         q.consumers[cid] = consumer
@@ -526,7 +543,7 @@ class Broker:
         if q is None:
             return effects
         q.consumers.pop(cid, None)
-        never_sent = set(unsent)
+        never_sent = set(unsent) | consumer.unsent
         grace = self.settings.release_grace_ms / 1000
         release_at = self._clock.monotonic() + grace
         for msg_id in list(consumer.leases):
@@ -554,11 +571,58 @@ class Broker:
     def _pick_consumer(self, q: QueueState) -> ConsumerState | None:
         while q.ready:
             consumer = q.consumers.get(q.ready[0])
-            if consumer is None or consumer.credit <= 0:
+            if consumer is None or consumer.credit <= 0 or consumer.paused:
                 q.ready.popleft()
                 continue
             return consumer
         return None
+
+    def _give_credit(self, q: QueueState, consumer: ConsumerState) -> None:
+        consumer.credit += 1
+        if consumer.credit == 1 and not consumer.paused:
+            q.ready.append(consumer.id)
+
+    def queued(self, cid: int, msg_id: str) -> None:
+        """The shell put this lease in the stream's outbox; it is unsent until taken."""
+        consumer = self._consumers.get(cid)
+        if consumer is not None and msg_id in consumer.leases:
+            consumer.unsent.add(msg_id)
+
+    def take(self, cid: int, msg_id: str) -> tuple[bool, Effects]:
+        """The stream takes an outbox entry: True = send it (its lease is current).
+
+        False = its lease ended while it waited (expired, settled, released): skip it.
+        The credit that entry held comes back now, with the deliveries it allows.
+        """
+        effects = Effects()
+        consumer = self._consumers.get(cid)
+        if consumer is None:
+            return False, effects
+        if msg_id in consumer.unsent:
+            consumer.unsent.discard(msg_id)
+            return True, effects
+        if consumer.held > 0:
+            consumer.held -= 1
+            q = self._queues.get(consumer.queue)
+            if q is not None:
+                self._give_credit(q, consumer)
+                self._dispatch(consumer.queue, q, effects)
+        return False, effects
+
+    def pause(self, cid: int, paused: bool) -> Effects:
+        """Stop (or resume) leasing to a stream, whatever its credit: the shell holds
+        too many unsent bytes for it."""
+        effects = Effects()
+        consumer = self._consumers.get(cid)
+        if consumer is None or consumer.paused == paused:
+            return effects
+        consumer.paused = paused
+        q = self._queues.get(consumer.queue)
+        if q is not None and not paused and consumer.credit > 0:
+            if cid not in q.ready:
+                q.ready.append(cid)
+            self._dispatch(consumer.queue, q, effects)
+        return effects
 
     def _check_limits(self, qname: str, q: QueueState, key: str, msg_id: str) -> Block | None:
         rec = q.msgs[msg_id]
@@ -618,8 +682,14 @@ class Broker:
             effects.deliveries.append(Delivery(consumer.id, qname, msg_id))
             effects.touched.append((qname, msg_id))
 
-    def _end_lease(self, qname: str, q: QueueState, rec: MessageRecord, effects: Effects) -> None:
-        """Free what a lease held: consumer credit, limit slots, its timer."""
+    def _end_lease(self, qname: str, q: QueueState, rec: MessageRecord, effects: Effects,
+                   *, expired: bool = False) -> None:
+        """Free what a lease held: consumer credit, limit slots, its timer.
+
+        An expired lease still unsent (in its stream's outbox) keeps its credit until
+        the stream takes the entry off and skips it: a stream that stopped reading is
+        not leased more. Any other end (ack, nack, ...) frees the credit at once.
+        """
         q.leased -= 1
         ks = q.key_stats(rec.fairness_key)
         ks.in_flight -= 1
@@ -629,9 +699,12 @@ class Broker:
         consumer = self._consumers.get(owner) if owner is not None else None
         if consumer is not None:
             consumer.leases.discard(rec.id)
-            consumer.credit += 1
-            if consumer.credit == 1:
-                q.ready.append(consumer.id)
+            if rec.id in consumer.unsent and expired:
+                consumer.unsent.discard(rec.id)
+                consumer.held += 1
+            else:
+                consumer.unsent.discard(rec.id)  # taken later, it is skipped
+                self._give_credit(q, consumer)
         if rec.throttle_keys:
             self._limits.release(rec.throttle_keys)
             for tk in rec.throttle_keys:
@@ -650,7 +723,7 @@ class Broker:
                 stale.add("p:" + holder[0])
             if holder[1]:
                 stale.add("t:" + holder[1])
-        self._end_lease(qname, q, rec, effects)
+        self._end_lease(qname, q, rec, effects, expired=event == "expire")
         stored = self._load(qname, rec.id)
         if bump:
             rec.attempts += 1
@@ -679,6 +752,8 @@ class Broker:
         rec = q.msgs.get(delivery.msg_id) if q else None
         if rec is None or rec.state != State.LEASED:
             return None
+        if self._lease_owner.get(rec.id) != delivery.consumer:
+            return None  # its lease ended and it went to another stream meanwhile
         return self._read(delivery.queue, rec, "leased")
 
     def _read(self, qname: str, rec: MessageRecord, state: str) -> Delivered:
@@ -802,6 +877,13 @@ class Broker:
 
     def redrive(self, dlq_name: str, count: int = 0, fairness_key: str = "",
                 dry_run: bool = False) -> tuple[int, Effects]:
+        """All at once (the engine goes chunk by chunk: redrive_candidates, redrive_ids)."""
+        ids = self.redrive_candidates(dlq_name, count, fairness_key)
+        if dry_run:
+            return len(ids), Effects()
+        return self.redrive_ids(dlq_name, ids)
+
+    def _redrive_pair(self, dlq_name: str) -> tuple[QueueState, str, QueueState]:
         check_name(dlq_name, "dlq_queue")
         if not dlq_name.endswith(DLQ_SUFFIX):
             raise InvalidArgumentError(f'"{dlq_name}" is not a dead-letter queue (no .dlq suffix)')
@@ -810,18 +892,34 @@ class Broker:
         parent = self._queues.get(parent_name)
         if parent is None:
             raise FailedPreconditionError(f'parent queue "{parent_name}" does not exist')
+        return dlq, parent_name, parent
+
+    def redrive_candidates(self, dlq_name: str, count: int = 0,
+                           fairness_key: str = "") -> list[str]:
+        """Ids a redrive would move now, oldest first: non-leased, up to ``count`` (0 = all).
+
+        Taken once, up front: messages dead-lettered while a chunked redrive runs (a
+        redriven one failing again, say) are not part of it.
+        """
+        dlq, _, _ = self._redrive_pair(dlq_name)
         candidates = sorted(
-            (rec for rec in dlq.msgs.values()
-             if rec.state != State.LEASED
-             and (not fairness_key or rec.fairness_key == fairness_key)),
-            key=lambda r: r.id,
+            rec.id for rec in dlq.msgs.values()
+            if rec.state != State.LEASED
+            and (not fairness_key or rec.fairness_key == fairness_key)
         )
-        if count > 0:
-            candidates = candidates[:count]
+        return candidates[:count] if count > 0 else candidates
+
+    def redrive_ids(self, dlq_name: str, ids: Iterable[str]) -> tuple[int, Effects]:
+        """Move these DLQ messages to the parent (attempt 0); ones gone or leased since
+        they were chosen are skipped. Returns how many moved."""
+        dlq, parent_name, parent = self._redrive_pair(dlq_name)
         effects = Effects()
-        if dry_run:
-            return len(candidates), effects
-        for rec in candidates:
+        count = 0
+        for msg_id in ids:
+            rec = dlq.msgs.get(msg_id)
+            if rec is None or rec.state == State.LEASED:
+                continue
+            count += 1
             transition(rec.state, "redrive")
             self._forget(dlq_name, dlq, rec, effects)
             stored = self._load(dlq_name, rec.id)
@@ -839,7 +937,7 @@ class Broker:
             self._index(parent_name, parent, moved)
             effects.touched.extend([(dlq_name, rec.id), (parent_name, rec.id)])
         self._dispatch(parent_name, parent, effects)
-        return len(candidates), effects
+        return count, effects
 
     # ---- timers ------------------------------------------------------------
 
@@ -889,6 +987,34 @@ class Broker:
                 touched.add(qname)
         for qname in touched:
             self._dispatch(qname, self._queues[qname], effects)
+
+    def prune(self, idle_s: float = KEY_IDLE_S) -> int:
+        """Forget what gone keys leave behind; the shell calls this now and then.
+
+        Per-key stats with nothing pending, delayed or in flight and idle for ``idle_s``
+        go, then interned strings no queue key, limit or waiter uses. (A pending
+        message's throttle key without a limit may lose its shared copy: the next
+        message naming it interns it again. Sharing saves memory; nothing relies on
+        identity.) Returns how many entries were dropped.
+        """
+        now = self._clock.monotonic()
+        dropped = 0
+        in_use: set[str] = set()
+        for q in self._queues.values():
+            gone = [k for k, ks in q.keys.items()
+                    if ks.in_flight == 0 and ks.delayed == 0 and ks.pending == 0
+                    and now - ks.last_active > idle_s]
+            for key in gone:
+                del q.keys[key]
+            dropped += len(gone)
+            in_use.update(q.keys)
+        in_use.update(self._limits.keys_in_use())
+        in_use.update(self._waiters)
+        in_use.update(key for parked in self._waiters.values() for _, key in parked)
+        stale = [text for text in self._interned if text not in in_use]
+        for text in stale:
+            del self._interned[text]
+        return dropped + len(stale)
 
     # ---- recovery ----------------------------------------------------------
 
@@ -1050,6 +1176,7 @@ class Broker:
         start = keys.msg(queue, page_token + "\x00") if page_token else None
         out: list[Delivered] = []
         last = ""
+        size = 0
         for key, _ in self._store.scan(keys.msg_prefix(queue), start):
             _, msg_id = keys.split(key)
             rec = q.msgs.get(msg_id)
@@ -1057,7 +1184,12 @@ class Broker:
                 continue
             if len(out) == limit:
                 return out, last
-            out.append(self._read(queue, rec, rec.state.name.lower()))
+            item = self._read(queue, rec, rec.state.name.lower())
+            # A page must fit the 16 MiB send limit: stop by size too (at least one message).
+            size += _encoded_size(item)
+            if out and size > MAX_PAGE_BYTES:
+                return out, last
+            out.append(item)
             last = msg_id
         return out, ""
 
@@ -1096,20 +1228,20 @@ class Broker:
         return why
 
     def top_keys(self, q: QueueState, n: int) -> list[str]:
-        """The n busiest keys (pending + in flight); drops long-idle stats entries now and then.
+        """The n busiest keys (pending + in flight). A read: changes nothing.
 
         One pass over the keys with attribute reads only: ~10 ms at 100 000 keys. Watchers
         share snapshots (stats.SnapshotCache), so more dashboards do not cost more.
         """
-        now = self._clock.monotonic()
-        if now - q.pruned_at > 30:
-            q.pruned_at = now
-            for key in [k for k, ks in q.keys.items()
-                        if ks.in_flight == 0 and ks.delayed == 0 and ks.pending == 0
-                        and now - ks.last_active > 60]:
-                del q.keys[key]
         busiest = heapq.nlargest(n, q.keys.items(), key=lambda kv: kv[1].pending + kv[1].in_flight)
         return [key for key, _ in busiest]
+
+
+def _encoded_size(m: Delivered) -> int:
+    """About what a listed message costs on the wire (fields plus framing)."""
+    return (len(m.payload) + sum(len(k) + len(v) + 8 for k, v in m.headers.items())
+            + len(m.last_error) + len(m.fairness_key) + sum(len(k) + 2 for k in m.throttle_keys)
+            + len(m.id) + len(m.queue) + 128)
 
 
 class _WithEffects(Exception):

@@ -50,6 +50,16 @@ class ServerConfig:
     # power loss can drop acknowledged enqueues. Opt-in, for benchmarks and tests.
     fsync: bool = True
     max_consumers: int = 1000
+    # ConsumeRequest.prefetch (and default_prefetch) above this is served as this.
+    max_prefetch: int = 1000
+    # Open consume streams per client connection (grpc peer).
+    max_streams_per_client: int = 100
+    # Concurrent WatchStats streams, all clients together.
+    max_watch_streams: int = 64
+    # HTTP/2 streams (RPCs in progress) per client connection (grpc.max_concurrent_streams).
+    max_concurrent_streams: int = 1000
+    # Runtime config entries (SetConfig keys); overwriting or deleting one is always allowed.
+    max_config_entries: int = 10_000
     source: str = "defaults"
     warnings: tuple[str, ...] = field(default=())
 
@@ -64,6 +74,11 @@ _KEYS: dict[tuple[str, str], tuple[str, type]] = {
     ("server", "release_grace_ms"): ("release_grace_ms", int),
     ("storage", "fsync"): ("fsync", bool),
     ("server", "max_consumers"): ("max_consumers", int),
+    ("server", "max_prefetch"): ("max_prefetch", int),
+    ("server", "max_streams_per_client"): ("max_streams_per_client", int),
+    ("server", "max_watch_streams"): ("max_watch_streams", int),
+    ("server", "max_concurrent_streams"): ("max_concurrent_streams", int),
+    ("server", "max_config_entries"): ("max_config_entries", int),
     ("scheduler", "quantum"): ("quantum", int),
     ("lua", "default_timeout_ms"): ("lua_timeout_ms", int),
     ("lua", "default_memory_limit_bytes"): ("lua_memory_limit_bytes", int),
@@ -85,7 +100,18 @@ _KEYS: dict[tuple[str, str], tuple[str, type]] = {
 _POSITIVE = {
     "quantum", "lua_timeout_ms", "lua_memory_limit_bytes", "lua_breaker_threshold",
     "lua_watchdog_ms",
-    "default_prefetch", "max_consumers", "metrics_interval_ms",
+    "default_prefetch", "max_consumers", "metrics_interval_ms", "max_prefetch",
+    "max_streams_per_client", "max_watch_streams", "max_concurrent_streams",
+    "max_config_entries",
+}
+
+# Upper bounds: values that fit the wire (quantum is a uint32 in GetStats) and the
+# one-stream-at-a-time delivery loop (prefetch).
+_MAXIMUM = {
+    "quantum": 1_000_000,
+    "default_prefetch": 100_000,
+    "max_prefetch": 100_000,
+    "max_concurrent_streams": 1_000_000,
 }
 
 
@@ -113,6 +139,9 @@ def _from_mapping(doc: Mapping[str, Any], source: str) -> ServerConfig:
                 raise ConfigError(f"{source}: [{section}] {key} must be >= 0, got {value}")
             if name in _POSITIVE and value <= 0:
                 raise ConfigError(f"{source}: [{section}] {key} must be > 0, got {value}")
+            if name in _MAXIMUM and value > _MAXIMUM[name]:
+                raise ConfigError(
+                    f"{source}: [{section}] {key} must be at most {_MAXIMUM[name]}, got {value}")
             values[name] = value
     return ServerConfig(source=source, warnings=tuple(warnings), **values)
 

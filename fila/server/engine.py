@@ -12,6 +12,7 @@ import asyncio
 import functools
 import logging
 import time
+from collections import deque
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ from fila.server.broker import (
     MAX_ERROR_BYTES,
     Broker,
     Delivered,
+    Delivery,
     Effects,
     PreparedEnqueue,
     _WithEffects,
@@ -40,7 +42,7 @@ from fila.server.overlay import OverlayStore
 from fila.server.store import WriteBatch
 from fila.types import HookResult
 
-__all__ = ["Consumer", "Engine", "SystemClock"]
+__all__ = ["REDRIVE_CHUNK", "Consumer", "Engine", "SystemClock"]
 
 log = logging.getLogger("fila.engine")
 
@@ -48,6 +50,10 @@ log = logging.getLogger("fila.engine")
 PURGE_CHUNK = 2000
 # Wall-clock limit of one hook job when no runner is passed in (config: [lua] watchdog_ms).
 DEFAULT_HOOK_WATCHDOG_S = 1.0
+# Messages moved per batch by Redrive.
+REDRIVE_CHUNK = 1000
+# How often idle key stats and unused interned strings are pruned (seconds).
+PRUNE_INTERVAL_S = 30.0
 
 
 class SystemClock:
@@ -68,6 +74,11 @@ class Consumer:
     queue: str
     outbox: asyncio.Queue[Delivered | None] = field(default_factory=asyncio.Queue)
     sending: set[str] = field(default_factory=set)
+    unsent_bytes: int = 0  # payload bytes waiting in the outbox
+    paused: bool = False  # no more leases while unsent_bytes is over the limit
+    # Leased to it while the outbox was over the byte limit: read from the store (payload
+    # and all) only when the outbox has room, so memory per stream stays bounded.
+    deferred: deque[Delivery] = field(default_factory=deque)
 
 
 class Engine:
@@ -85,6 +96,7 @@ class Engine:
         self._timer_at: float | None = None
         self._closing = False
         self._background: set[asyncio.Task[None]] = set()
+        self._pruner: asyncio.TimerHandle | None = None
         # Storage health: while degraded, timers pause, failed lease writes wait in
         # _deferred for the recovery, and one probe write retries with backoff.
         self.health = health if health is not None else StorageHealth()
@@ -184,17 +196,56 @@ class Engine:
             for consumer, msg_id in sending:
                 if consumer is not None:
                     consumer.sending.discard(msg_id)
+        limit = self.broker.settings.max_outbox_bytes
         for delivery in effects.deliveries:
             consumer = self._consumers.get(delivery.consumer)
             if consumer is None:
                 continue  # stream gone: its close released the lease
+            if consumer.deferred or consumer.unsent_bytes > limit:
+                self.broker.queued(consumer.id, delivery.msg_id)
+                consumer.deferred.append(delivery)
+                continue
             try:
                 message = self.broker.materialize(delivery)
             except FilaError as exc:  # a record vanished under us: skip it, send the rest
                 log.error("cannot read message %s for delivery: %s", delivery.msg_id, exc)
                 continue
             if message is not None:
-                consumer.outbox.put_nowait(message)
+                self.broker.queued(consumer.id, message.id)
+                self._put(consumer, message)
+
+    def _put(self, consumer: Consumer, message: Delivered) -> None:
+        consumer.outbox.put_nowait(message)
+        consumer.unsent_bytes += len(message.payload)
+        if not consumer.paused and consumer.unsent_bytes > self.broker.settings.max_outbox_bytes:
+            consumer.paused = True
+            self.broker.pause(consumer.id, True)
+
+    def take(self, consumer: Consumer, message: Delivered) -> bool:
+        """The stream takes ``message`` off its outbox: False = its lease ended, skip it."""
+        limit = self.broker.settings.max_outbox_bytes
+        consumer.unsent_bytes -= len(message.payload)
+        current, effects = self.broker.take(consumer.id, message.id)
+        self._apply_later(effects)
+        while consumer.deferred and consumer.unsent_bytes <= limit:
+            delivery = consumer.deferred.popleft()
+            try:
+                later = self.broker.materialize(delivery)
+            except FilaError as exc:
+                log.error("cannot read message %s for delivery: %s", delivery.msg_id, exc)
+                later = None
+            if later is None:  # its lease ended while deferred: free its slot
+                self._apply_later(self.broker.take(consumer.id, delivery.msg_id)[1])
+            else:
+                self._put(consumer, later)
+        if consumer.paused and consumer.unsent_bytes <= limit and not consumer.deferred:
+            consumer.paused = False
+            self._apply_later(self.broker.pause(consumer.id, False))
+        return current
+
+    def _apply_later(self, effects: Effects) -> None:
+        if effects.deliveries or len(effects.batch) or effects.closed:
+            self._spawn(self._apply_logged(effects))
 
     # ---- timers ------------------------------------------------------------
 
@@ -466,9 +517,24 @@ class Engine:
         await self._apply(self.broker.nack(queue, message_id, error, peer, token, decision))
 
     async def redrive(self, dlq: str, count: int, fairness_key: str, dry_run: bool) -> int:
+        """Move in chunks of REDRIVE_CHUNK, each committed before the next, so a large
+        DLQ neither holds the event loop nor builds one huge batch."""
         self._admit()
-        moved, effects = self.broker.redrive(dlq, count, fairness_key, dry_run)
-        await self._apply(effects)
+        ids = self.broker.redrive_candidates(dlq, count, fairness_key)
+        if dry_run:
+            return len(ids)
+        moved = 0
+        for start in range(0, len(ids), REDRIVE_CHUNK):
+            if self._closing:
+                break  # shutting down: report what moved
+            try:
+                n, effects = self.broker.redrive_ids(dlq, ids[start:start + REDRIVE_CHUNK])
+            except FilaError:
+                if moved:
+                    break  # the DLQ or its parent went away mid-way: report what moved
+                raise
+            await self._apply(effects)  # the commit yields to the loop between chunks
+            moved += n
         return moved
 
     # ---- consumers ---------------------------------------------------------
@@ -490,6 +556,7 @@ class Engine:
         """The stream ended: messages still in its outbox were never sent."""
         self._consumers.pop(consumer.id, None)
         unsent = list(consumer.sending)  # leased for it, lease write still in flight
+        unsent.extend(d.msg_id for d in consumer.deferred)
         while not consumer.outbox.empty():
             item = consumer.outbox.get_nowait()
             if item is not None:
@@ -507,6 +574,18 @@ class Engine:
 
     def start(self) -> None:
         self._rearm()
+        self._schedule_prune()
+
+    def _schedule_prune(self) -> None:
+        if not self._closing:
+            self._pruner = asyncio.get_running_loop().call_later(PRUNE_INTERVAL_S, self._prune)
+
+    def _prune(self) -> None:
+        try:
+            self.broker.prune()
+        except Exception:  # pragma: no cover - a core bug must not stop pruning
+            log.exception("pruning failed")
+        self._schedule_prune()
 
     async def close(self) -> None:
         """Stop timers, end every stream, wait for background commits."""
@@ -514,6 +593,9 @@ class Engine:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._pruner is not None:
+            self._pruner.cancel()
+            self._pruner = None
         if self._probe is not None:
             self._probe.cancel()
             self._probe = None

@@ -13,7 +13,17 @@ from collections.abc import Sequence
 
 from fila.server.scheduler import Block
 
-__all__ = ["Limits", "parse_cap", "parse_throttle"]
+__all__ = ["MAX_BURST", "MAX_CAP", "MAX_RATE", "MIN_RATE", "Limits", "parse_cap",
+           "parse_throttle"]
+
+# Bounds on runtime limit values, checked once when they are set (SetConfig), so
+# nothing is stored that stats cannot encode: a rate of 1e-20 would put a token
+# 1e20 s away (waiting_until_ms overflows its int64), a cap of 10**30 does not fit
+# LimitSnapshot.cap (uint64). Rate 0 stays allowed: "burst N deliveries, then stop".
+MIN_RATE = 0.000001  # one token every ~11.6 days
+MAX_RATE = 1_000_000.0
+MAX_BURST = 1_000_000
+MAX_CAP = 1_000_000
 
 # Refill arithmetic is floating point: at the exact time `check` promised a
 # token, `tokens` may come out as 0.9999999999. Without this slack the broker
@@ -33,6 +43,11 @@ def parse_throttle(value: str) -> tuple[float, float]:
         raise ValueError(shape)
     rate = _parse_number(parts[0], "rate", shape)
     burst = _parse_number(parts[1], "burst", shape)
+    if rate != 0 and not MIN_RATE <= rate <= MAX_RATE:
+        raise ValueError(f"throttle rate must be 0 or {MIN_RATE:.6f}..{MAX_RATE:.0f} per second "
+                         f'(got "{parts[0].strip()}")')
+    if burst > MAX_BURST:
+        raise ValueError(f'throttle burst must be at most {MAX_BURST} (got "{parts[1].strip()}")')
     return rate, burst
 
 
@@ -40,7 +55,7 @@ def _parse_number(text: str, what: str, shape: str) -> float:
     text = text.strip()
     try:
         number = float(text)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise ValueError(shape) from None
     if not math.isfinite(number) or number < 0:
         raise ValueError(f'throttle {what} must be a finite number >= 0 (got "{text}")')
@@ -48,18 +63,22 @@ def _parse_number(text: str, what: str, shape: str) -> float:
 
 
 def parse_cap(value: str) -> int:
-    """Parse a concurrency cap ``"<n>"`` (integer >= 0).
+    """Parse a concurrency cap ``"<n>"`` (integer 0..MAX_CAP).
 
     Raises:
         ValueError: with a message fit to show the user.
     """
     text = value.strip()
     try:
-        cap = int(text)
+        cap = int(text) if len(text) <= 32 else MAX_CAP + 1  # skip int() of 1000 digits
+        if len(text) > 32 and not text.isdigit():
+            raise ValueError
     except ValueError:
         raise ValueError(f'concurrency value must be an integer >= 0 (got "{value}")') from None
     if cap < 0:
         raise ValueError(f'concurrency value must be an integer >= 0 (got "{value}")')
+    if cap > MAX_CAP:
+        raise ValueError(f'concurrency value must be at most {MAX_CAP} (got "{value}")')
     return cap
 
 
@@ -224,6 +243,10 @@ class Limits:
 
     def in_flight(self, key: str) -> int:
         return self._in_flight.get(key, 0)
+
+    def keys_in_use(self) -> set[str]:
+        """Every key with a bucket, a cap, counters or leases in flight."""
+        return {*self._buckets, *self._caps, *self._in_flight, *self._counters}
 
     def throttle_keys(self) -> list[str]:
         return sorted(self._buckets)

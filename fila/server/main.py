@@ -12,10 +12,12 @@ import argparse
 import asyncio
 import contextlib
 import ctypes
+import errno
 import ipaddress
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -75,6 +77,25 @@ def _release_free_heap() -> None:
         ctypes.CDLL(None).malloc_trim(0)
 
 
+def _bind_failure(addr: str) -> str:
+    """Why gRPC could not listen on ``addr``, in one line (it only says that it failed)."""
+    host, _, port = addr.rpartition(":")
+    host = host.strip("[]")
+    try:
+        infos = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
+    except (OSError, ValueError) as exc:
+        return f"cannot listen on {addr}: {exc}"
+    for family, kind, proto, _, sockaddr in infos:
+        with socket.socket(family, kind, proto) as probe:
+            try:
+                probe.bind(sockaddr)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    return f"{addr} is already in use"
+                return f"cannot listen on {addr}: {exc.strerror}"
+    return f"cannot listen on {addr}"
+
+
 class _UndecodableRequestFilter(logging.Filter):
     """grpc logs a full traceback when a request does not decode (hostile or broken
     client input). The client already got a status; one warning line is enough."""
@@ -115,6 +136,9 @@ class Server:
             default_prefetch=cfg.default_prefetch,
             release_grace_ms=cfg.release_grace_ms,
             max_consumers=cfg.max_consumers,
+            max_config_entries=cfg.max_config_entries,
+            max_prefetch=cfg.max_prefetch,
+            max_streams_per_client=cfg.max_streams_per_client,
         )
         overlay = OverlayStore(self._store)
         broker = Broker(overlay, clock, settings)
@@ -140,6 +164,11 @@ class Server:
             ("grpc.keepalive_timeout_ms", 10_000),
             ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
             ("grpc.keepalive_permit_without_calls", 1),
+            # RPCs in progress per client connection.
+            ("grpc.max_concurrent_streams", cfg.max_concurrent_streams),
+            # Without this a second server on the same port starts too, and the kernel
+            # splits connections between two brokers.
+            ("grpc.so_reuseport", 0),
         ])
         store, committer = self._store, self._committer
 
@@ -150,7 +179,8 @@ class Server:
         storage_health = self._engine.health
         facts = ServerFacts(cfg.listen_addr, str(Path(cfg.data_dir).resolve()), started,
                             self._store.size_bytes, time.monotonic, storage_counters,
-                            storage_error=lambda: storage_health.reason)
+                            storage_error=lambda: storage_health.reason,
+                            max_watch_streams=cfg.max_watch_streams)
         fila_names = register_services(server, self._engine, facts)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         names = (
@@ -159,7 +189,12 @@ class Server:
             reflection.SERVICE_NAME,
         )
         reflection.enable_server_reflection(names, server)
-        self.port = server.add_insecure_port(cfg.listen_addr)
+        try:
+            self.port = server.add_insecure_port(cfg.listen_addr)
+        except RuntimeError:
+            self.port = 0
+        if self.port == 0:
+            raise OSError(_bind_failure(cfg.listen_addr))
         await server.start()
         self._grpc = server
         self._health_names = ("", *names[:2])

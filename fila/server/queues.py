@@ -21,7 +21,7 @@ MAX_NAME_BYTES = 256
 
 
 class ConsumerState:
-    __slots__ = ("credit", "id", "leases", "peer", "queue", "token")
+    __slots__ = ("credit", "held", "id", "leases", "paused", "peer", "queue", "token", "unsent")
 
     def __init__(self, cid: int, queue: str, credit: int, peer: str = "",
                  token: str = "") -> None:
@@ -32,6 +32,13 @@ class ConsumerState:
         self.peer = peer
         self.token = token
         self.leases: set[str] = set()
+        # Leases waiting in the stream's outbox (the shell says so), not taken by it yet.
+        self.unsent: set[str] = set()
+        # Outbox entries whose lease ended while unsent: each keeps its credit until the
+        # stream takes the entry off its outbox (and skips it), so a stream that stops
+        # reading is not leased more than its prefetch.
+        self.held = 0
+        self.paused = False  # the shell holds too many unsent bytes for it: no credit
 
 
 class KeyStats:
@@ -78,7 +85,6 @@ class QueueState:
         self.counters = {"enqueued": 0, "delivered": 0, "acked": 0, "nacked": 0,
                          "dead_lettered": 0, "hook_failures": 0}
         self.keys: dict[str, KeyStats] = {}
-        self.pruned_at = 0.0  # monotonic time idle key stats were last dropped
         self.waits: deque[float] = deque(maxlen=512)
 
     def key_stats(self, key: str) -> KeyStats:

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import grpc
 
 from fila import __version__
-from fila.errors import FilaError, InvalidArgumentError, UnavailableError
+from fila.errors import FilaError, InvalidArgumentError, OverloadedError, UnavailableError
 from fila.server import convert
 from fila.server.engine import Engine
 from fila.server.stats import RateTracker, SnapshotCache, limit_snapshots, queue_snapshot
@@ -46,6 +46,7 @@ class ServerFacts:
     storage_error: Callable[[], str] = lambda: ""
     features: tuple[str, ...] = field(default=("fairness", "throttling", "lua", "dlq",
                                                "delayed", "watch_stats"))
+    max_watch_streams: int = 64
 
 
 async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: Exception) -> None:
@@ -114,6 +115,8 @@ class HotPathService(service_pb2_grpc.FilaServiceServicer):  # type: ignore[misc
                                             "broker is shutting down")
                     await context.abort(grpc.StatusCode.NOT_FOUND,
                                         f'queue "{request.queue}" was deleted')
+                if not self._engine.take(consumer, message):
+                    continue  # its lease ended while it waited here: not sent
                 yield service_pb2.ConsumeResponse(message=convert.message(message))
         finally:
             # Also runs on client cancel / disconnect: leases go back at once.
@@ -140,6 +143,7 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
         self._engine = engine
         self._facts = facts
         self._snapshots = SnapshotCache(engine.broker)
+        self._watchers = 0
 
     @property
     def _broker(self) -> Any:
@@ -268,6 +272,11 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
         interval = max(100, request.interval_ms or 1000) / 1000.0
         top = min(request.top_keys or 50, 10_000)
         tracker = RateTracker()
+        limit = self._facts.max_watch_streams
+        if self._watchers >= limit:
+            await _abort(context, OverloadedError(f"too many WatchStats streams (limit {limit})"))
+            return
+        self._watchers += 1
         try:
             if request.queue:
                 self._broker.stats_view(request.queue)  # NOT_FOUND early
@@ -277,6 +286,8 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
                 await asyncio.sleep(interval)  # the stream's cadence, not synchronisation
         except FilaError as exc:
             await _abort(context, exc)
+        finally:
+            self._watchers -= 1
 
     @_rpc
     async def GetServerInfo(self, request: admin_pb2.GetServerInfoRequest, context: Any

@@ -41,7 +41,8 @@ def small_disk(make_server: Callable[..., ServerProcess]) -> Iterator[ServerProc
     """A server (not started) whose data directory is a fresh 16 MiB tmpfs."""
     if sys.platform != "linux" or shutil.which("mount") is None:
         pytest.skip("needs Linux mount(8) to put the data directory on a small tmpfs")
-    server = make_server(start=False)
+    # The consumer asks for every message at once (over the default cap of 1000).
+    server = make_server({"server": {"max_prefetch": 100_000}}, start=False)
     server.data_dir.mkdir()
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={DISK}", "tmpfs",
                            str(server.data_dir)], capture_output=True, text=True, check=False)

@@ -61,15 +61,18 @@ def test_quiet_tenant_is_not_stuck_behind_noisy(stubs: Stubs) -> None:
     stream.cancel()
 
 
-def test_weighted_shares_within_one_percent(fila_server, stubs: Stubs) -> None:  # type: ignore[no-untyped-def]
+def test_weighted_shares_within_one_percent(make_server) -> None:  # type: ignore[no-untyped-def]
+    server = make_server({"server": {"max_prefetch": 5000}})  # above the default cap
+    stubs = Stubs(server.addr)
     stubs.create("weighted", on_enqueue=TENANT_HOOK)
     items = [{"tenant": f"k{w}", "w": str(w)} for w in range(1, 6) for _ in range(2000)]
-    _enqueue_many(fila_server.addr, "weighted", items)
+    _enqueue_many(server.addr, "weighted", items)
     stream = Stream(stubs, "weighted", prefetch=5000)
     counts: Counter[str] = Counter()
     for msg in stream.take(5000, timeout=120):
         counts[msg.metadata.fairness_key] += 1
     stream.cancel()
+    stubs.close()
     for w in range(1, 6):
         share = counts[f"k{w}"] / 5000
         assert abs(share - w / 15) <= 0.01, (w, share)
