@@ -204,4 +204,6 @@ def demo(
 
 def register(app: typer.Typer) -> None:
     """Add `fila demo` to the root CLI (called by fila/cli/main.py)."""
-    app.command("demo")(demo)
+    from fila.cli.common import FilaCommand
+
+    app.command("demo", cls=FilaCommand)(demo)

@@ -58,4 +58,6 @@ def _root_addr(ctx: typer.Context) -> str:
 
 def register(app: typer.Typer) -> None:
     """Add `fila tui` to the root CLI (called by fila/cli/main.py)."""
-    app.command("tui")(tui)
+    from fila.cli.common import FilaCommand
+
+    app.command("tui", cls=FilaCommand)(tui)
