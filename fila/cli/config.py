@@ -8,7 +8,7 @@ import typer
 
 from fila.cli.common import FilaCommand, JsonOpt, session
 
-app = typer.Typer(help="Set, get and list runtime configuration.", no_args_is_help=True)
+app = typer.Typer(help="Set, get, unset and list runtime configuration.", no_args_is_help=True)
 
 KeyArg = Annotated[str, typer.Argument(help="Config key, e.g. throttle.tenant:acme.")]
 
@@ -17,7 +17,7 @@ KeyArg = Annotated[str, typer.Argument(help="Config key, e.g. throttle.tenant:ac
 def set_(
     ctx: typer.Context,
     key: KeyArg,
-    value: Annotated[str, typer.Argument(help="Value ('' removes a throttle/cap).")],
+    value: Annotated[str, typer.Argument(help="Value ('' deletes the key, as `unset` does).")],
     json_out: JsonOpt = False,
 ) -> None:
     """Set a runtime config value (takes effect at once)."""
@@ -35,6 +35,14 @@ def get(ctx: typer.Context, key: KeyArg, json_out: JsonOpt = False) -> None:
             out.emit_json({"key": key, "value": value})
         else:
             out.line(f"{key}: {value if value is not None else '(not set)'}")
+
+
+@app.command("unset", cls=FilaCommand)
+def unset(ctx: typer.Context, key: KeyArg, json_out: JsonOpt = False) -> None:
+    """Delete a runtime config value (a throttle or cap stops applying at once)."""
+    with session(ctx, json_out) as (client, out):
+        client.set_config(key, "")  # an empty value deletes the key on the wire
+        out.done(f'Deleted "{key}"', {"key": key, "deleted": True})
 
 
 @app.command("list", cls=FilaCommand)

@@ -103,4 +103,7 @@ def test(
             if result.raw:
                 out.line(f"  returned:      {result.raw}")
         if result.error:
+            if out.json:
+                # The JSON above already carries the error; stdout stays parseable.
+                raise SystemExit(1)
             raise CliError(f"hook failed: {result.error}")

@@ -10,6 +10,8 @@ import sys
 import grpc
 
 from e2e.helpers import Stubs, wait_for
+from fila.cli.demo import TARGET_PENDING, setup
+from fila.client import Client
 
 
 def test_demo_runs_and_stops_cleanly(fila_server) -> None:  # type: ignore[no-untyped-def]
@@ -18,6 +20,14 @@ def test_demo_runs_and_stops_cleanly(fila_server) -> None:  # type: ignore[no-un
     proc = subprocess.Popen([*cmd, "--addr", fila_server.url, "demo"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     stubs = Stubs(fila_server.addr)
+
+    def pending_of(tenant: str) -> int:
+        try:
+            keys = {k.key: k.pending_count for k in stubs.stats("demo").per_key_stats}
+        except grpc.RpcError:
+            return 0
+        return keys.get(tenant, 0)
+
     try:
         def throttled_tenant() -> object:
             try:
@@ -33,10 +43,46 @@ def test_demo_runs_and_stops_cleanly(fila_server) -> None:  # type: ignore[no-un
 
         initech = wait_for(throttled_tenant, timeout=30, what="a throttled tenant under load")
         assert initech.waiting_on == "provider:slowpay"
+
+        # The backlog stays around a steady size: once the noisy tenant has reached its
+        # target, a few hundred more deliveries later the depth is still bounded.
+        wait_for(lambda: pending_of("acme") >= TARGET_PENDING["acme"], timeout=30,
+                 what="the noisy tenant's backlog to fill up")
+        delivered = stubs.stats("demo").snapshot.delivered_total
+        depths = []
+
+        def many_more_delivered() -> bool:
+            snap = stubs.stats("demo")
+            depths.append(snap.depth)
+            return snap.snapshot.delivered_total > delivered + 1000
+
+        wait_for(many_more_delivered, timeout=30, what="1000 more deliveries")
+        # targets plus what the producers send in one poll interval (and a margin)
+        bound = sum(TARGET_PENDING.values()) + 250
+        assert max(depths) <= bound, depths
     finally:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
         stubs.close()
-    assert proc.returncode == 0, err
+    assert proc.returncode == 130, err  # Ctrl-C, as `fila consume` reports it
     assert "Demo stopped." in out
     assert "Traceback" not in err
+
+
+def test_demo_cleanup_removes_what_it_leaves(fila_server) -> None:  # type: ignore[no-untyped-def]
+    fila = shutil.which("fila")
+    cmd = [fila] if fila else [sys.executable, "-m", "fila.cli.main"]
+    with Client(fila_server.addr) as client:
+        setup(client)  # what a demo run leaves behind
+        assert {q.name for q in client.list_queues()} == {"demo", "demo.dlq"}
+    done = subprocess.run([*cmd, "--addr", fila_server.url, "demo", "--cleanup"],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ('Removed queue "demo", queue "demo.dlq", '
+                           'config "throttle.provider:slowpay"\n')
+    with Client(fila_server.addr) as client:
+        assert client.list_queues() == []
+        assert client.get_config("throttle.provider:slowpay") is None
+    again = subprocess.run([*cmd, "--addr", fila_server.url, "demo", "--cleanup"],
+                           capture_output=True, text=True, timeout=30)
+    assert (again.returncode, again.stdout) == (0, "Nothing to clean up.\n")
