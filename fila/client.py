@@ -213,7 +213,9 @@ def _dlq_of(name: str) -> str:
 
 
 def _hook_result(resp: Any) -> HookResult:
-    return _record(HookResult, resp, throttle_keys=tuple(resp.throttle_keys))
+    # The weight a queue would use: the scheduler counts 0 (or none given) as 1.
+    return _record(HookResult, resp, throttle_keys=tuple(resp.throttle_keys),
+                   weight=max(1, int(resp.weight)))
 
 
 def _server_info(resp: Any) -> ServerInfo:

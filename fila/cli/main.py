@@ -44,7 +44,8 @@ def main() -> None:
     try:
         from fila.cli import fast
 
-        if not fast.run(argv):
+        # FILA_NO_FAST_PATH=1: everything through Typer (tests compare the two ways in).
+        if os.environ.get("FILA_NO_FAST_PATH") or not fast.run(argv):
             _run_typer(argv)
     except BrokenPipeError:
         # `fila queue list | head -1`: the reader left; exit quietly, not with a traceback.
