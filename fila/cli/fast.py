@@ -32,9 +32,10 @@ class _Parsed:
     delay_ms: int = 0
 
 
-# option -> whether it takes a value; per command (global ones are accepted everywhere)
+# Global flags, accepted before or after the command (--addr, which takes a value, too).
 _GLOBAL_FLAGS = {"--json": "json", "--yes": None, "-y": None}
-_VALUE_OPTS = {
+# Per command: the options that take a value, and the field each fills.
+_VALUE_OPTS: dict[str, dict[str, str]] = {
     "enqueue": {"--header": "headers", "-H": "headers", "--delay": "delay_ms"},
     "version": {},
 }
