@@ -32,13 +32,14 @@ def tui(
     ] = 100,
 ) -> None:
     """Live dashboard: who is waiting, and why. Edit hooks, limits and redrive DLQs."""
-    # Imported here so `fila --help` does not load Textual and grpc.
     from fila.cli.base import check_addr
-    from fila.client import Client
-    from fila.tui.app import build_app
 
     target = addr or _root_addr(ctx)
     check_addr(target)  # a malformed address is a usage error: one line, exit 2
+    # Imported here so `fila --help` (and a mistyped address) does not load Textual and grpc.
+    from fila.client import Client
+    from fila.tui.app import build_app
+
     # The app owns the client from here: it closes it on exit to end the stats stream.
     client = Client(target)
     try:
