@@ -15,14 +15,15 @@ get the plain records of :mod:`fila.types`, and every gRPC failure leaves as a
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 import grpc
-import grpc.aio
 
 from fila import __version__, errors
+from fila.addr import parse_addr
 from fila.types import (
     STREAM_TOKEN_KEY,
     ConsumeMessage,
@@ -37,12 +38,32 @@ from fila.types import (
     ServerInfo,
     StatsSnapshot,
 )
-from fila.v1 import admin_pb2, admin_pb2_grpc, service_pb2, service_pb2_grpc
+from fila.v1 import service_pb2, service_pb2_grpc
 
 __all__ = ["CONNECT_FAILURE_PREFIX", "AsyncClient", "AsyncStream", "Client", "parse_addr"]
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+class _Lazy:
+    """A module imported on first attribute access.
+
+    The admin stubs (and their message classes) cost a one-shot ``fila enqueue``
+    ~15 ms of imports it never uses; they load when an admin method first runs.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        module = importlib.import_module(self._name)
+        self.__dict__.update(module.__dict__)
+        return getattr(module, attr)
+
+
+admin_pb2: Any = _Lazy("fila.v1.admin_pb2")
+admin_pb2_grpc: Any = _Lazy("fila.v1.admin_pb2_grpc")
 
 # An UnavailableError whose text starts with this never reached the broker
 # (refused, unresolvable), as opposed to a broker that went away mid-call.
@@ -70,21 +91,6 @@ _CHANNEL_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.max_send_message_length", 64 * 1024 * 1024),
     ("grpc.primary_user_agent", f"fila-python/{__version__}"),
 ]
-
-
-def parse_addr(addr: str) -> tuple[str, bool]:
-    """Split ``http://host:port`` / ``https://host:port`` / ``host:port`` into (target, tls)."""
-    addr = addr.strip()
-    tls = False
-    if addr.startswith("https://"):
-        addr, tls = addr[len("https://") :], True
-    elif addr.startswith("http://"):
-        addr = addr[len("http://") :]
-    addr = addr.rstrip("/")
-    host, sep, port = addr.rpartition(":")
-    if not addr or not sep or not host or not port.isdigit():
-        raise errors.InvalidArgumentError(f'invalid broker address "{addr}": expected HOST:PORT')
-    return addr, tls
 
 
 # ---- errors -------------------------------------------------------------------
@@ -207,7 +213,9 @@ def _dlq_of(name: str) -> str:
 
 
 def _hook_result(resp: Any) -> HookResult:
-    return _record(HookResult, resp, throttle_keys=tuple(resp.throttle_keys))
+    # The weight a queue would use: the scheduler counts 0 (or none given) as 1.
+    return _record(HookResult, resp, throttle_keys=tuple(resp.throttle_keys),
+                   weight=max(1, int(resp.weight)))
 
 
 def _server_info(resp: Any) -> ServerInfo:
@@ -318,12 +326,18 @@ class Client:
         else:
             self._channel = grpc.secure_channel(target, creds, options=_CHANNEL_OPTIONS)
         self._service = service_pb2_grpc.FilaServiceStub(self._channel)
-        self._admin = admin_pb2_grpc.FilaAdminStub(self._channel)
+        self._admin_stub: Any = None
         self._tokens = _StreamTokens()
 
     def close(self) -> None:
         """Close the channel; open streams end."""
         self._channel.close()
+
+    @property
+    def _admin(self) -> Any:
+        if self._admin_stub is None:
+            self._admin_stub = admin_pb2_grpc.FilaAdminStub(self._channel)
+        return self._admin_stub
 
     def __enter__(self) -> Client:
         return self
@@ -573,15 +587,25 @@ class AsyncClient:
         target, tls = parse_addr(addr)
         creds = _channel_credentials(tls)
         if creds is None:
+            import grpc.aio  # only the asyncio client pays for it
+
             self._channel = grpc.aio.insecure_channel(target, options=_CHANNEL_OPTIONS)
         else:
+            import grpc.aio
+
             self._channel = grpc.aio.secure_channel(target, creds, options=_CHANNEL_OPTIONS)
         self._service = service_pb2_grpc.FilaServiceStub(self._channel)
-        self._admin = admin_pb2_grpc.FilaAdminStub(self._channel)
+        self._admin_stub: Any = None
         self._tokens = _StreamTokens()
 
     async def close(self) -> None:
         await self._channel.close(None)
+
+    @property
+    def _admin(self) -> Any:
+        if self._admin_stub is None:
+            self._admin_stub = admin_pb2_grpc.FilaAdminStub(self._channel)
+        return self._admin_stub
 
     async def __aenter__(self) -> AsyncClient:
         return self

@@ -6,18 +6,18 @@ from typing import Annotated
 
 import typer
 
-from fila.cli.common import JsonOpt, session
+from fila.cli.common import FilaCommand, JsonOpt, session
 
-app = typer.Typer(help="Set, get and list runtime configuration.", no_args_is_help=True)
+app = typer.Typer(help="Set, get, unset and list runtime configuration.", no_args_is_help=True)
 
 KeyArg = Annotated[str, typer.Argument(help="Config key, e.g. throttle.tenant:acme.")]
 
 
-@app.command("set")
+@app.command("set", cls=FilaCommand)
 def set_(
     ctx: typer.Context,
     key: KeyArg,
-    value: Annotated[str, typer.Argument(help="Value ('' removes a throttle/cap).")],
+    value: Annotated[str, typer.Argument(help="Value ('' deletes the key, as `unset` does).")],
     json_out: JsonOpt = False,
 ) -> None:
     """Set a runtime config value (takes effect at once)."""
@@ -26,7 +26,7 @@ def set_(
         out.done(f'Set "{key}" = "{value}"', {"key": key, "value": value})
 
 
-@app.command()
+@app.command(cls=FilaCommand)
 def get(ctx: typer.Context, key: KeyArg, json_out: JsonOpt = False) -> None:
     """Print one runtime config value."""
     with session(ctx, json_out) as (client, out):
@@ -37,7 +37,15 @@ def get(ctx: typer.Context, key: KeyArg, json_out: JsonOpt = False) -> None:
             out.line(f"{key}: {value if value is not None else '(not set)'}")
 
 
-@app.command("list")
+@app.command("unset", cls=FilaCommand)
+def unset(ctx: typer.Context, key: KeyArg, json_out: JsonOpt = False) -> None:
+    """Delete a runtime config value (a throttle or cap stops applying at once)."""
+    with session(ctx, json_out) as (client, out):
+        client.set_config(key, "")  # an empty value deletes the key on the wire
+        out.done(f'Deleted "{key}"', {"key": key, "deleted": True})
+
+
+@app.command("list", cls=FilaCommand)
 def list_(
     ctx: typer.Context,
     prefix: Annotated[str, typer.Option("--prefix", help="Only keys starting with this.")] = "",

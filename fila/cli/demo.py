@@ -3,7 +3,12 @@
 Against a running broker it creates (or updates) queue ``demo`` whose
 ``on_enqueue`` hook keys messages by the ``tenant`` header and gives the
 throttled tenant a throttle key; sets ``throttle.<key>``; then runs producer
-and consumer threads until Ctrl-C.
+and consumer threads until Ctrl-C (exit code 130, like ``fila consume``).
+
+Each tenant's producer pauses while that tenant has more than its target of
+messages pending, so the backlog hovers around a steady size however long the
+demo runs. What it leaves behind (queue ``demo``, ``demo.dlq`` and the throttle
+key) stays for the next run; ``fila demo --cleanup`` removes it.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import typer
 if TYPE_CHECKING:
     from fila.client import Client
 
-__all__ = ["DEMO_HOOK", "demo", "register"]
+__all__ = ["DEMO_HOOK", "cleanup", "demo", "register", "setup"]
 
 DEMO_QUEUE = "demo"
 THROTTLE_KEY = "provider:slowpay"
@@ -39,7 +44,10 @@ DEMO_FAILURE_HOOK = """function on_failure(msg)
 end
 """
 
-MAX_BACKLOG = 20_000  # producers pause above this depth so a long demo stays bounded
+# Pending messages per tenant above which its producer pauses: the backlog stays about
+# this size (plus what one poll interval lets through) for as long as the demo runs.
+TARGET_PENDING = {"acme": 300, "globex": 40, "initech": 60}
+POLL_S = 0.5
 
 
 def _paced(stop: threading.Event, per_second: float, step: Callable[[int], None]) -> None:
@@ -58,7 +66,7 @@ def _paced(stop: threading.Event, per_second: float, step: Callable[[int], None]
 def _producer(
     make_client: Callable[[], Client],
     stop: threading.Event,
-    backlog_ok: threading.Event,
+    room: dict[str, threading.Event],
     tenant: str,
     per_second: float,
     extra: dict[str, str],
@@ -66,6 +74,8 @@ def _producer(
     from fila.errors import FilaError
 
     with make_client() as client:
+
+        backlog_ok = room[tenant]
 
         def send(i: int) -> None:
             backlog_ok.wait(1.0)
@@ -104,21 +114,22 @@ def _consumer(make_client: Callable[[], Client], stop: threading.Event) -> None:
 
 
 def _watch_backlog(
-    make_client: Callable[[], Client], stop: threading.Event, backlog_ok: threading.Event
+    make_client: Callable[[], Client], stop: threading.Event, room: dict[str, threading.Event]
 ) -> None:
     from fila.errors import FilaError
 
     with make_client() as client:
         while not stop.is_set():
             try:
-                depth = next((q.depth for q in client.list_queues() if q.name == DEMO_QUEUE), 0)
+                pending = {key: p for key, p, _, _ in client.get_stats(DEMO_QUEUE).per_key}
             except FilaError:
-                depth = 0
-            if depth > MAX_BACKLOG:
-                backlog_ok.clear()
-            else:
-                backlog_ok.set()
-            stop.wait(2.0)
+                pending = {}
+            for tenant, event in room.items():
+                if pending.get(tenant, 0) > TARGET_PENDING[tenant]:
+                    event.clear()
+                else:
+                    event.set()
+            stop.wait(POLL_S)
 
 
 def setup(client: Client) -> None:
@@ -132,6 +143,23 @@ def setup(client: Client) -> None:
     client.set_config(f"throttle.{THROTTLE_KEY}", THROTTLE_VALUE)
 
 
+def cleanup(client: Client) -> list[str]:
+    """Remove what the demo leaves behind; return what was there to remove."""
+    from fila.errors import NotFoundError
+
+    removed: list[str] = []
+    try:
+        client.delete_queue(DEMO_QUEUE)  # its .dlq goes with it
+        removed += [f'queue "{DEMO_QUEUE}"', f'queue "{DEMO_QUEUE}.dlq"']
+    except NotFoundError:
+        pass
+    key = f"throttle.{THROTTLE_KEY}"
+    if client.get_config(key) is not None:
+        client.set_config(key, "")
+        removed.append(f'config "{key}"')
+    return removed
+
+
 def demo(
     ctx: typer.Context,
     addr: Annotated[
@@ -143,45 +171,58 @@ def demo(
             help="Broker address (defaults to the global --addr).",
         ),
     ] = None,
+    clean: Annotated[
+        bool,
+        typer.Option(
+            "--cleanup",
+            help=f'Remove queues "{DEMO_QUEUE}", "{DEMO_QUEUE}.dlq" and '
+            f'"throttle.{THROTTLE_KEY}", then exit.',
+        ),
+    ] = False,
 ) -> None:
     """Run a noisy, a quiet and a throttled tenant plus a consumer until Ctrl-C."""
+    from fila.cli.base import check_addr, describe_error
     from fila.cli.tui import _root_addr
     from fila.client import Client
     from fila.errors import FilaError
 
     target = addr or _root_addr(ctx)
+    check_addr(target)
 
     def make_client() -> Client:
         return Client(target)
 
     try:
         with make_client() as client:
+            if clean:
+                removed = cleanup(client)
+                typer.echo("Removed " + ", ".join(removed) if removed else "Nothing to clean up.")
+                return
             setup(client)
     except FilaError as exc:
-        typer.echo(f"Error: {exc.message or type(exc).__name__}", err=True)
+        typer.echo(f"Error: {describe_error(exc, target)}", err=True)
         raise typer.Exit(1) from None
 
     stop = threading.Event()
-    backlog_ok = threading.Event()
-    backlog_ok.set()
+    room = {tenant: threading.Event() for tenant in TARGET_PENDING}
+    for event in room.values():
+        event.set()
     threads = [
         threading.Thread(
-            target=_producer, name="noisy", args=(make_client, stop, backlog_ok, "acme", 300.0, {})
+            target=_producer, name="noisy", args=(make_client, stop, room, "acme", 300.0, {})
         ),
         threading.Thread(
             target=_producer,
             name="quiet",
-            args=(make_client, stop, backlog_ok, "globex", 8.0, {"weight": "2"}),
+            args=(make_client, stop, room, "globex", 8.0, {"weight": "2"}),
         ),
         threading.Thread(
             target=_producer,
             name="throttled",
-            args=(make_client, stop, backlog_ok, "initech", 40.0, {"provider": "slowpay"}),
+            args=(make_client, stop, room, "initech", 40.0, {"provider": "slowpay"}),
         ),
         threading.Thread(target=_consumer, name="consumer", args=(make_client, stop)),
-        threading.Thread(
-            target=_watch_backlog, name="backlog", args=(make_client, stop, backlog_ok)
-        ),
+        threading.Thread(target=_watch_backlog, name="backlog", args=(make_client, stop, room)),
     ]
     for t in threads:
         t.daemon = True  # a consumer blocked on its stream must not hold up Ctrl-C
@@ -189,19 +230,21 @@ def demo(
     typer.echo(
         f'Demo running on queue "{DEMO_QUEUE}" at {target}: noisy tenant acme, quiet globex, '
         f"throttled initech (throttle.{THROTTLE_KEY} = {THROTTLE_VALUE}). "
-        f"Now run `fila tui --addr {target}` in another terminal. Ctrl-C stops."
+        f"Now run `fila tui --addr {target}` in another terminal. Ctrl-C stops; "
+        f"`fila demo --cleanup` removes the demo queues afterwards."
     )
     try:
         stop.wait()
     except KeyboardInterrupt:
-        pass
-    finally:
         stop.set()
         for t in threads:
             t.join(timeout=2.0)
-    typer.echo("Demo stopped.")
+        typer.echo("Demo stopped.")
+        raise typer.Exit(130) from None
 
 
 def register(app: typer.Typer) -> None:
     """Add `fila demo` to the root CLI (called by fila/cli/main.py)."""
-    app.command("demo")(demo)
+    from fila.cli.common import FilaCommand
+
+    app.command("demo", cls=FilaCommand)(demo)

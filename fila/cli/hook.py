@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from fila.cli.common import CliError, JsonOpt, load_source, parse_headers, session
+from fila.cli.common import CliError, FilaCommand, JsonOpt, load_source, parse_headers, session
 
 app = typer.Typer(help="Try Lua hooks before applying them.", no_args_is_help=True)
 
@@ -24,7 +24,7 @@ def pick_hook(script: str, hook: str | None) -> str:
     return "on_enqueue"
 
 
-@app.command()
+@app.command(cls=FilaCommand)
 def test(
     ctx: typer.Context,
     script: Annotated[
@@ -103,4 +103,7 @@ def test(
             if result.raw:
                 out.line(f"  returned:      {result.raw}")
         if result.error:
+            if out.json:
+                # The JSON above already carries the error; stdout stays parseable.
+                raise SystemExit(1)
             raise CliError(f"hook failed: {result.error}")

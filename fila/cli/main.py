@@ -1,53 +1,64 @@
-"""The `fila` command: one sub-app per noun, assembled here as a table of contents."""
+"""Entry point of the `fila` script.
+
+Importing this module is cheap: ``fila enqueue`` and ``fila version`` run through
+the fast path (fila/cli/fast.py) without Typer; every other command builds the
+Typer tree (fila/cli/app.py). Textual loads only for ``fila tui``, Rich only to
+print a table or help on a terminal, the admin stubs only for admin commands —
+tests/cli/test_cli_startup.py checks each.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING, Any
 
-import typer
+if TYPE_CHECKING:
+    import typer
 
-from fila.cli import common, config, demo, hook, message, queue, redrive, tui, version
-
-app = typer.Typer(
-    name="fila",
-    help="Fila: a message broker with fair scheduling and per-key throttling.",
-    no_args_is_help=True,
-    add_completion=False,
-    # Errors are handled in common.handle_errors and main(); no rich tracebacks with locals.
-    pretty_exceptions_enable=False,
-)
-app.callback()(common.root_callback)
-
-app.add_typer(queue.app, name="queue")  # create | delete | list | inspect | update
-app.add_typer(config.app, name="config")  # set | get | list
-app.command("redrive")(redrive.redrive)
-app.command("enqueue")(message.enqueue)
-app.command("consume")(message.consume)
-app.command("peek")(message.peek)
-app.add_typer(hook.app, name="hook")  # test
-app.command("version")(version.version)
+    app: typer.Typer
 
 
-tui.register(app)  # tui
-demo.register(app)  # demo
+def __getattr__(name: str) -> Any:
+    # `from fila.cli.main import app` (tests, plugins) still works, built on demand.
+    if name == "app":
+        from fila.cli.app import app
+
+        return app
+    raise AttributeError(name)
+
+
+def _run_typer(argv: list[str]) -> None:
+    import typer
+
+    from fila.cli.app import app, hoist_global_options
+
+    root = typer.main.get_command(app)
+    assert isinstance(root, typer.core.TyperGroup)
+    root.main(args=hoist_global_options(root, argv), prog_name="fila")
 
 
 def main() -> None:
     """Entry point of the `fila` script."""
+    argv = sys.argv[1:]
     try:
-        app(prog_name="fila")
+        from fila.cli import fast
+
+        # FILA_NO_FAST_PATH=1: everything through Typer (tests compare the two ways in).
+        if os.environ.get("FILA_NO_FAST_PATH") or not fast.run(argv):
+            _run_typer(argv)
     except BrokenPipeError:
         # `fila queue list | head -1`: the reader left; exit quietly, not with a traceback.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
     except Exception as e:  # a bug, not a broker error: those exit in handle_errors
         if os.environ.get("FILA_DEBUG"):
             raise
-        typer.echo(
-            f"Error: internal error: {type(e).__name__}: {e} (set FILA_DEBUG=1 for details)",
-            err=True,
+        sys.stderr.write(
+            f"Error: internal error: {type(e).__name__}: {e} (set FILA_DEBUG=1 for details)\n"
         )
         sys.exit(1)
 

@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from fila.cli.common import (
-    CliError,
     JsonOpt,
     Output,
     format_payload,
     message_record,
-    parse_headers,
     session,
+    state,
 )
+from fila.cli.oneshot import run_enqueue
 
 if TYPE_CHECKING:
     from fila.types import ConsumeMessage, ListedMessage
@@ -24,21 +24,6 @@ QueueArg = Annotated[str, typer.Argument(help="Queue name.", show_default=False)
 
 # ListMessages pages are capped server-side; ask for at most this many per call.
 _PAGE = 100
-
-
-def _read_payload(payload: str | None, file: Path | None) -> bytes:
-    if payload is not None and file is not None:
-        raise CliError("give either PAYLOAD or --file, not both")
-    if file is not None:
-        try:
-            return file.expanduser().read_bytes()
-        except OSError as e:
-            raise CliError(f"cannot read {file}: {e.strerror or e}") from None
-    if payload == "-":
-        return typer.get_binary_stream("stdin").read()
-    if payload is None:
-        raise CliError("no payload: give PAYLOAD, --file F, or - to read stdin")
-    return payload.encode("utf-8")
 
 
 def enqueue(
@@ -61,14 +46,8 @@ def enqueue(
     json_out: JsonOpt = False,
 ) -> None:
     """Enqueue one message and print its id."""
-    with session(ctx, json_out) as (client, out):
-        headers = parse_headers(header)
-        body = _read_payload(payload, file)
-        message_id = client.enqueue(queue, headers, body, delay_ms=delay)
-        if out.json:
-            out.emit_json({"id": message_id, "queue": queue})
-        else:
-            out.line(message_id)
+    run_enqueue(state(ctx), queue, payload, file=file, headers=header, delay_ms=delay,
+                json_out=json_out)
 
 
 def _print_message(out: Output, msg: ConsumeMessage) -> None:

@@ -6,7 +6,15 @@ from typing import Annotated
 
 import typer
 
-from fila.cli.common import CliError, JsonOpt, YesOpt, confirm, load_source, session
+from fila.cli.common import (
+    CliError,
+    FilaCommand,
+    JsonOpt,
+    YesOpt,
+    confirm,
+    load_source,
+    session,
+)
 
 app = typer.Typer(help="Create, list, inspect, change and delete queues.", no_args_is_help=True)
 
@@ -27,7 +35,7 @@ VisibilityOpt = Annotated[
 ]
 
 
-@app.command()
+@app.command(cls=FilaCommand)
 def create(
     ctx: typer.Context,
     name: NameArg,
@@ -47,7 +55,7 @@ def create(
         out.done(f'Created queue "{name}"', {"created": name})
 
 
-@app.command()
+@app.command(cls=FilaCommand)
 def delete(
     ctx: typer.Context, name: NameArg, yes: YesOpt = False, json_out: JsonOpt = False
 ) -> None:
@@ -59,7 +67,7 @@ def delete(
         out.done(f'Deleted queue "{name}"', {"deleted": name})
 
 
-@app.command("list")
+@app.command("list", cls=FilaCommand)
 def list_(ctx: typer.Context, json_out: JsonOpt = False) -> None:
     """List queues with depth, in-flight and consumer counts."""
     with session(ctx, json_out) as (client, out):
@@ -84,7 +92,7 @@ def list_(ctx: typer.Context, json_out: JsonOpt = False) -> None:
         out.table(["NAME", "DEPTH", "IN_FLIGHT", "CONSUMERS"], rows, right=(1, 2, 3))
 
 
-@app.command()
+@app.command(cls=FilaCommand)
 def inspect(ctx: typer.Context, name: NameArg, json_out: JsonOpt = False) -> None:
     """Show a queue's stats and its per-key and per-throttle breakdown."""
     with session(ctx, json_out) as (client, out):
@@ -135,7 +143,7 @@ def inspect(ctx: typer.Context, name: NameArg, json_out: JsonOpt = False) -> Non
             out.table(["KEY", "TOKENS", "RATE/S", "BURST"], rows, right=(1, 2, 3), indent="  ")
 
 
-@app.command()
+@app.command(cls=FilaCommand)
 def update(
     ctx: typer.Context,
     name: NameArg,

@@ -32,11 +32,14 @@ def tui(
     ] = 100,
 ) -> None:
     """Live dashboard: who is waiting, and why. Edit hooks, limits and redrive DLQs."""
-    # Imported here so `fila --help` does not load Textual and grpc.
+    from fila.cli.base import check_addr
+
+    target = addr or _root_addr(ctx)
+    check_addr(target)  # a malformed address is a usage error: one line, exit 2
+    # Imported here so `fila --help` (and a mistyped address) does not load Textual and grpc.
     from fila.client import Client
     from fila.tui.app import build_app
 
-    target = addr or _root_addr(ctx)
     # The app owns the client from here: it closes it on exit to end the stats stream.
     client = Client(target)
     try:
@@ -58,4 +61,6 @@ def _root_addr(ctx: typer.Context) -> str:
 
 def register(app: typer.Typer) -> None:
     """Add `fila tui` to the root CLI (called by fila/cli/main.py)."""
-    app.command("tui")(tui)
+    from fila.cli.common import FilaCommand
+
+    app.command("tui", cls=FilaCommand)(tui)

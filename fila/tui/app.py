@@ -23,6 +23,7 @@ from fila.errors import FilaError
 from fila.tui.backend import Backend
 from fila.tui.messages import ServerInfoArrived, StatsArrived, StreamDown
 from fila.tui.viewmodel import History, header_text
+from fila.tui.widgets import scrollbar
 from fila.types import QueueSnapshot, ServerInfo, StatsSnapshot
 
 __all__ = ["Backoff", "FilaApp", "LiveState", "build_app"]
@@ -108,6 +109,7 @@ class FilaApp(App[None]):
         top_keys: int = 100,
     ) -> None:
         super().__init__()
+        scrollbar.install()  # no eighth-block thumb ends that look like sparkline bars
         self.backend = backend
         self.addr = addr
         self.read_only = read_only

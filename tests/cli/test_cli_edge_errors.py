@@ -23,13 +23,14 @@ def test_oversized_payload_is_a_size_error_not_overload(cli: CliFn, fila: ProcFn
     assert "overloaded" not in proc.stderr
 
 
-@pytest.mark.parametrize(("addr", "needle"), [
-    ("http://", 'Error: invalid broker address ""'),
-    ("nosuchhost.invalid:5555", "Error: cannot connect to broker at nosuchhost.invalid:5555"),
+@pytest.mark.parametrize(("addr", "needle", "code"), [
+    # a malformed address is a usage error (exit 2), like any bad argument
+    ("http://", 'Error: invalid broker address ""', 2),
+    ("nosuchhost.invalid:5555", "Error: cannot connect to broker at nosuchhost.invalid:5555", 1),
 ])
-def test_bad_addresses_give_one_line(addr: str, needle: str) -> None:
+def test_bad_addresses_give_one_line(addr: str, needle: str, code: int) -> None:
     proc = run_fila(["--addr", addr, "queue", "list"])
-    assert proc.returncode == 1
+    assert proc.returncode == code
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]  # exactly one line
     assert proc.stderr.startswith(needle)
 

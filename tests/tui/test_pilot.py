@@ -101,6 +101,7 @@ async def test_hook_editor_tests_and_applies_with_a_diff(
         await wait_until(pilot, lambda: "fairness_key" in text_of(app, "#result"))
         assert "tenant:acme" in text_of(app, "#result")
         # break the script: the error names its line and the cursor goes there
+        await pilot.press("e")  # into the editor
         editor.insert('  error("nope")\n', location=(1, 0))
         await pilot.press("escape", "t")  # Esc leaves the editor, then plain t works
         await wait_until(pilot, lambda: "Error at line 2" in text_of(app, "#result"))
@@ -128,6 +129,28 @@ async def test_hook_editor_tests_and_applies_with_a_diff(
         assert isinstance(app.screen, QueueScreen)
 
 
+async def test_hook_editor_opens_with_t_testing_not_typing(
+    make_app: MakeApp, fake: FakeBackend
+) -> None:
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await connected(pilot)
+        await pilot.press("enter", "h")
+        await wait_until(
+            pilot, lambda: isinstance(app.screen, HookEditorScreen) and app.screen.loaded
+        )
+        screen = app.screen
+        assert isinstance(screen, HookEditorScreen)
+        assert "t: test" in text_of(app, "#result")
+        await pilot.press("t")  # as the hint says: runs the test, types nothing
+        await wait_until(pilot, lambda: "fairness_key" in text_of(app, "#result"))
+        assert screen.editor.text == HOOK
+        assert "[same as running]" in text_of(app, "#title")
+        await pilot.press("e", "t")  # e moves into the script; now t is a letter
+        assert screen.focused is screen.editor
+        assert screen.editor.text == "t" + HOOK
+
+
 async def test_hook_editor_asks_before_dropping_unsaved_edits(make_app: MakeApp) -> None:
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
@@ -136,7 +159,7 @@ async def test_hook_editor_asks_before_dropping_unsaved_edits(make_app: MakeApp)
         await wait_until(
             pilot, lambda: isinstance(app.screen, HookEditorScreen) and app.screen.loaded
         )
-        await pilot.press("x")  # typed into the editor
+        await pilot.press("e", "x")  # into the editor, then typed
         await pilot.press("escape", "escape")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("n")
@@ -274,7 +297,12 @@ async def test_redrive_count_change_needs_a_new_dry_run(
         dialog = app.screen
         await pilot.press("enter")
         await wait_until(pilot, lambda: dialog.preview is not None)
+        preview = dialog.query_one("#preview", Static)
+        assert "Dry run: 3 messages" in str(preview.render())
         await pilot.press("1")  # count changed after the preview
+        # the old count is gone at once, and the button asks for a new dry run
+        assert str(preview.render()) == "Enter runs a dry run first."
+        assert str(dialog.query_one("#go", Button).label) == "Dry run"
         await pilot.press("enter")
         await wait_until(
             pilot,
@@ -394,3 +422,49 @@ async def test_peek_browses_a_queue_without_offering_redrive(
         await pilot.press("r")  # redrive is for dead-letter queues only
         assert isinstance(app.screen, DlqScreen)
         assert fake.writes == []
+
+
+# Eighth blocks: the sparkline alphabet, and what Textual draws at a scrollbar thumb's ends
+# (not ▄, which is also the bottom edge of a dialog's thick border).
+PARTIAL_BLOCKS = set("▁▂▃▅▆▇")
+
+
+async def test_help_dialog_shows_no_stray_sparkline_glyphs(make_app: MakeApp) -> None:
+    app = make_app(read_only=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await connected(pilot)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, QueueScreen))
+        # at 80 columns the keys table shows no sparkline; the help text needs a scrollbar
+        assert not PARTIAL_BLOCKS & set(app.export_screenshot())
+        await pilot.press("question_mark")
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await pilot.pause()
+        assert not PARTIAL_BLOCKS & set(app.export_screenshot())
+
+
+async def test_a_scrolling_queue_list_shows_no_stray_sparkline_glyphs() -> None:
+    from dataclasses import replace
+    from datetime import UTC
+
+    from fila.tui.app import Backoff, build_app
+    from fila.types import QueueSnapshot
+
+    base = sample_snapshot()
+    many = replace(base, queues=base.queues + tuple(
+        QueueSnapshot(f"queue-{i:02}", depth=i) for i in range(40)))
+    backend = FakeBackend([many])
+    app = build_app(backend, addr="127.0.0.1:5555", tz=UTC,
+                    backoff=Backoff(first=0.01, maximum=0.05))
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await connected(pilot)
+            table = app.screen.query_one(RowTable)
+            assert len(table.row_keys) == 44  # more rows than fit: the table scrolls
+            await pilot.press("down", "down", "down", "down", "down")
+            await pilot.pause()
+            # the DLV 5 MIN column has dropped at 80 columns: no sparkline may show at all
+            assert "trend" not in [c.key for c in table.shown_columns]
+            assert not PARTIAL_BLOCKS & set(app.export_screenshot())
+    finally:
+        backend.close()

@@ -20,7 +20,7 @@ _GLOBAL = [
 ]
 
 _ABOUT = {
-    "OverviewScreen": "Queues. DEPTH = pending + in flight. WAIT p95 = time from eligible "
+    "OverviewScreen": "Queues. DEPTH = ready + delayed + leased. WAIT p95 = time from eligible "
     "to delivered. A DLQ row holding messages is red and marked (!).",
     "QueueScreen": "Per fairness key: SHARE vs WEIGHT compares the share of deliveries this "
     "key got with the share its weight asks for. STATE / WHY says why a key waits: "

@@ -59,6 +59,7 @@ class HookEditorScreen(LiveScreen):
         Binding("ctrl+t,t", "test", "Test", key_display="^t/t"),
         Binding("ctrl+s,a", "apply", "Apply", key_display="^s/a"),
         Binding("ctrl+o,o", "switch_hook", "Other hook", key_display="^o/o"),
+        Binding("e", "edit", "Edit script"),
     ]
 
     def __init__(self, queue: str) -> None:
@@ -89,7 +90,9 @@ class HookEditorScreen(LiveScreen):
                 yield Static("Payload size (bytes)", classes="label", markup=False)
                 yield Input("128", id="payload-size", type="integer")
                 yield Static("Result", classes="label", markup=False)
-                yield Static("t: test the script on the sample", id="result", markup=False)
+                yield Static(
+                    "t: test the script on the sample · e: edit it", id="result", markup=False
+                )
 
     @property
     def editor(self) -> TextArea:
@@ -108,7 +111,9 @@ class HookEditorScreen(LiveScreen):
     def on_mount(self) -> None:
         self.lua = enable_lua(self.editor)
         self._paint_title()
-        self.editor.focus()
+        # Start outside the editor, so the keys the footer and the hint offer (t, a, o)
+        # act at once instead of typing letters into the script; `e` (or a click) edits.
+        self.set_focus(None)
         self._load()
 
     def _paint_title(self) -> None:
@@ -155,6 +160,9 @@ class HookEditorScreen(LiveScreen):
             self._paint_title()
 
     # ------------------------------------------------------------------ actions
+
+    def action_edit(self) -> None:
+        self.editor.focus()
 
     def action_switch_hook(self) -> None:
         self._stash()

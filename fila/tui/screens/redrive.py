@@ -14,6 +14,8 @@ from fila.tui.backend import Backend
 
 __all__ = ["RedriveScreen"]
 
+_FIRST_DRY_RUN = "Enter runs a dry run first."
+
 
 class RedriveScreen(ModalScreen[int | None]):
     """Dismisses with the number of messages moved, or None when cancelled."""
@@ -36,7 +38,7 @@ class RedriveScreen(ModalScreen[int | None]):
             yield Static("Only this fairness key (empty = any)", classes="label", markup=False)
             yield Input(self.initial_key, placeholder="any key", id="key")
             yield Static("", id="error", classes="error", markup=False)
-            yield Static("Enter runs a dry run first.", id="preview", markup=False)
+            yield Static(_FIRST_DRY_RUN, id="preview", markup=False)
             with Horizontal(id="buttons"):
                 yield Button("Dry run", id="go", variant="primary")
                 yield Button("Cancel", id="cancel")
@@ -56,10 +58,14 @@ class RedriveScreen(ModalScreen[int | None]):
         return count, self.query_one("#key", Input).value.strip()
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        # Any change invalidates the preview: the operator must dry-run what they send.
+        # Any change invalidates the preview: the operator must dry-run what they send,
+        # and an old count must not stay on screen next to the new request.
         self.preview = None
-        self.query_one("#go", Button).label = "Dry run"
+        go = self.query_one("#go", Button)
+        go.label = "Dry run"
+        go.variant = "primary"
         self.query_one("#error", Static).update("")
+        self.query_one("#preview", Static).update(_FIRST_DRY_RUN)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
