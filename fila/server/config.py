@@ -61,6 +61,9 @@ class ServerConfig:
     # Runtime config entries (SetConfig keys); overwriting or deleting one is always allowed.
     max_config_entries: int = 10_000
     source: str = "defaults"
+    # Where a setting came from, for errors: field name -> "fila.toml [tls] server_cert" or
+    # "FILA_LISTEN_ADDR" (only fields set in the file or the environment).
+    origins: tuple[tuple[str, str], ...] = field(default=())
     warnings: tuple[str, ...] = field(default=())
 
 
@@ -117,6 +120,7 @@ _MAXIMUM = {
 
 def _from_mapping(doc: Mapping[str, Any], source: str) -> ServerConfig:
     values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
     warnings: list[str] = []
     for section, body in doc.items():
         if not isinstance(body, dict):
@@ -143,13 +147,15 @@ def _from_mapping(doc: Mapping[str, Any], source: str) -> ServerConfig:
                 raise ConfigError(
                     f"{source}: [{section}] {key} must be at most {_MAXIMUM[name]}, got {value}")
             values[name] = value
-    return ServerConfig(source=source, warnings=tuple(warnings), **values)
+            origins[name] = f"{source} [{section}] {key}"
+    return ServerConfig(source=source, warnings=tuple(warnings),
+                        origins=tuple(origins.items()), **values)
 
 
-def _validate_addr(addr: str, source: str) -> None:
+def _validate_addr(addr: str, origin: str) -> None:
     host, sep, port = addr.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(f"{source}: listen_addr must be HOST:PORT, got {addr!r}")
+        raise ConfigError(f"{origin} must be HOST:PORT, got {addr!r}")
 
 
 def load_config(
@@ -173,14 +179,14 @@ def load_config(
         config = _from_mapping(doc, str(candidate))
         break
     overrides: dict[str, Any] = {}
-    if env.get("FILA_LISTEN_ADDR"):
-        overrides["listen_addr"] = env["FILA_LISTEN_ADDR"]
-    if env.get("FILA_DATA_DIR"):
-        overrides["data_dir"] = env["FILA_DATA_DIR"]
-    if env.get("FILA_BOOTSTRAP_APIKEY"):
-        overrides["bootstrap_apikey"] = env["FILA_BOOTSTRAP_APIKEY"]
-    config = replace(config, **overrides)
-    _validate_addr(config.listen_addr, config.source)
+    origins = dict(config.origins)
+    for var, name in (("FILA_LISTEN_ADDR", "listen_addr"), ("FILA_DATA_DIR", "data_dir"),
+                      ("FILA_BOOTSTRAP_APIKEY", "bootstrap_apikey")):
+        if env.get(var):
+            overrides[name] = env[var]
+            origins[name] = var
+    config = replace(config, origins=tuple(origins.items()), **overrides)
+    _validate_addr(config.listen_addr, origins.get("listen_addr", "defaults: listen_addr"))
     _refuse_unbuilt_security(config)
     return config
 
@@ -188,12 +194,12 @@ def load_config(
 def _refuse_unbuilt_security(config: ServerConfig) -> None:
     """TLS and API keys are not built yet. Serving plaintext without auth while the
     operator believes both are on would be worse than not starting."""
-    asked = [name for name, value in (("[tls] cert_file", config.tls_cert_file),
-                                      ("[tls] key_file", config.tls_key_file),
-                                      ("[tls] ca_file", config.tls_ca_file),
-                                      ("bootstrap_apikey", config.bootstrap_apikey)) if value]
+    origins = dict(config.origins)
+    asked = [origins.get(name, name) for name in ("tls_cert_file", "tls_key_file",
+                                                  "tls_ca_file", "bootstrap_apikey")
+             if getattr(config, name)]
     if asked:
         raise ConfigError(
-            f"{config.source}: {', '.join(asked)} set, but this fila-server does not support "
-            "TLS or API keys yet; remove them (and FILA_BOOTSTRAP_APIKEY) to run without"
+            f"{', '.join(asked)} set, but this fila-server does not support TLS or API keys "
+            "yet; remove them to run without"
         )

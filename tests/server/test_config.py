@@ -62,3 +62,29 @@ def test_fsync_can_be_turned_off_explicitly(tmp_path: Path) -> None:
     assert load_config(write(tmp_path, "[storage]\nfsync = false\n"), env={}).fsync is False
     with pytest.raises(ConfigError, match="true or false"):
         load_config(write(tmp_path, "[storage]\nfsync = 0\n"), env={})
+
+
+def test_errors_name_where_the_bad_setting_came_from(tmp_path: Path) -> None:
+    path = write(tmp_path, '[server]\nlisten_addr = "nohost"\n[tls]\nserver_cert = "c.pem"\n')
+    with pytest.raises(ConfigError, match=r"^FILA_LISTEN_ADDR must be HOST:PORT, got 'nonsense'$"):
+        load_config(path, env={"FILA_LISTEN_ADDR": "nonsense"})
+    with pytest.raises(ConfigError, match=rf"^{path} \[server\] listen_addr must be HOST:PORT"):
+        load_config(path, env={})
+    with pytest.raises(ConfigError, match=rf"^{path} \[tls\] server_cert set, but"):
+        load_config(path, env={"FILA_LISTEN_ADDR": "127.0.0.1:1"})
+    with pytest.raises(ConfigError, match=r"^FILA_BOOTSTRAP_APIKEY set, but"):
+        load_config(write(tmp_path, ""), env={"FILA_BOOTSTRAP_APIKEY": "k"})
+
+
+def test_a_bad_log_level_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "fila.server.main"], cwd=tmp_path,
+                          env={**os.environ, "FILA_LOG_LEVEL": "LOUD",
+                               "FILA_DATA_DIR": str(tmp_path / "db")},
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr == ("fila-server: FILA_LOG_LEVEL must be one of DEBUG, INFO, WARNING, "
+                           "ERROR, CRITICAL, got 'LOUD'\n")
