@@ -95,7 +95,15 @@ class Server:
 
     def start(self, timeout: float = 20.0) -> None:
         binary = shutil.which("fila-server")
-        cmd = [binary] if binary else [sys.executable, "-m", "fila.server.main"]
+        if binary:
+            # Run it under its own name: on a shared machine a `pkill -f fila-server` meant for
+            # someone else's servers would otherwise end the soak (it happened).
+            alias = self.workdir / "soak-broker"
+            if not alias.exists():
+                alias.symlink_to(binary)
+            cmd = [str(alias)]
+        else:
+            cmd = [sys.executable, "-m", "fila.server.main"]
         env = {**os.environ, "FILA_DATA_DIR": str(self.workdir / "db")}
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(cmd, cwd=self.workdir, env=env, stdout=log, stderr=log)
@@ -407,7 +415,7 @@ def run_soak(seconds: float = 3600, window: float = 60, rate: float = 120,
              warmup: float | None = None) -> dict[str, Any]:
     """Run the soak; returns the result dict (``result["ok"]`` and ``result["failures"]``)."""
     own_dir = workdir is None
-    root = Path(tempfile.mkdtemp(prefix="fila-soak-")) if workdir is None else workdir
+    root = Path(tempfile.mkdtemp(prefix="soak-")) if workdir is None else workdir
     server = Server(root)
     server.start()
     result: dict[str, Any] = {}
@@ -424,7 +432,9 @@ def run_soak(seconds: float = 3600, window: float = 60, rate: float = 120,
         server_log = server.log()
         result["unhandled_exceptions_logged"] = server_log.count(UNHANDLED)
         if not alive_at_end:
-            result["failures"].append(f"server died (exit {code})")
+            how = (" after a SIGTERM we did not send" if "shutting down" in server_log
+                   else "")
+            result["failures"].append(f"server died (exit {code}){how}")
             result["server_log_tail"] = server_log[-4000:]
         if result["unhandled_exceptions_logged"]:
             result["failures"].append(
