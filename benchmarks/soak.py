@@ -491,7 +491,8 @@ def _drive(server: Server, seconds: float, window: float, rate: float, n_produce
         if time.monotonic() - last_report >= window:
             last_report = time.monotonic()
             with book.lock:
-                done = [w for w in book.windows.values() if w.latencies]
+                current = int((time.monotonic() - book.t0) // window)
+                done = [w for i, w in sorted(book.windows.items()) if i < current and w.latencies]
                 if done:
                     w = done[-1]
                     log(f"  t={time.monotonic() - book.t0:6.0f}s enqueued={len(book.enqueued)} "
