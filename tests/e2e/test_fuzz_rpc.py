@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -76,6 +77,13 @@ class RpcFailure(AssertionError):
     pass
 
 
+def _fold(text: str) -> str:
+    """A failure's key: numbers and long quoted strings folded, so repeats collapse."""
+    text = re.sub(r"^\d{4}-\d\d-\d\d [\d:,]+ ", "", text.strip())
+    text = re.sub(r"'[^']{24,}'|\"[^\"]{24,}\"", "<str>", text)
+    return re.sub(r"\d+", "N", text)[:160]
+
+
 def _short(value: Any, limit: int = 300) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
@@ -92,6 +100,11 @@ class Target:
         self.crashes: list[str] = []
         self.recent_ids: list[str] = []
         self.queue_counter = 0
+        self.soft = False  # True: record failures and go on (scripts/fuzz_rpc.py)
+        self.failures: dict[str, dict[str, Any]] = {}
+        self.current_example = ""
+        self._dead_reported = False
+        self._death_key = ""
         self._control_call: Any = None
         self._connect()
         self._setup_control()
@@ -178,6 +191,7 @@ class Target:
                     f"db.crashed.{len(self.crashes)}"))
                 self.server.start()
             self.log_offset = len(self.server.log())
+            self._dead_reported = False
             self._connect()
             self._setup_control()
         else:
@@ -203,26 +217,46 @@ class Target:
 
     def died(self) -> str | None:
         proc = self.server.proc
-        if proc is not None and proc.poll() is not None:
-            msg = f"fila-server died (exit {proc.returncode}); log tail:\n{self.new_log()[-3000:]}"
+        if proc is not None and proc.poll() is not None and not self._dead_reported:
+            self._dead_reported = True
+            tail = self.new_log()[-3000:]
+            lines = [ln for ln in tail.splitlines() if ln.strip()]
+            self._death_key = f"server died (exit {proc.returncode}): " \
+                f"{_fold(lines[-1] if lines else '')}"
+            msg = f"fila-server died (exit {proc.returncode}); log tail:\n{tail}"
             self.crashes.append(msg)
             return msg
         return None
 
-    def fail(self, what: str) -> None:
+    def fail(self, what: str, key: str | None = None) -> None:
+        """A failure: raised (tests), or recorded and the example goes on (``soft``, the script)."""
         proc = self.server.proc
         if "UNAVAILABLE" in what and proc is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=3)  # the connection broke: was it the process dying?
         dead = self.died()
-        raise RpcFailure(what + (f"\n{dead}" if dead else ""))
+        if dead:
+            what, key = f"{what}\n{dead}", self._death_key
+        if not self.soft:
+            raise RpcFailure(what)
+        if self._dead_reported and not dead:
+            return  # a consequence of the crash already recorded
+        self.record(key or _fold(what.splitlines()[0]), what)
+
+    def record(self, key: str, what: str) -> None:
+        entry = self.failures.setdefault(key, {"count": 0, "message": what[:3000],
+                                               "example": self.current_example})
+        entry["count"] += 1
+        if len(self.current_example) < len(entry["example"]):  # keep the smallest reproducer
+            entry["example"], entry["message"] = self.current_example, what[:3000]
 
     def check(self, rpc: str, request: Any, code: S, details: str, *,
               extra: frozenset[S] = frozenset()) -> None:
         """An answer must have a documented status; INTERNAL/UNKNOWN mean an unhandled error."""
         if code in DOCUMENTED or code in extra:
             return
-        self.fail(f"{rpc}({_short(request)}) answered {code.name}: {details[:500]}")
+        self.fail(f"{rpc} answered {code.name}: {details[:500]}\nrequest: {_short(request)}",
+                  key=f"{rpc} -> {code.name}: {_fold(details)}")
 
     def call(self, rpc: str, fn: Callable[..., Any], request: Any, timeout: float = 30,
              *, extra: frozenset[S] = frozenset()) -> tuple[S, Any]:
@@ -266,12 +300,19 @@ class Target:
         """After an example: alive, no unhandled error logged, reads work, control intact."""
         dead = self.died()
         if dead:
-            raise RpcFailure(dead)
+            self.fail(dead, key=self._death_key)
+            return
+        if self._dead_reported:
+            return  # reported during the example; the next example restarts it
         log = self.new_log()
         for mark in UNHANDLED_MARKS:
             if mark in log:
                 i = log.find(mark)
-                raise RpcFailure(f"server logged {mark!r}:\n{log[max(0, i - 200):i + 2500]}")
+                excerpt = log[max(0, i - 200):i + 2500]
+                errors = re.findall(r"^\w*(?:Error|Exception|Exit)\w*:.*$", log[i:], re.M)
+                self.fail(f"server logged {mark!r}:\n{excerpt}",
+                          key=f"logged {_fold(errors[0] if errors else mark)}")
+                break
         try:
             self.sweep()
             self.check_control()
@@ -319,7 +360,13 @@ class Target:
             body()
         except grpc.RpcError as exc:  # a set-up call of ours failed
             self.fail(f"unexpected RPC error {exc.code().name}: {exc.details()}")  # type: ignore[attr-defined]
-        self.end()
+        if not self.soft:
+            self.end()
+            return
+        try:
+            self.end()
+        except (AssertionError, grpc.RpcError) as exc:
+            self.record(_fold(str(exc).splitlines()[0] if str(exc) else repr(exc)), str(exc))
 
 
 # ---- strategies -----------------------------------------------------------------------------
@@ -771,6 +818,39 @@ def test_api_key_rpcs_are_unimplemented(target: Target) -> None:
         for name in sorted(API_KEY_RPCS):
             request = getattr(admin_pb2, f"{name}Request")()
             run_op(target, name, request)
+    target.run(body)
+
+
+PREFETCH_CAP_PROBE = 1100  # more than the server's prefetch cap (max_prefetch, 1000)
+
+
+def test_huge_prefetch_is_capped(target: Target) -> None:
+    """ConsumeRequest.prefetch is "capped by a server limit": 2^32-1 must not lease everything."""
+    def body() -> None:
+        q = "fz-prefetch"
+        t = target
+        t.call("DeleteQueue", t.admin.DeleteQueue, admin_pb2.DeleteQueueRequest(queue=q))
+        t.admin.CreateQueue(admin_pb2.CreateQueueRequest(name=q), timeout=10)
+        futures = [t.svc.Enqueue.future(service_pb2.EnqueueRequest(queue=q, payload=b"%d" % i),
+                                        timeout=60) for i in range(PREFETCH_CAP_PROBE)]
+        for f in futures:
+            f.result()
+        req = service_pb2.ConsumeRequest(queue=q, prefetch=2**32 - 1)
+        call = t.svc.Consume(req)
+        try:
+            # Wait until the stream holds as many leases as it is going to get.
+            seen: list[int] = []
+
+            def settled() -> bool:
+                seen.append(t.admin.GetStats(admin_pb2.GetStatsRequest(queue=q),
+                                             timeout=10).in_flight)
+                return len(seen) >= 5 and seen[-1] > 0 and len(set(seen[-5:])) == 1
+            t._wait(settled, 30, "the consume stream's leases to settle")
+            assert seen[-1] < PREFETCH_CAP_PROBE, \
+                f"prefetch 2^32-1 leased all {seen[-1]} messages: no server cap"
+        finally:
+            call.cancel()
+        t.call("DeleteQueue", t.admin.DeleteQueue, admin_pb2.DeleteQueueRequest(queue=q))
     target.run(body)
 
 
