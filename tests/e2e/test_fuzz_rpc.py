@@ -14,7 +14,7 @@ One real ``fila-server`` for the whole module. After every Hypothesis example:
   and ListQueues, the leases of its consumer are intact, and the control messages enqueued at
   the start are all still there.
 
-Sized for CI by ``FILA_FUZZ_EXAMPLES`` (default 25 per test); ``scripts/fuzz_rpc.py --seconds N``
+Sized for CI by ``FILA_FUZZ_EXAMPLES`` (default 60 per test); ``scripts/fuzz_rpc.py --seconds N``
 runs the same strategies for longer. Shrinking is off unless ``FILA_FUZZ_SHRINK=1``.
 """
 
@@ -66,7 +66,7 @@ POOL_CONFIG = {
     "fz-short": admin_pb2.QueueConfig(visibility_timeout_ms=1000),
 }
 RESET_KEYS = ["throttle.k", "throttle.k2", "concurrency.k", "concurrency.k2", "myapp.region"]
-EXAMPLES = int(os.environ.get("FILA_FUZZ_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("FILA_FUZZ_EXAMPLES", "60"))
 PHASES = (list(Phase) if os.environ.get("FILA_FUZZ_SHRINK")
           else [Phase.explicit, Phase.reuse, Phase.generate])
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, phases=PHASES, print_blob=True,
@@ -100,6 +100,8 @@ class Target:
         self.crashes: list[str] = []
         self.recent_ids: list[str] = []
         self.queue_counter = 0
+        self.created_queues: set[str] = set()  # by the fuzz: deleted before the next example
+        self.touched_keys: set[str] = set()  # config keys set by the fuzz: cleared likewise
         self.soft = False  # True: record failures and go on (scripts/fuzz_rpc.py)
         self.failures: dict[str, dict[str, Any]] = {}
         self.current_example = ""
@@ -194,8 +196,7 @@ class Target:
             self._dead_reported = False
             self._connect()
             self._setup_control()
-        else:
-            self.reset()
+        self.reset()
 
     def reset(self) -> None:
         """Fresh pool queues and no fuzz config, so that examples do not depend on each other."""
@@ -205,8 +206,14 @@ class Target:
             except grpc.RpcError as exc:
                 if exc.code() != S.NOT_FOUND:  # type: ignore[attr-defined]
                     raise
-        for key in RESET_KEYS:
-            self.admin.SetConfig(admin_pb2.SetConfigRequest(key=key, value=""), timeout=10)
+        for name in sorted(self.created_queues):
+            with contextlib.suppress(grpc.RpcError):
+                self.admin.DeleteQueue(admin_pb2.DeleteQueueRequest(queue=name), timeout=10)
+        self.created_queues.clear()
+        for key in sorted(set(RESET_KEYS) | self.touched_keys):
+            with contextlib.suppress(grpc.RpcError):  # a key that was never valid
+                self.admin.SetConfig(admin_pb2.SetConfigRequest(key=key, value=""), timeout=10)
+        self.touched_keys.clear()
         self.ensure_pool()
 
     def new_log(self) -> str:
@@ -233,7 +240,7 @@ class Target:
         proc = self.server.proc
         if "UNAVAILABLE" in what and proc is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=3)  # the connection broke: was it the process dying?
+                proc.wait(timeout=10)  # the connection broke: was it the process dying?
         dead = self.died()
         if dead:
             what, key = f"{what}\n{dead}", self._death_key
@@ -546,6 +553,10 @@ def run_op(t: Target, name: str, request: Any) -> None:
     code, resp = t.call(name, getattr(stub, name), request)
     if name in API_KEY_RPCS and code != S.UNIMPLEMENTED:
         t.fail(f"{name} answered {code.name}, expected UNIMPLEMENTED")
+    if name == "CreateQueue" and code == S.OK:
+        t.created_queues.add(request.name)
+    if name == "SetConfig":
+        t.touched_keys.add(request.key)
     if name == "Enqueue" and code == S.OK:
         t.recent_ids.append(resp.message_id)
         del t.recent_ids[:-20]
@@ -831,10 +842,12 @@ def test_huge_prefetch_is_capped(target: Target) -> None:
         t = target
         t.call("DeleteQueue", t.admin.DeleteQueue, admin_pb2.DeleteQueueRequest(queue=q))
         t.admin.CreateQueue(admin_pb2.CreateQueueRequest(name=q), timeout=10)
-        futures = [t.svc.Enqueue.future(service_pb2.EnqueueRequest(queue=q, payload=b"%d" % i),
-                                        timeout=60) for i in range(PREFETCH_CAP_PROBE)]
-        for f in futures:
-            f.result()
+        for start in range(0, PREFETCH_CAP_PROBE, 50):  # 50 in flight at a time
+            futures = [t.svc.Enqueue.future(service_pb2.EnqueueRequest(
+                queue=q, payload=b"%d" % i), timeout=60)
+                for i in range(start, min(start + 50, PREFETCH_CAP_PROBE))]
+            for f in futures:
+                f.result()
         req = service_pb2.ConsumeRequest(queue=q, prefetch=2**32 - 1)
         call = t.svc.Consume(req)
         try:
