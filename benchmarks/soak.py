@@ -193,7 +193,7 @@ class Book:
             self.counts[what] = self.counts.get(what, 0) + n
 
     def error(self, where: str, exc: grpc.RpcError) -> None:
-        key = f"{where}:{exc.code().name}"  # type: ignore[attr-defined]
+        key = f"{where}:{exc.code().name}"
         with self.lock:
             self.rpc_errors[key] = self.rpc_errors.get(key, 0) + 1
 

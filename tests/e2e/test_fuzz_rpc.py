@@ -204,7 +204,7 @@ class Target:
             try:
                 self.admin.DeleteQueue(admin_pb2.DeleteQueueRequest(queue=name), timeout=10)
             except grpc.RpcError as exc:
-                if exc.code() != S.NOT_FOUND:  # type: ignore[attr-defined]
+                if exc.code() != S.NOT_FOUND:
                     raise
         for name in sorted(self.created_queues):
             with contextlib.suppress(grpc.RpcError):
@@ -270,7 +270,7 @@ class Target:
         try:
             return S.OK, fn(request, timeout=timeout)
         except grpc.RpcError as exc:
-            code, details = exc.code(), exc.details() or ""  # type: ignore[attr-defined]
+            code, details = exc.code(), exc.details() or ""
             self.check(rpc, request, code, details, extra=extra)
             return code, None
 
@@ -285,7 +285,7 @@ class Target:
                 if len(frames) >= limit:
                     break
         except grpc.RpcError as exc:
-            code, details = exc.code(), exc.details() or ""  # type: ignore[attr-defined]
+            code, details = exc.code(), exc.details() or ""
             extra = frozenset({S.DEADLINE_EXCEEDED}) if ok_deadline else frozenset()
             self.check(rpc, request, code, details, extra=extra)
         finally:
@@ -324,8 +324,8 @@ class Target:
             self.sweep()
             self.check_control()
         except grpc.RpcError as exc:
-            self.fail(f"a read after the example failed: {exc.code().name} "  # type: ignore[attr-defined]
-                      f"{exc.details()}")  # type: ignore[attr-defined]
+            self.fail(f"a read after the example failed: {exc.code().name} "
+                      f"{exc.details()}")
 
     def sweep(self) -> None:
         """The read paths answer for every pool queue and its DLQ (catches poisoned state)."""
@@ -366,7 +366,7 @@ class Target:
         try:
             body()
         except grpc.RpcError as exc:  # a set-up call of ours failed
-            self.fail(f"unexpected RPC error {exc.code().name}: {exc.details()}")  # type: ignore[attr-defined]
+            self.fail(f"unexpected RPC error {exc.code().name}: {exc.details()}")
         if not self.soft:
             self.end()
             return
@@ -638,16 +638,16 @@ def run_raw(t: Target, path: str, body: bytes) -> None:
             for _frame in call:
                 break
         except grpc.RpcError as exc:
-            check_raw(exc.code(), exc.details() or "")  # type: ignore[attr-defined]
+            check_raw(exc.code(), exc.details() or "")
         finally:
-            call.cancel()
+            call.cancel()  # type: ignore[no-untyped-call]
         return
     fn = t.channel.unary_unary(path, request_serializer=_identity,
                                response_deserializer=_identity)
     try:
         fn(body, timeout=30)
     except grpc.RpcError as exc:
-        check_raw(exc.code(), exc.details() or "")  # type: ignore[attr-defined]
+        check_raw(exc.code(), exc.details() or "")
 
 
 # ---- Lua return values ----------------------------------------------------------------------
@@ -727,8 +727,9 @@ def run_lua(t: Target, enqueue_ret: str, failure_ret: str, delay_ms: int) -> Non
     for i in range(2):
         t.call("Enqueue", t.svc.Enqueue, service_pb2.EnqueueRequest(
             queue=q, headers={"tenant": "a"}, payload=b"m%d" % i, delay_ms=delay_ms * i))
-    req = service_pb2.ConsumeRequest(queue=q, prefetch=1)
-    frames, _ = t.read_first("Consume", t.svc.Consume(req, timeout=0.5), req, ok_deadline=True)
+    creq = service_pb2.ConsumeRequest(queue=q, prefetch=1)
+    frames, _ = t.read_first("Consume", t.svc.Consume(creq, timeout=0.5), creq,
+                             ok_deadline=True)
     for frame in frames:
         if frame.HasField("message"):
             t.call("Nack", t.svc.Nack, service_pb2.NackRequest(

@@ -13,6 +13,7 @@ import importlib.util
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,7 +22,7 @@ SECONDS = float(os.environ.get("FILA_SOAK_SECONDS", "60"))
 FD_BOUND = 20  # the open fds of the server may vary by at most this over the run
 
 
-def _load_soak():  # type: ignore[no-untyped-def]
+def _load_soak() -> Any:
     spec = importlib.util.spec_from_file_location("fila_soak", SOAK)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
