@@ -6,9 +6,13 @@
 Rounds of each family (RPC sequences, raw bytes, Lua return values), each round
 ``--examples`` new examples (generation only: the explicit examples of the test module,
 failures already known, are skipped), until ``--seconds`` have passed. A failure does not
-stop the run: it is recorded, de-duplicated by its first line (numbers folded), printed with
-its falsifying example, and the server is restarted if it died. Exit status 1 if anything
-failed. ``--shrink`` asks Hypothesis for a minimal example (slower, especially for crashes).
+stop the run or the example: it is recorded under a key (RPC, status and details with numbers
+folded; or the server's last log line when it died; or the exception it logged), with the
+smallest example that produced it, and the server is restarted before the next example if
+it died. Exit status 1 if anything failed. ``--shrink`` lets Hypothesis shrink too (rarely
+useful here: failures are recorded, not raised).
+
+To fuzz another build of the broker, put its ``fila-server`` first on PATH.
 """
 
 from __future__ import annotations
