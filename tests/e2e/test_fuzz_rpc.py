@@ -762,13 +762,15 @@ def _ops(*items: tuple[str, Any]) -> list[tuple[str, Any]]:
 _hooked = "fz-hooked"
 # Explicit examples: failures seen on main, so that every CI run tries them (cheap).
 KNOWN_SEQUENCES = [
+    _ops(("SetConfig", admin_pb2.SetConfigRequest(key="concurrency.k", value="1e30")),
+         ("WatchStats", admin_pb2.WatchStatsRequest())),
     _ops(("SetConfig", admin_pb2.SetConfigRequest(key="throttle.k", value="1e-20,1")),
          ("Enqueue", service_pb2.EnqueueRequest(queue=_hooked, headers={"tk": "k"})),
+         ("Enqueue", service_pb2.EnqueueRequest(queue=_hooked, headers={"tk": "k"})),
+         ("Consume", (service_pb2.ConsumeRequest(queue=_hooked), [("leave", "")])),
          ("GetStats", admin_pb2.GetStatsRequest(queue=_hooked))),
     _ops(("SetConfig", admin_pb2.SetConfigRequest(key="concurrency.k", value="1" + "0" * 30)),
          ("Enqueue", service_pb2.EnqueueRequest(queue=_hooked, headers={"tk": "k"})),
-         ("WatchStats", admin_pb2.WatchStatsRequest())),
-    _ops(("SetConfig", admin_pb2.SetConfigRequest(key="concurrency.k", value="1e30")),
          ("WatchStats", admin_pb2.WatchStatsRequest())),
     _ops(("Enqueue", service_pb2.EnqueueRequest(queue=_hooked, headers={"w": "4294967296"})),
          ("Consume", (service_pb2.ConsumeRequest(queue=_hooked), [("ack", "")]))),
