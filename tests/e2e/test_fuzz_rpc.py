@@ -102,6 +102,7 @@ class Target:
         self.queue_counter = 0
         self.created_queues: set[str] = set()  # by the fuzz: deleted before the next example
         self.touched_keys: set[str] = set()  # config keys set by the fuzz: cleared likewise
+        self._sweeps = 0
         self.soft = False  # True: record failures and go on (scripts/fuzz_rpc.py)
         self.failures: dict[str, dict[str, Any]] = {}
         self.current_example = ""
@@ -336,7 +337,10 @@ class Target:
                 self.call("ListMessages", self.admin.ListMessages,
                           admin_pb2.ListMessagesRequest(queue=q, limit=1000))
             self.call("GetQueue", self.admin.GetQueue, admin_pb2.GetQueueRequest(name=name))
-        self.first_snapshot(admin_pb2.WatchStatsRequest(top_keys=1000))
+        # WatchStats shares a snapshot for 100 ms between asks with the same (queue, top_keys):
+        # a top_keys of its own each time, so this one is always taken fresh.
+        self._sweeps += 1
+        self.first_snapshot(admin_pb2.WatchStatsRequest(top_keys=1000 + self._sweeps % 60))
 
     def check_control(self) -> None:
         s = self.admin.GetStats(admin_pb2.GetStatsRequest(queue=CONTROL), timeout=10)
@@ -771,7 +775,8 @@ KNOWN_SEQUENCES = [
          ("GetStats", admin_pb2.GetStatsRequest(queue=_hooked))),
     _ops(("SetConfig", admin_pb2.SetConfigRequest(key="concurrency.k", value="1" + "0" * 30)),
          ("Enqueue", service_pb2.EnqueueRequest(queue=_hooked, headers={"tk": "k"})),
-         ("WatchStats", admin_pb2.WatchStatsRequest())),
+         ("Consume", (service_pb2.ConsumeRequest(queue=_hooked), [("leave", "")])),
+         ("WatchStats", admin_pb2.WatchStatsRequest(top_keys=7))),
     _ops(("Enqueue", service_pb2.EnqueueRequest(queue=_hooked, headers={"w": "4294967296"})),
          ("Consume", (service_pb2.ConsumeRequest(queue=_hooked), [("ack", "")]))),
     _ops(("Enqueue", service_pb2.EnqueueRequest(queue="fz-plain", delay_ms=2**62)),
