@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 
 import e2e.test_fuzz_rpc as fz  # noqa: E402
-from conftest import ServerProcess  # noqa: E402
+from e2e.server_process import ServerProcess  # noqa: E402
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 

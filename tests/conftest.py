@@ -6,95 +6,12 @@ set; ready when ``ListQueues`` answers.
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import grpc
 import pytest
-
-from fila.v1 import admin_pb2, admin_pb2_grpc
-
-SERVER_BIN = shutil.which("fila-server") or ""
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-class ServerProcess:
-    """A fila-server child process on a fixed port and data dir (restartable)."""
-
-    def __init__(self, workdir: Path, sections: dict[str, dict[str, Any]] | None = None,
-                 env: dict[str, str] | None = None) -> None:
-        self.workdir = workdir
-        self.port = free_port()
-        self.addr = f"127.0.0.1:{self.port}"
-        self.url = f"http://{self.addr}"
-        self.data_dir = workdir / "db"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._log_path = workdir / "server.log"
-        self._extra_env = env or {}
-        body = {"server": {"listen_addr": self.addr}}
-        for name, values in (sections or {}).items():
-            body.setdefault(name, {}).update(values)
-        lines: list[str] = []
-        for name, values in body.items():
-            lines.append(f"[{name}]")
-            lines.extend(f"{k} = {_toml_value(v)}" for k, v in values.items())
-        (workdir / "fila.toml").write_text("\n".join(lines) + "\n")
-
-    def start(self, timeout: float = 15.0) -> ServerProcess:
-        env = {**os.environ, "FILA_DATA_DIR": str(self.data_dir), **self._extra_env}
-        cmd = [SERVER_BIN] if SERVER_BIN else [sys.executable, "-m", "fila.server.main"]
-        log = self._log_path.open("ab")
-        self.proc = subprocess.Popen(cmd, cwd=self.workdir, env=env, stdout=log, stderr=log)
-        log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"fila-server exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                with grpc.insecure_channel(self.addr) as channel:
-                    admin_pb2_grpc.FilaAdminStub(channel).ListQueues(
-                        admin_pb2.ListQueuesRequest(), timeout=1)
-                return self
-            except grpc.RpcError:
-                time.sleep(0.05)  # polling for readiness, bounded by the deadline
-        self.kill()
-        raise RuntimeError(f"fila-server not ready within {timeout}s:\n{self.log()}")
-
-    def stop(self, timeout: float = 15.0) -> int:
-        """SIGTERM and wait; returns the exit code."""
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=timeout)
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def log(self) -> str:
-        return self._log_path.read_text(errors="replace") if self._log_path.exists() else ""
+from e2e.server_process import ServerProcess
 
 
 @pytest.fixture()

@@ -28,7 +28,7 @@ from e2e.helpers import Stream, Stubs, wait_for
 from fila.v1 import admin_pb2, service_pb2
 
 if TYPE_CHECKING:
-    from conftest import ServerProcess
+    from e2e.server_process import ServerProcess
 
 DISK = "16m"
 LEFT_FOR_ENQUEUES = 4 << 20  # what the filler leaves free

@@ -31,10 +31,10 @@ from typing import Any
 
 import grpc
 import pytest
-from conftest import ServerProcess
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
+from e2e.server_process import ServerProcess
 from fila.v1 import admin_pb2, admin_pb2_grpc, service_pb2, service_pb2_grpc
 
 S = grpc.StatusCode

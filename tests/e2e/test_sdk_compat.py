@@ -24,7 +24,7 @@ import pytest
 from fila.client import Client
 
 if TYPE_CHECKING:
-    from conftest import ServerProcess
+    from e2e.server_process import ServerProcess
 
 SDK_VERSION = "0.2.0"
 PIP_TIMEOUT_S = 180.0

@@ -21,7 +21,7 @@ from fila.tui.screens.queue import QueueScreen
 from fila.tui.widgets.table import RowTable
 
 if TYPE_CHECKING:
-    from conftest import ServerProcess
+    from e2e.server_process import ServerProcess
 
 HOOK = """function on_enqueue(msg)
   local tenant = msg.headers["tenant"] or "default"
