@@ -42,6 +42,7 @@ from fila.server.hooks import (
     QueueHooks,
 )
 from fila.server.ids import Uuid7Generator, is_uuid
+from fila.server.leases import LeaseTable
 from fila.server.limits import Limits, parse_cap, parse_throttle
 from fila.server.model import (
     DEFAULT_KEY,
@@ -119,12 +120,7 @@ class Broker:
         # limit key -> (queue, fairness key) parked on it
         self._waiters: dict[str, set[tuple[str, str]]] = {}
         self._consumers: dict[int, ConsumerState] = {}
-        self._lease_owner: dict[str, int] = {}  # message id -> consumer holding its lease
-        # Stale-ack protection: the connection each lease went to, and the connections
-        # whose lease on a message ended unsettled (expired / released). An ack from one
-        # of those while someone else holds the new lease is stale and is refused.
-        self._lease_holder: dict[str, tuple[str, str]] = {}  # id -> (peer, stream token)
-        self._stale_holders: dict[str, set[str]] = {}  # id -> {"p:<peer>", "t:<token>"}
+        self._leases = LeaseTable()  # holders, and stale holders for the stale-ack rule
         self._creating: set[str] = set()  # queues whose create batch is not durable yet
         self._purging: set[str] = set()  # deleted queues whose records are being removed
         self._next_consumer = 1
@@ -492,7 +488,7 @@ class Broker:
     def _forget(self, qname: str, q: QueueState, rec: MessageRecord, effects: Effects) -> None:
         """Remove every in-memory trace of a message (not the store records)."""
         q.msgs.pop(rec.id, None)
-        self._stale_holders.pop(rec.id, None)
+        self._leases.forget(rec.id)
         ks = q.key_stats(rec.fairness_key)
         if rec.state == State.READY:
             if q.sched.remove(rec.fairness_key, rec.id):
@@ -556,7 +552,7 @@ class Broker:
                 continue
             # Orphaned lease: expires at the end of the grace unless settled first. The
             # stored deadline shrinks too, so a restart does not hold it for the full timeout.
-            self._lease_owner.pop(msg_id, None)
+            self._leases.orphan(msg_id)
             ref = ("lease", consumer.queue, msg_id)
             self._timers.schedule(min(self._timers.deadline(ref) or release_at, release_at), ref)
             raw = self._store.get(keys.lease(consumer.queue, msg_id))
@@ -674,16 +670,14 @@ class Broker:
             q.counters["delivered"] += 1
             self._timers.schedule(now + q.config.visibility_timeout_ms / 1000,
                                   ("lease", qname, msg_id))
-            self._lease_owner[msg_id] = consumer.id
-            if consumer.peer or consumer.token:
-                self._lease_holder[msg_id] = (consumer.peer, consumer.token)
+            self._leases.grant(msg_id, consumer.id, consumer.peer, consumer.token)
             effects.lease_batch.put(keys.lease(qname, msg_id),
                                     LeaseRecord(deadline_ms, now_ms).encode())
             effects.deliveries.append(Delivery(consumer.id, qname, msg_id))
             effects.touched.append((qname, msg_id))
 
     def _end_lease(self, qname: str, q: QueueState, rec: MessageRecord, effects: Effects,
-                   *, expired: bool = False) -> None:
+                   *, expired: bool = False, unsettled: bool = False) -> None:
         """Free what a lease held: consumer credit, limit slots, its timer.
 
         An expired lease still unsent (in its stream's outbox) keeps its credit until
@@ -694,8 +688,7 @@ class Broker:
         ks = q.key_stats(rec.fairness_key)
         ks.in_flight -= 1
         self._timers.cancel(("lease", qname, rec.id))
-        owner = self._lease_owner.pop(rec.id, None)
-        self._lease_holder.pop(rec.id, None)
+        owner = self._leases.end(rec.id, unsettled=unsettled)
         consumer = self._consumers.get(owner) if owner is not None else None
         if consumer is not None:
             consumer.leases.discard(rec.id)
@@ -716,14 +709,8 @@ class Broker:
                  ) -> None:
         """Lease ends without ack: back of its key (or delayed), attempt +1."""
         nxt = transition(rec.state, event)
-        holder = self._lease_holder.get(rec.id)
-        if holder and event in ("expire", "release"):
-            stale = self._stale_holders.setdefault(rec.id, set())
-            if holder[0]:
-                stale.add("p:" + holder[0])
-            if holder[1]:
-                stale.add("t:" + holder[1])
-        self._end_lease(qname, q, rec, effects, expired=event == "expire")
+        self._end_lease(qname, q, rec, effects, expired=event == "expire",
+                        unsettled=event in ("expire", "release"))
         stored = self._load(qname, rec.id)
         if bump:
             rec.attempts += 1
@@ -752,7 +739,7 @@ class Broker:
         rec = q.msgs.get(delivery.msg_id) if q else None
         if rec is None or rec.state != State.LEASED:
             return None
-        if self._lease_owner.get(rec.id) != delivery.consumer:
+        if self._leases.owner(rec.id) != delivery.consumer:
             return None  # its lease ended and it went to another stream meanwhile
         return self._read(delivery.queue, rec, "leased")
 
@@ -782,20 +769,11 @@ class Broker:
             raise MessageNotFoundError(
                 f'message "{msg_id}" has no current lease in queue "{queue}"'
             )
-        stale = self._stale_holders.get(rec.id)
-        if stale and (token or peer):
-            # A stream token (sent by our client) tells two streams on one connection
-            # apart; without one the connection is the best identity there is.
-            who = "t:" + token if token else "p:" + peer
-            holder = self._lease_holder.get(rec.id)
-            current = None
-            if holder is not None:
-                current = "t:" + holder[1] if token else "p:" + holder[0]
-            if who in stale and current != who:
-                raise MessageNotFoundError(
-                    f'message "{msg_id}" has no current lease in queue "{queue}" for this '
-                    "client (its lease expired and the message was redelivered)"
-                )
+        if self._leases.is_stale(rec.id, peer, token):
+            raise MessageNotFoundError(
+                f'message "{msg_id}" has no current lease in queue "{queue}" for this '
+                "client (its lease expired and the message was redelivered)"
+            )
         return q, rec
 
     def ack(self, queue: str, msg_id: str, peer: str = "", token: str = "") -> Effects:
@@ -804,7 +782,7 @@ class Broker:
         effects = Effects()
         self._end_lease(queue, q, rec, effects)
         q.msgs.pop(rec.id, None)
-        self._stale_holders.pop(rec.id, None)
+        self._leases.forget(rec.id)
         q.counters["acked"] += 1
         for key in (keys.msg(queue, rec.id), keys.payload(queue, rec.id),
                     keys.lease(queue, rec.id)):
@@ -853,7 +831,7 @@ class Broker:
         transition(rec.state, "dead-letter")
         self._end_lease(qname, q, rec, effects)
         q.msgs.pop(rec.id, None)
-        self._stale_holders.pop(rec.id, None)
+        self._leases.forget(rec.id)
         q.counters["dead_lettered"] += 1
         stored = self._load(qname, rec.id)
         payload = self._store.get(keys.payload(qname, rec.id)) or b""

@@ -20,6 +20,7 @@ import grpc
 from fila import __version__
 from fila.errors import FilaError, InvalidArgumentError, OverloadedError, UnavailableError
 from fila.server import convert
+from fila.server.broker import Broker
 from fila.server.engine import Engine
 from fila.server.stats import RateTracker, SnapshotCache, limit_snapshots, queue_snapshot
 from fila.types import STREAM_TOKEN_KEY
@@ -146,7 +147,7 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
         self._watchers = 0
 
     @property
-    def _broker(self) -> Any:
+    def _broker(self) -> Broker:
         return self._engine.broker
 
     @_rpc
