@@ -43,7 +43,7 @@ from fila.server.hooks import (
 )
 from fila.server.ids import Uuid7Generator, is_uuid
 from fila.server.leases import LeaseTable
-from fila.server.limits import Limits, parse_cap, parse_throttle
+from fila.server.limits import Limits
 from fila.server.model import (
     DEFAULT_KEY,
     DLQ_SUFFIX,
@@ -60,6 +60,7 @@ from fila.server.queues import (
     check_name,
     check_visibility,
 )
+from fila.server.runtime_config import LimitSetting, check_entry, parse_limit
 from fila.server.scheduler import Block
 from fila.server.store import Store, WriteBatch
 from fila.server.timers import TimerHeap
@@ -70,8 +71,6 @@ __all__ = ["Broker", "BrokerSettings", "Clock", "Delivered", "Delivery", "Effect
 MAX_HEADERS = 256
 MAX_HEADER_BYTES = 64 * 1024
 MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
-MAX_CONFIG_KEY_BYTES = 256
-MAX_CONFIG_VALUE_BYTES = 1024
 MAX_DELAY_MS = 365 * 24 * 3600 * 1000
 MAX_ERROR_BYTES = 4096
 # Per-key stats idle this long (nothing pending, delayed or in flight) are pruned.
@@ -303,14 +302,8 @@ class Broker:
     # ---- runtime config ----------------------------------------------------
 
     def set_config(self, key: str, value: str) -> Effects:
-        if not key or len(key.encode()) > MAX_CONFIG_KEY_BYTES:
-            raise InvalidArgumentError(f"config key must be 1-{MAX_CONFIG_KEY_BYTES} bytes")
-        if len(value.encode()) > MAX_CONFIG_VALUE_BYTES:
-            raise InvalidArgumentError(
-                f"config value must be at most {MAX_CONFIG_VALUE_BYTES} bytes")
-        self._apply_limit_config(key, value, validate_only=True)
-        if key.startswith(("throttle.", "concurrency.")) and value.strip() == "":
-            value = ""  # whitespace only removes a limit: store nothing
+        value = check_entry(key, value)
+        setting = parse_limit(key, value)
         limit = self.settings.max_config_entries
         if key not in self._config and value != "" and len(self._config) >= limit:
             raise OverloadedError(f"too many config entries (limit {limit})")
@@ -319,52 +312,32 @@ class Broker:
             effects.batch.delete(keys.config(key))
         else:
             effects.batch.put(keys.config(key), value.encode())
-        effects.on_commit.append(lambda: self._write_config(key, value))
+        effects.on_commit.append(lambda: self._write_config(key, value, setting))
         return effects
 
-    def _write_config(self, key: str, value: str) -> Effects:
+    def _write_config(self, key: str, value: str, setting: LimitSetting | None) -> Effects:
         """Set (or with "" remove) a durable config key in memory and its limit."""
         effects = Effects()
         if value == "":
             self._config.pop(key, None)
         else:
             self._config[key] = value
-        self._apply_limit_config(key, value, validate_only=False)
-        limit_key = key.partition(".")[2]
-        if key.startswith(("throttle.", "concurrency.")):
-            self._wake_limit(limit_key, effects)
+        if setting is not None:
+            self._apply_limit(setting)
+            self._wake_limit(setting.key, effects)
         return effects
 
-    def _apply_limit_config(self, key: str, value: str, *, validate_only: bool) -> None:
-        now = self._clock.monotonic()
-        if key.startswith("throttle."):
-            limit_key = key[len("throttle."):]
-            if not limit_key:
-                raise InvalidArgumentError("throttle key must not be empty (throttle.<key>)")
-            if value.strip() == "":
-                if not validate_only:
-                    self._limits.remove_throttle(limit_key)
-                return
-            try:
-                rate, burst = parse_throttle(value)
-            except ValueError as exc:
-                raise InvalidArgumentError(str(exc)) from exc
-            if not validate_only:
-                self._limits.set_throttle(limit_key, rate, burst, now)
-        elif key.startswith("concurrency."):
-            limit_key = key[len("concurrency."):]
-            if not limit_key:
-                raise InvalidArgumentError("concurrency key must not be empty (concurrency.<key>)")
-            if value.strip() == "":
-                if not validate_only:
-                    self._limits.remove_cap(limit_key)
-                return
-            try:
-                cap = parse_cap(value)
-            except ValueError as exc:
-                raise InvalidArgumentError(str(exc)) from exc
-            if not validate_only:
-                self._limits.set_cap(limit_key, cap)
+    def _apply_limit(self, setting: LimitSetting) -> None:
+        if setting.kind == "throttle":
+            if setting.remove:
+                self._limits.remove_throttle(setting.key)
+            else:
+                self._limits.set_throttle(setting.key, setting.rate, setting.burst,
+                                          self._clock.monotonic())
+        elif setting.remove:
+            self._limits.remove_cap(setting.key)
+        else:
+            self._limits.set_cap(setting.key, setting.cap)
 
     def get_config(self, key: str) -> str | None:
         return self._config.get(key)
@@ -1012,7 +985,9 @@ class Broker:
             self._config[name] = value
             # A value stored before a validation change: keep it, ignore the limit.
             with contextlib.suppress(InvalidArgumentError):
-                self._apply_limit_config(name, value, validate_only=False)
+                setting = parse_limit(name, value)
+                if setting is not None:
+                    self._apply_limit(setting)
         for _, raw in self._store.scan(keys.QUEUE):
             self._new_queue(QueueConfig.decode(raw), None)
         leases: dict[tuple[str, str], LeaseRecord] = {}
