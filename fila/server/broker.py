@@ -16,7 +16,6 @@ their in-memory state from what the store actually holds.
 from __future__ import annotations
 
 import contextlib
-import heapq
 import itertools
 import operator
 from array import array
@@ -155,9 +154,6 @@ class Broker:
         q = QueueState(self._incarnations, config, self.settings.quantum, hooks, self._breaker())
         self._queues[config.name] = q
         return q
-
-    def _mono_to_wall_ms(self, mono: float) -> int:
-        return self._clock.wall_ms() + int((mono - self._clock.monotonic()) * 1000)
 
     # ---- queues ------------------------------------------------------------
 
@@ -1157,37 +1153,6 @@ class Broker:
     @property
     def limits(self) -> Limits:
         return self._limits
-
-    def waiting_info(self, qname: str, q: QueueState) -> Callable[[str], tuple[str, str, int]]:
-        """A function key -> (waiting, waiting_on, until_wall_ms) for the stats module."""
-        parked = q.sched.parked()
-        has_credit = self._pick_consumer(q) is not None
-        idle_state = "turn" if has_credit else ("busy" if q.consumers else "no_consumer")
-
-        def why(key: str) -> tuple[str, str, int]:
-            block = parked.get(key)
-            if block is not None:
-                until = self._mono_to_wall_ms(block.until) if block.until is not None else 0
-                return block.reason, block.limit_key, until
-            ks = q.keys.get(key)
-            if q.sched.pending(key) > 0:
-                return idle_state, "", 0
-            if ks is not None and ks.delayed > 0:
-                return "delayed", "", 0
-            if ks is not None and ks.in_flight > 0:
-                return "", "", 0  # nothing pending, all of it leased: not waiting
-            return "idle", "", 0
-
-        return why
-
-    def top_keys(self, q: QueueState, n: int) -> list[str]:
-        """The n busiest keys (pending + in flight). A read: changes nothing.
-
-        One pass over the keys with attribute reads only: ~10 ms at 100 000 keys. Watchers
-        share snapshots (stats.SnapshotCache), so more dashboards do not cost more.
-        """
-        busiest = heapq.nlargest(n, q.keys.items(), key=lambda kv: kv[1].pending + kv[1].in_flight)
-        return [key for key, _ in busiest]
 
 
 def _encoded_size(m: Delivered) -> int:

@@ -8,9 +8,12 @@ pick the top-N keys, so a watcher on 100 000 keys costs one pass per interval.
 
 from __future__ import annotations
 
+import heapq
+from collections.abc import Callable
 from dataclasses import replace
 
-from fila.server.broker import Broker
+from fila.server.broker import Broker, Clock
+from fila.server.queues import QueueState
 from fila.types import KeySnapshot, LimitSnapshot, QueueSnapshot, StatsSnapshot
 
 __all__ = ["RateTracker", "SnapshotCache", "snapshot"]
@@ -23,11 +26,45 @@ def _p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] * 1000.0
 
 
+def waiting_info(q: QueueState, clock: Clock) -> Callable[[str], tuple[str, str, int]]:
+    """A function key -> (waiting, waiting_on, until_wall_ms): why a key is not delivering."""
+    parked = q.sched.parked()
+    has_credit = any(c.credit > 0 and not c.paused for c in q.consumers.values())
+    idle_state = "turn" if has_credit else ("busy" if q.consumers else "no_consumer")
+    now, now_ms = clock.monotonic(), clock.wall_ms()
+
+    def why(key: str) -> tuple[str, str, int]:
+        block = parked.get(key)
+        if block is not None:
+            until = now_ms + int((block.until - now) * 1000) if block.until is not None else 0
+            return block.reason, block.limit_key, until
+        ks = q.keys.get(key)
+        if q.sched.pending(key) > 0:
+            return idle_state, "", 0
+        if ks is not None and ks.delayed > 0:
+            return "delayed", "", 0
+        if ks is not None and ks.in_flight > 0:
+            return "", "", 0  # nothing pending, all of it leased: not waiting
+        return "idle", "", 0
+
+    return why
+
+
+def top_keys_of(q: QueueState, n: int) -> list[str]:
+    """The n busiest keys (pending + in flight). A read: changes nothing.
+
+    One pass over the keys with attribute reads only: ~10 ms at 100 000 keys. Watchers
+    share snapshots (SnapshotCache), so more dashboards do not cost more.
+    """
+    busiest = heapq.nlargest(n, q.keys.items(), key=lambda kv: kv[1].pending + kv[1].in_flight)
+    return [key for key, _ in busiest]
+
+
 def queue_snapshot(broker: Broker, name: str, top_keys: int) -> QueueSnapshot:
     q = broker.stats_view(name)
-    why = broker.waiting_info(name, q)
+    why = waiting_info(q, broker.clock)
     keys: list[KeySnapshot] = []
-    chosen = broker.top_keys(q, top_keys)
+    chosen = top_keys_of(q, top_keys)
     views = {key: q.sched.view(key) for key in chosen}
     total_weight = sum(v.weight for v in views.values() if v is not None) or 1
     for key in chosen:
