@@ -33,12 +33,12 @@ from fila.errors import (
 )
 from fila.server import keys
 from fila.server.effects import Delivered, Delivery, Effects, PreparedEnqueue
-from fila.server.hooks import (
-    CircuitBreaker,
+from fila.server.hookguard import (
     EnqueueDecision,
     FailureDecision,
+    HookGuard,
+    Hooks,
     HookSettings,
-    QueueHooks,
 )
 from fila.server.ids import Uuid7Generator, is_uuid
 from fila.server.leases import LeaseTable
@@ -145,20 +145,17 @@ class Broker:
         self._seq += 1
         return self._seq
 
-    def _breaker(self) -> CircuitBreaker:
-        hs = self.settings.hooks
-        return CircuitBreaker(hs.breaker_threshold, hs.breaker_cooldown_ms)
-
-    def _new_queue(self, config: QueueConfig, hooks: QueueHooks | None) -> QueueState:
+    def _new_queue(self, config: QueueConfig, hooks: Hooks | None) -> QueueState:
         self._incarnations += 1
-        q = QueueState(self._incarnations, config, self.settings.quantum, hooks, self._breaker())
+        q = QueueState(self._incarnations, config, self.settings.quantum,
+                       HookGuard(hooks, self.settings.hooks))
         self._queues[config.name] = q
         return q
 
     # ---- queues ------------------------------------------------------------
 
     def create_queue(self, name: str, on_enqueue: str = "", on_failure: str = "",
-                     visibility_timeout_ms: int = 0, hooks: QueueHooks | None = None
+                     visibility_timeout_ms: int = 0, hooks: Hooks | None = None
                      ) -> Effects:
         """Create ``name`` (and its DLQ). Visible only once the batch is durable.
 
@@ -227,8 +224,7 @@ class Broker:
                 for cid in list(dq.consumers):
                     self._consumers.pop(cid, None)
                     done.closed.append(cid)
-                if dq.hooks is not None:
-                    dq.hooks.close()
+                dq.guard.close()
                 self._purging.add(qname)
             return done
 
@@ -262,7 +258,7 @@ class Broker:
     def update_queue(self, name: str, on_enqueue: str | None = None,
                      on_failure: str | None = None,
                      visibility_timeout_ms: int | None = None,
-                     hooks: QueueHooks | None = None) -> tuple[QueueConfig, Effects]:
+                     hooks: Hooks | None = None) -> tuple[QueueConfig, Effects]:
         """Change hooks and/or the visibility timeout; applied once durable.
 
         When a script changes, ``hooks`` is the new pair compiled by the shell.
@@ -285,11 +281,7 @@ class Broker:
                 return Effects()  # deleted meanwhile
             q.config = config
             if scripts_changed:
-                if q.hooks is not None and q.hooks is not hooks:
-                    q.hooks.close()
-                q.hooks = hooks
-                q.breaker = self._breaker()
-                q.hook_error = ""
+                q.guard.replace(hooks)
             return Effects()
 
         effects.on_commit.append(apply)
@@ -345,7 +337,7 @@ class Broker:
     # ---- enqueue -----------------------------------------------------------
 
     def check_enqueue(self, queue: str, headers: Mapping[str, str], payload: bytes,
-                      delay_ms: int = 0) -> QueueHooks | None:
+                      delay_ms: int = 0) -> Hooks | None:
         """Validate an enqueue; returns the on_enqueue hooks the shell should run first."""
         q = self._queue(queue)
         if len(headers) > MAX_HEADERS:
@@ -357,38 +349,15 @@ class Broker:
             raise InvalidArgumentError(f"payload exceeds {MAX_PAYLOAD_BYTES} bytes")
         if delay_ms < 0 or delay_ms > MAX_DELAY_MS:
             raise InvalidArgumentError(f"delay_ms must be 0..{MAX_DELAY_MS}")
-        return self._hooks_to_run(q, "on_enqueue")
+        return q.guard.to_run("on_enqueue", self._clock.wall_ms())
 
-    def _hooks_to_run(self, q: QueueState, which: str) -> QueueHooks | None:
-        hooks = q.hooks
-        if hooks is None:
-            return None
-        present = hooks.has_on_enqueue if which == "on_enqueue" else hooks.has_on_failure
-        if not present or not q.breaker.allow(self._clock.wall_ms()):
-            return None
-        return hooks
-
-    def hook_done(self, queue: str, hooks: QueueHooks, error: str | None = None, *,
+    def hook_done(self, queue: str, hooks: Hooks, error: str | None = None, *,
                   stuck: bool = False) -> None:
-        """The shell ran ``hooks`` of ``queue``: feed the breaker (and the stats' reason).
-
-        ``stuck``: the call ran past the watchdog and its runtime is abandoned: the queue
-        runs without hooks until they are replaced (a retry could strand another thread).
-        """
+        """The shell ran ``hooks`` of ``queue``: feed its breaker (see HookGuard.done)."""
         q = self._queues.get(queue)
-        if q is None or q.hooks is not hooks:
-            return  # replaced or deleted meanwhile
-        now_ms = self._clock.wall_ms()
-        if error is None:
-            q.breaker.success()
-            return
-        q.breaker.failure(now_ms)
-        q.counters["hook_failures"] += 1
-        q.hook_error = error[:MAX_ERROR_BYTES]
-        if stuck:
-            q.hooks = None
-            q.hook_error = (f"{q.hook_error}; hooks disabled until the queue's scripts are "
-                            "updated")
+        if q is not None and q.guard.done(hooks, error, self._clock.wall_ms(), stuck=stuck) \
+                and error is not None:
+            q.counters["hook_failures"] += 1
 
     def prepare_enqueue(self, queue: str, headers: Mapping[str, str], payload: bytes,
                         delay_ms: int = 0, decision: EnqueueDecision | None = None, *,
@@ -761,10 +730,10 @@ class Broker:
         return effects
 
     def failure_hook(self, queue: str, msg_id: str, peer: str = "", token: str = ""
-                     ) -> tuple[QueueHooks, dict[str, str], int, str] | None:
+                     ) -> tuple[Hooks, dict[str, str], int, str] | None:
         """Validate a nack; returns (hooks, headers, attempt, id) if on_failure runs first."""
         q, rec = self._leased(queue, msg_id, peer, token)
-        hooks = self._hooks_to_run(q, "on_failure")
+        hooks = q.guard.to_run("on_failure", self._clock.wall_ms())
         if hooks is None:
             return None
         return hooks, self._load(queue, rec.id).headers, rec.attempts + 1, rec.id
@@ -1093,17 +1062,19 @@ class Broker:
     def scripted_queues(self) -> list[QueueConfig]:
         """Configs of queues that have scripts but no compiled hooks (after recovery)."""
         return [q.config for q in self._queues.values()
-                if q.hooks is None and (q.config.on_enqueue_script.strip()
+                if q.guard.hooks is None and (q.config.on_enqueue_script.strip()
                                         or q.config.on_failure_script.strip())]
 
-    def install_hooks(self, name: str, hooks: QueueHooks | None, error: str = "") -> None:
+    def install_hooks(self, name: str, hooks: Hooks | None, error: str = "") -> None:
         """Attach hooks compiled by the shell after recovery (``error``: they did not compile,
         the queue runs without them and its stats say why)."""
         q = self._queues.get(name)
         if q is None:
             return
-        q.hooks = hooks
-        q.hook_error = error[:MAX_ERROR_BYTES]
+        if error:
+            q.guard.drop(error)
+        else:
+            q.guard.replace(hooks)
 
     @property
     def config_lookup(self) -> Callable[[str], str | None]:

@@ -29,10 +29,9 @@ from fila.server.broker import (
 )
 from fila.server.commit import GroupCommitter
 from fila.server.health import PROBE_KEY, StorageHealth
+from fila.server.hookguard import EnqueueDecision, FailureDecision, Hooks
 from fila.server.hookrunner import HookRunner, HookStuck
 from fila.server.hooks import (
-    EnqueueDecision,
-    FailureDecision,
     HookError,
     HookSettings,
     QueueHooks,
@@ -378,7 +377,7 @@ class Engine:
             else:
                 self.broker.install_hooks(config.name, hooks)
 
-    async def _call_hook(self, queue: str, hooks: QueueHooks, which: str,
+    async def _call_hook(self, queue: str, hooks: Hooks, which: str,
                          *args: Any) -> Any:
         """Run one hook call; None (the default policy) if it failed. Feeds the breaker."""
         fn = hooks.on_enqueue if which == "on_enqueue" else hooks.on_failure

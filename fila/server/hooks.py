@@ -94,12 +94,18 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from importlib.resources import files
 from itertools import chain
 from typing import Any
 
 import lupa.lua54 as _lupa
+
+from fila.server.hookguard import (
+    CircuitBreaker,
+    EnqueueDecision,
+    FailureDecision,
+    HookSettings,
+)
 
 __all__ = [
     "CircuitBreaker",
@@ -187,32 +193,6 @@ value) are refused.
 
 class HookError(Exception):
     """A hook failed: compile error, runtime error, bad return value or a limit hit."""
-
-
-@dataclass(frozen=True, slots=True)
-class HookSettings:
-    timeout_ms: int = 10
-    memory_limit_bytes: int = 1 << 20
-    breaker_threshold: int = 3
-    breaker_cooldown_ms: int = 10_000
-
-    @property
-    def instruction_budget(self) -> int:
-        return self.timeout_ms * 10_000
-
-
-@dataclass(frozen=True, slots=True)
-class EnqueueDecision:
-    fairness_key: str = "default"
-    weight: int = 1
-    throttle_keys: tuple[str, ...] = ()
-    delay_ms: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class FailureDecision:
-    action: str = "retry"
-    delay_ms: int = 0
 
 
 _DEFAULT_ENQUEUE = EnqueueDecision()
@@ -538,34 +518,3 @@ class QueueHooks:
     def close(self) -> None:
         self._enqueue = self._failure = None
         self._rt = None
-
-
-class CircuitBreaker:
-    """Consecutive-failure breaker; the caller passes the clock in."""
-
-    __slots__ = ("_cooldown_ms", "_open_until", "_threshold", "consecutive", "failures_total")
-
-    def __init__(self, threshold: int, cooldown_ms: int) -> None:
-        self._threshold = threshold
-        self._cooldown_ms = cooldown_ms
-        self._open_until: int | None = None
-        self.failures_total = 0
-        self.consecutive = 0
-
-    def allow(self, now_ms: int) -> bool:
-        # After the cooldown calls are let through as trials; one more failure re-opens it
-        # because `consecutive` is still at or above the threshold.
-        return self._open_until is None or now_ms >= self._open_until
-
-    def is_open(self, now_ms: int) -> bool:
-        return self._open_until is not None and now_ms < self._open_until
-
-    def success(self) -> None:
-        self.consecutive = 0
-        self._open_until = None
-
-    def failure(self, now_ms: int) -> None:
-        self.failures_total += 1
-        self.consecutive += 1
-        if self._threshold > 0 and self.consecutive >= self._threshold:
-            self._open_until = now_ms + self._cooldown_ms

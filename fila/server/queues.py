@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 
 from fila.errors import InvalidArgumentError
-from fila.server.hooks import CircuitBreaker, QueueHooks
+from fila.server.hookguard import HookGuard
 from fila.server.model import (
     DEFAULT_VISIBILITY_TIMEOUT_MS,
     DLQ_SUFFIX,
@@ -69,15 +69,12 @@ class QueueState:
     """In-memory state of one queue."""
 
     def __init__(self, incarnation: int, config: QueueConfig, quantum: int,
-                 hooks: QueueHooks | None,
-                 breaker: CircuitBreaker) -> None:
+                 guard: HookGuard) -> None:
         self.incarnation = incarnation
         self.config = config
         self.sched = DrrScheduler(quantum)
         self.msgs: dict[str, MessageRecord] = {}
-        self.hooks = hooks
-        self.breaker = breaker
-        self.hook_error = ""  # why the hooks last failed (shown in stats with the breaker)
+        self.guard = guard  # its compiled hooks, breaker and last failure
         self.consumers: dict[int, ConsumerState] = {}
         self.ready: deque[int] = deque()  # consumers with credit, round robin
         self.delayed = 0

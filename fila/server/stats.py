@@ -104,9 +104,8 @@ def queue_snapshot(broker: Broker, name: str, top_keys: int) -> QueueSnapshot:
         wait_p95_ms=_p95(list(q.waits)),
         hook_failures=c["hook_failures"],
         # Hooks dropped (stuck past the watchdog, or no longer compiling) count as open.
-        hook_breaker_open=(q.breaker.is_open(broker.clock.wall_ms())
-                           or (q.hooks is None and bool(q.hook_error))),
-        hook_error=q.hook_error,
+        hook_breaker_open=q.guard.is_open(broker.clock.wall_ms()),
+        hook_error=q.guard.error,
         dead_letter_queue=q.config.dead_letter_queue,
     )
 
