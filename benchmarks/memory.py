@@ -90,7 +90,7 @@ def child(path: str, mode: str, trim: bool) -> None:
     out["rss_before"] = rss_bytes()
     t0 = time.perf_counter()
     broker = Broker(RocksStore(path), SystemClock())
-    out["loaded"] = broker.recover()
+    out["loaded"] = broker.recover().loaded
     out["recover_s"] = time.perf_counter() - t0
     gc.collect()
     if mode == "trace":

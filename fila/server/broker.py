@@ -16,9 +16,6 @@ their in-memory state from what the store actually holds.
 from __future__ import annotations
 
 import contextlib
-import itertools
-import operator
-from array import array
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -59,6 +56,7 @@ from fila.server.queues import (
     check_name,
     check_visibility,
 )
+from fila.server.recovery import Recovered, RecoveryScan, to_record
 from fila.server.runtime_config import LimitSetting, check_entry, parse_limit
 from fila.server.scheduler import Block
 from fila.server.store import Store, WriteBatch
@@ -125,7 +123,6 @@ class Broker:
         self._seq = 0
         self._ids = Uuid7Generator()
         self._interned: dict[str, str] = {}
-        self.recovery_cleanup = WriteBatch()
         self._incarnations = 0
 
     # ---- helpers -----------------------------------------------------------
@@ -934,89 +931,33 @@ class Broker:
 
     # ---- recovery ----------------------------------------------------------
 
-    def recover(self) -> int:
-        """Rebuild all in-memory state from the store. Returns messages loaded.
+    def recover(self) -> Recovered:
+        """Rebuild all in-memory state from the store (see recovery.py).
 
-        Records that belong to no queue (a delete racing an in-flight write, or a
-        lease whose message is gone) are collected in ``recovery_cleanup`` for the
-        shell to delete.
+        Returns the messages loaded and the records of nothing for the shell to delete.
         """
-        self.recovery_cleanup = WriteBatch()
+        scan = RecoveryScan(self._store, self._clock.wall_ms(), self._intern)
         # Runtime config first: the shell compiles the hooks after this returns, and a
         # script may read fila.get(...) at its top level.
-        for key, raw in self._store.scan(keys.CONFIG):
-            name = key[len(keys.CONFIG):].decode()
-            value = raw.decode()
+        for name, value in scan.config():
             self._config[name] = value
             # A value stored before a validation change: keep it, ignore the limit.
             with contextlib.suppress(InvalidArgumentError):
                 setting = parse_limit(name, value)
                 if setting is not None:
                     self._apply_limit(setting)
-        for _, raw in self._store.scan(keys.QUEUE):
-            self._new_queue(QueueConfig.decode(raw), None)
-        leases: dict[tuple[str, str], LeaseRecord] = {}
-        for key, raw in self._store.scan(keys.LEASE):
-            qname, msg_id = keys.split(key)
-            leases[(qname, msg_id)] = LeaseRecord.decode(raw)
-        # Memory: RSS keeps the peak of recovery, so each record is decoded and
-        # turned at once into the MessageRecord memory keeps; the decoded
-        # StoredMessage (headers and all) is dropped right away. A queue's records
-        # arrive together (key order), and only its seqs are held on the side
-        # (8 bytes each) to restore it in seq order once its last record is read.
-        count = 0
-        qname = ""
-        q: QueueState | None = None
-        recs: list[MessageRecord] = []
-        seqs = array("q")
-        for key, raw in self._store.scan(keys.MSG):
-            name, msg_id = keys.split(key)
-            if name != qname:
-                count += self._restore_queue(qname, q, recs, seqs, leases)
-                qname, q, recs, seqs = name, self._queues.get(name), [], array("q")
-            stored = StoredMessage.decode(raw)
-            self._seq = max(self._seq, stored.seq)
-            if q is None:
-                self.recovery_cleanup.delete(keys.msg(qname, msg_id))
-                self.recovery_cleanup.delete(keys.payload(qname, msg_id))
-                continue
-            recs.append(self._record(msg_id, stored, (qname, msg_id) in leases))
-            seqs.append(stored.seq)
-        count += self._restore_queue(qname, q, recs, seqs, leases)
-        for qname, msg_id in leases:
-            self.recovery_cleanup.delete(keys.lease(qname, msg_id))
-        return count
-
-    def _restore_queue(self, qname: str, q: QueueState | None, recs: list[MessageRecord],
-                       seqs: array[int], leases: dict[tuple[str, str], LeaseRecord]) -> int:
-        """Index one queue's recovered records in seq order (exact FIFO per key)."""
-        if q is None or not recs:
-            return 0
-        order: Iterable[int] = range(len(recs))
-        # Ids are UUIDv7 and seqs grow with them, so a queue is usually already in
-        # seq order; only requeued or moved messages break it.
-        if not all(map(operator.lt, seqs, itertools.islice(seqs, 1, None))):
-            order = sorted(order, key=seqs.__getitem__)
-        # One instant for the whole queue: every record shares one `ready_at` float.
-        now = self._clock.monotonic()
-        now_ms = self._clock.wall_ms()
-        for i in order:
-            rec = recs[i]
-            self._place(qname, q, rec, leases.pop((qname, rec.id), None), now, now_ms)
-        return len(recs)
-
-    def _record(self, msg_id: str, stored: StoredMessage, leased: bool) -> MessageRecord:
-        """The in-memory record of a stored message (not indexed yet)."""
-        if leased:
-            state = State.LEASED
-        elif stored.deliver_after_ms > self._clock.wall_ms():
-            state = State.DELAYED
-        else:
-            state = State.READY
-        return MessageRecord(msg_id, self._intern(stored.fairness_key), stored.weight,
-                             tuple(self._intern(k) for k in stored.throttle_keys),
-                             stored.attempts, state,
-                             stored.deliver_after_ms if state == State.DELAYED else 0)
+        for config in scan.queues():
+            self._new_queue(config, None)
+        loaded = 0
+        for qname, recs in scan.messages(self._queues.__contains__):
+            q = self._queues[qname]
+            # One instant for the whole queue: every record shares one `ready_at` float.
+            now, now_ms = self._clock.monotonic(), self._clock.wall_ms()
+            for rec in recs:
+                self._place(qname, q, rec, scan.take_lease(qname, rec.id), now, now_ms)
+            loaded += len(recs)
+        self._seq = max(self._seq, scan.max_seq)
+        return Recovered(loaded, scan.cleanup)
 
     def _place(self, qname: str, q: QueueState, rec: MessageRecord, lease: LeaseRecord | None,
                now: float, now_ms: int) -> None:
@@ -1049,7 +990,8 @@ class Broker:
                 continue
             lease_raw = self._store.get(keys.lease(qname, msg_id))
             lease = LeaseRecord.decode(lease_raw) if lease_raw else None
-            rec = self._record(msg_id, StoredMessage.decode(raw), lease is not None)
+            rec = to_record(msg_id, StoredMessage.decode(raw), lease is not None,
+                            self._clock.wall_ms(), self._intern)
             self._place(qname, q, rec, lease, self._clock.monotonic(), self._clock.wall_ms())
         for qname in queues:
             q = self._queues.get(qname)

@@ -143,11 +143,11 @@ class Server:
         )
         overlay = OverlayStore(self._store)
         broker = Broker(overlay, clock, settings)
-        loaded = broker.recover()
+        loaded, cleanup = broker.recover()
         _release_free_heap()
-        if len(broker.recovery_cleanup):
-            log.info("removing %d orphaned record(s)", len(broker.recovery_cleanup))
-            self._store.write(broker.recovery_cleanup)
+        if len(cleanup):
+            log.info("removing %d orphaned record(s)", len(cleanup))
+            self._store.write(cleanup)
         self._committer = GroupCommitter(self._store, sync=cfg.fsync)
         if not cfg.fsync:
             log.warning("[storage] fsync = false: a power loss can lose acknowledged writes")

@@ -109,7 +109,7 @@ class Harness:
     def restart(self) -> int:
         """A crash and restart: a fresh core recovers from the store, hooks recompiled."""
         self.broker = Broker(self.store, self.clock, BrokerSettings())
-        loaded = self.broker.recover()
+        loaded, _ = self.broker.recover()
         for config in self.broker.scripted_queues():
             self.broker.install_hooks(config.name, self.compile(config.on_enqueue_script,
                                                                 config.on_failure_script))
@@ -267,8 +267,9 @@ def test_recovery_collects_orphaned_records(h: Harness) -> None:
     stray.put(keys.lease("q", "00000000-0000-7000-8000-000000000000"), b"1,1")
     h.store.write(stray)
     fresh = Broker(h.store, h.clock, BrokerSettings())
-    assert fresh.recover() == 1
-    deleted = {key for key, value in fresh.recovery_cleanup.ops if value is None}
+    loaded, cleanup = fresh.recover()
+    assert loaded == 1
+    deleted = {key for key, value in cleanup.ops if value is None}
     assert deleted == {key for key, _ in stray.ops}
 
 
