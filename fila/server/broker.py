@@ -43,6 +43,7 @@ from fila.server.limits import Limits
 from fila.server.model import (
     DEFAULT_KEY,
     DLQ_SUFFIX,
+    Event,
     LeaseRecord,
     MessageRecord,
     QueueConfig,
@@ -60,7 +61,7 @@ from fila.server.recovery import Recovered, RecoveryScan, to_record
 from fila.server.runtime_config import LimitSetting, check_entry, parse_limit
 from fila.server.scheduler import Block
 from fila.server.store import Store, WriteBatch
-from fila.server.timers import TimerHeap
+from fila.server.timers import TimerHeap, TimerKind, TimerRef
 
 __all__ = ["Broker", "BrokerSettings", "Clock", "Delivered", "Delivery", "Effects",
            "PreparedEnqueue"]
@@ -112,7 +113,7 @@ class Broker:
         self._queues: dict[str, QueueState] = {}
         self._config: dict[str, str] = {}
         self._limits = Limits()
-        self._timers: TimerHeap[tuple[str, str, str]] = TimerHeap()
+        self._timers: TimerHeap[TimerRef] = TimerHeap()
         # limit key -> (queue, fairness key) parked on it
         self._waiters: dict[str, set[tuple[str, str]]] = {}
         self._consumers: dict[int, ConsumerState] = {}
@@ -415,7 +416,7 @@ class Broker:
             q.delayed += 1
             ks.delayed += 1
             wait_s = max(0.0, (rec.deliver_after_ms - self._clock.wall_ms()) / 1000)
-            self._timers.schedule(now + wait_s, ("due", qname, rec.id))
+            self._timers.schedule(now + wait_s, TimerRef(TimerKind.DUE, qname, rec.id))
         else:
             q.leased += 1
             ks.in_flight += 1
@@ -431,7 +432,7 @@ class Broker:
         elif rec.state == State.DELAYED:
             q.delayed -= 1
             ks.delayed -= 1
-            self._timers.cancel(("due", qname, rec.id))
+            self._timers.cancel(TimerRef(TimerKind.DUE, qname, rec.id))
         else:
             # Freeing its limit slots may wake keys elsewhere: their deliveries go in effects.
             self._end_lease(qname, q, rec, effects)
@@ -482,13 +483,13 @@ class Broker:
             if rec is None or rec.state != State.LEASED:
                 continue
             if msg_id in never_sent or grace <= 0:
-                self._requeue(consumer.queue, q, rec, effects, event="release",
+                self._requeue(consumer.queue, q, rec, effects, event=Event.RELEASE,
                               bump=msg_id not in never_sent)
                 continue
             # Orphaned lease: expires at the end of the grace unless settled first. The
             # stored deadline shrinks too, so a restart does not hold it for the full timeout.
             self._leases.orphan(msg_id)
-            ref = ("lease", consumer.queue, msg_id)
+            ref = TimerRef(TimerKind.LEASE, consumer.queue, msg_id)
             self._timers.schedule(min(self._timers.deadline(ref) or release_at, release_at), ref)
             raw = self._store.get(keys.lease(consumer.queue, msg_id))
             leased_at = LeaseRecord.decode(raw).leased_at_ms if raw else self._clock.wall_ms()
@@ -564,7 +565,7 @@ class Broker:
         if block is not None:
             self._waiters.setdefault(block.limit_key, set()).add((qname, key))
             if block.until is not None:
-                self._timers.schedule(block.until, ("wake", block.limit_key, ""))
+                self._timers.schedule(block.until, TimerRef(TimerKind.WAKE, block.limit_key))
         return block
 
     def _dispatch(self, qname: str, q: QueueState, effects: Effects) -> None:
@@ -587,7 +588,7 @@ class Broker:
                 return
             key, msg_id = picked
             rec = q.msgs[msg_id]
-            rec.state = transition(rec.state, "deliver") or State.LEASED
+            rec.state = transition(rec.state, Event.DELIVER) or State.LEASED
             q.keys[key].pending -= 1
             if rec.throttle_keys:
                 self._limits.acquire(rec.throttle_keys, now)
@@ -604,7 +605,7 @@ class Broker:
             q.waits.append(wait)
             q.counters["delivered"] += 1
             self._timers.schedule(now + q.config.visibility_timeout_ms / 1000,
-                                  ("lease", qname, msg_id))
+                                  TimerRef(TimerKind.LEASE, qname, msg_id))
             self._leases.grant(msg_id, consumer.id, consumer.peer, consumer.token)
             effects.lease_batch.put(keys.lease(qname, msg_id),
                                     LeaseRecord(deadline_ms, now_ms).encode())
@@ -622,7 +623,7 @@ class Broker:
         q.leased -= 1
         ks = q.key_stats(rec.fairness_key)
         ks.in_flight -= 1
-        self._timers.cancel(("lease", qname, rec.id))
+        self._timers.cancel(TimerRef(TimerKind.LEASE, qname, rec.id))
         owner = self._leases.end(rec.id, unsettled=unsettled)
         consumer = self._consumers.get(owner) if owner is not None else None
         if consumer is not None:
@@ -640,12 +641,12 @@ class Broker:
                     self._wake_limit(tk, effects)
 
     def _requeue(self, qname: str, q: QueueState, rec: MessageRecord, effects: Effects, *,
-                 event: str, bump: bool = True, delay_ms: int = 0, error: str | None = None
+                 event: Event, bump: bool = True, delay_ms: int = 0, error: str | None = None
                  ) -> None:
         """Lease ends without ack: back of its key (or delayed), attempt +1."""
         nxt = transition(rec.state, event)
-        self._end_lease(qname, q, rec, effects, expired=event == "expire",
-                        unsettled=event in ("expire", "release"))
+        self._end_lease(qname, q, rec, effects, expired=event == Event.EXPIRE,
+                        unsettled=event in (Event.EXPIRE, Event.RELEASE))
         stored = self._load(qname, rec.id)
         if bump:
             rec.attempts += 1
@@ -713,7 +714,7 @@ class Broker:
 
     def ack(self, queue: str, msg_id: str, peer: str = "", token: str = "") -> Effects:
         q, rec = self._leased(queue, msg_id, peer, token)
-        transition(rec.state, "ack")
+        transition(rec.state, Event.ACK)
         effects = Effects()
         self._end_lease(queue, q, rec, effects)
         q.msgs.pop(rec.id, None)
@@ -755,7 +756,7 @@ class Broker:
             rec.attempts += 1
             self._dead_letter(queue, q, rec, dlq_name, dlq, error, effects)
         else:
-            event = "nack-delayed" if decision.delay_ms > 0 else "nack"
+            event = Event.NACK_DELAYED if decision.delay_ms > 0 else Event.NACK
             self._requeue(queue, q, rec, effects, event=event, delay_ms=decision.delay_ms,
                           error=error)
         self._dispatch(queue, q, effects)
@@ -763,7 +764,7 @@ class Broker:
 
     def _dead_letter(self, qname: str, q: QueueState, rec: MessageRecord, dlq_name: str,
                      dlq: QueueState, error: str, effects: Effects) -> None:
-        transition(rec.state, "dead-letter")
+        transition(rec.state, Event.DEAD_LETTER)
         self._end_lease(qname, q, rec, effects)
         q.msgs.pop(rec.id, None)
         self._leases.forget(rec.id)
@@ -833,7 +834,7 @@ class Broker:
             if rec is None or rec.state == State.LEASED:
                 continue
             count += 1
-            transition(rec.state, "redrive")
+            transition(rec.state, Event.REDRIVE)
             self._forget(dlq_name, dlq, rec, effects)
             stored = self._load(dlq_name, rec.id)
             payload = self._store.get(keys.payload(dlq_name, rec.id)) or b""
@@ -864,22 +865,22 @@ class Broker:
         now = self._clock.monotonic()
         touched_queues: set[str] = set()
         for kind, a, b in self._timers.pop_due(now):
-            if kind == "lease":
+            if kind == TimerKind.LEASE:
                 q = self._queues.get(a)
                 rec = q.msgs.get(b) if q else None
                 if q is not None and rec is not None and rec.state == State.LEASED:
-                    self._requeue(a, q, rec, effects, event="expire")
+                    self._requeue(a, q, rec, effects, event=Event.EXPIRE)
                     touched_queues.add(a)
-            elif kind == "due":
+            elif kind == TimerKind.DUE:
                 q = self._queues.get(a)
                 rec = q.msgs.get(b) if q else None
                 if q is not None and rec is not None and rec.state == State.DELAYED:
-                    rec.state = transition(rec.state, "due") or State.READY
+                    rec.state = transition(rec.state, Event.DUE) or State.READY
                     q.delayed -= 1
                     q.key_stats(rec.fairness_key).delayed -= 1
                     self._index(a, q, rec)
                     touched_queues.add(a)
-            elif kind == "wake":
+            elif kind == TimerKind.WAKE:
                 self._wake_limit(a, effects)
         for qname in touched_queues:
             q = self._queues.get(qname)
@@ -968,7 +969,7 @@ class Broker:
             # wall-clock jump cannot stretch or collapse every lease at once.
             timeout = q.config.visibility_timeout_ms
             remaining = min(max(0, lease.deadline_ms - now_ms), timeout)
-            self._timers.schedule(now + remaining / 1000, ("lease", qname, rec.id))
+            self._timers.schedule(now + remaining / 1000, TimerRef(TimerKind.LEASE, qname, rec.id))
             if rec.throttle_keys:
                 self._limits.hold(rec.throttle_keys)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 from typing import Any
 
 from fila.errors import FilaError
@@ -17,6 +17,7 @@ __all__ = [
     "DEFAULT_KEY",
     "DEFAULT_VISIBILITY_TIMEOUT_MS",
     "DLQ_SUFFIX",
+    "Event",
     "IllegalTransition",
     "LeaseRecord",
     "MessageRecord",
@@ -45,23 +46,36 @@ class IllegalTransition(FilaError):
     code_name = "FAILED_PRECONDITION"
 
 
+class Event(StrEnum):
+    """The lifecycle words (the same in code, stats, Lua and docs)."""
+
+    DELIVER = "deliver"
+    DUE = "due"
+    ACK = "ack"
+    NACK = "nack"
+    NACK_DELAYED = "nack-delayed"
+    EXPIRE = "expire"
+    RELEASE = "release"
+    DEAD_LETTER = "dead-letter"
+    REDRIVE = "redrive"
+
+
 # (state, event) -> next state; None means the message leaves the queue.
-# "retry" and "due-later" land in DELAYED when a delay applies; the broker picks.
-_TRANSITIONS: dict[tuple[State, str], State | None] = {
-    (State.READY, "deliver"): State.LEASED,
-    (State.READY, "redrive"): None,
-    (State.DELAYED, "due"): State.READY,
-    (State.DELAYED, "redrive"): None,
-    (State.LEASED, "ack"): None,
-    (State.LEASED, "nack"): State.READY,
-    (State.LEASED, "nack-delayed"): State.DELAYED,
-    (State.LEASED, "expire"): State.READY,
-    (State.LEASED, "release"): State.READY,
-    (State.LEASED, "dead-letter"): None,
+_TRANSITIONS: dict[tuple[State, Event], State | None] = {
+    (State.READY, Event.DELIVER): State.LEASED,
+    (State.READY, Event.REDRIVE): None,
+    (State.DELAYED, Event.DUE): State.READY,
+    (State.DELAYED, Event.REDRIVE): None,
+    (State.LEASED, Event.ACK): None,
+    (State.LEASED, Event.NACK): State.READY,
+    (State.LEASED, Event.NACK_DELAYED): State.DELAYED,
+    (State.LEASED, Event.EXPIRE): State.READY,
+    (State.LEASED, Event.RELEASE): State.READY,
+    (State.LEASED, Event.DEAD_LETTER): None,
 }
 
 
-def transition(state: State, event: str) -> State | None:
+def transition(state: State, event: Event) -> State | None:
     """The state after ``event``; raises IllegalTransition and changes nothing otherwise."""
     try:
         return _TRANSITIONS[(state, event)]

@@ -9,9 +9,24 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Hashable
-from typing import Generic, TypeVar
+from enum import StrEnum
+from typing import Generic, NamedTuple, TypeVar
 
-__all__ = ["TimerHeap"]
+__all__ = ["TimerHeap", "TimerKind", "TimerRef"]
+
+
+class TimerKind(StrEnum):
+    LEASE = "lease"  # a lease expires: (queue, message id)
+    DUE = "due"  # a delayed message becomes ready: (queue, message id)
+    WAKE = "wake"  # a token bucket can pass again: (limit key, "")
+
+
+class TimerRef(NamedTuple):
+    """What a deadline is for (hashable, equal to the plain tuple it replaces)."""
+
+    kind: TimerKind
+    name: str  # queue name, or limit key for WAKE
+    msg_id: str = ""
 
 T = TypeVar("T", bound=Hashable)
 
