@@ -7,7 +7,8 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parent.parent / "fila"
 CORE = ["model", "scheduler", "limits", "timers", "broker", "effects", "queues", "ids", "keys",
-        "overlay"]
+        "overlay", "core_state", "dispatch", "queue_admin", "leases", "recovery",
+        "runtime_config", "hookguard"]
 FORBIDDEN_IN_CORE = {"grpc", "rocksdict", "lupa", "asyncio", "time"}
 
 

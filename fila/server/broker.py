@@ -1,45 +1,49 @@
-"""The broker core: queues, fair delivery, limits, leases, dead letters.
+"""The broker core: what the shell calls — enqueue, settle, redrive, recovery.
 
-Synchronous and free of I/O: no grpc, asyncio, rocksdict, lupa or time here.
-Time comes from an injected :class:`Clock`; storage is read through an
-injected :class:`~fila.server.store.Store` and every change is *returned* as a
-:class:`~fila.server.store.WriteBatch` inside :class:`Effects` for the shell to
-commit (group commit) before anything is answered or sent.
+Synchronous and free of I/O (no grpc, asyncio, rocksdict, lupa or time): time comes from
+an injected clock, storage is read through an injected store, and every change is
+*returned* as batches inside :class:`Effects` for the shell to commit (group commit)
+before anything is answered or sent. The core is built in layers (see core_state.py):
+state, then dispatch, then queue admin, then this.
 
-Consistency rule: an enqueue is applied to memory only after its batch is
-durable (``prepare_enqueue`` then ``apply_enqueue``). Every other change is
-applied to memory at once and committed right after; if that commit fails the
-shell calls :meth:`Broker.resync` for the touched messages, which rebuilds
-their in-memory state from what the store actually holds.
+Consistency rules: an enqueue reaches memory only after its batch is durable
+(``prepare_enqueue`` then ``apply_enqueue``); admin changes likewise, through
+``Effects.on_commit`` (queue_admin.py); message changes (ack, nack, expiry, redrive,
+leases) are applied at once and committed right after, and if that commit fails the shell
+calls :meth:`Broker.resync` for the touched messages, which rebuilds their in-memory state
+from what the store actually holds.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Protocol
+from collections.abc import Iterable, Mapping
 
 from fila.errors import (
-    AlreadyExistsError,
     FailedPreconditionError,
     InvalidArgumentError,
     MessageNotFoundError,
-    OverloadedError,
     QueueNotFoundError,
 )
 from fila.server import keys
+from fila.server.core_state import (
+    KEY_IDLE_S,
+    MAX_DELAY_MS,
+    MAX_ERROR_BYTES,
+    MAX_HEADER_BYTES,
+    MAX_HEADERS,
+    MAX_PAGE_BYTES,
+    MAX_PAYLOAD_BYTES,
+    BrokerSettings,
+    Clock,
+)
 from fila.server.effects import Delivered, Delivery, Effects, PreparedEnqueue
 from fila.server.hookguard import (
     EnqueueDecision,
     FailureDecision,
-    HookGuard,
     Hooks,
-    HookSettings,
 )
-from fila.server.ids import Uuid7Generator, is_uuid
-from fila.server.leases import LeaseTable
-from fila.server.limits import Limits
+from fila.server.ids import is_uuid
 from fila.server.model import (
     DEFAULT_KEY,
     DLQ_SUFFIX,
@@ -51,288 +55,39 @@ from fila.server.model import (
     StoredMessage,
     transition,
 )
+from fila.server.queue_admin import QueueAdmin
 from fila.server.queues import (
-    ConsumerState,
     QueueState,
     check_name,
-    check_visibility,
 )
 from fila.server.recovery import Recovered, RecoveryScan, to_record
-from fila.server.runtime_config import LimitSetting, check_entry, parse_limit
-from fila.server.scheduler import Block
-from fila.server.store import Store, WriteBatch
-from fila.server.timers import TimerHeap, TimerKind, TimerRef
+from fila.server.runtime_config import parse_limit
+from fila.server.store import WriteBatch
+from fila.server.timers import TimerKind, TimerRef
 
-__all__ = ["Broker", "BrokerSettings", "Clock", "Delivered", "Delivery", "Effects",
-           "PreparedEnqueue"]
-
-MAX_HEADERS = 256
-MAX_HEADER_BYTES = 64 * 1024
-MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
-MAX_DELAY_MS = 365 * 24 * 3600 * 1000
-MAX_ERROR_BYTES = 4096
-# Per-key stats idle this long (nothing pending, delayed or in flight) are pruned.
-KEY_IDLE_S = 60.0
-# ListMessages stops a page before this many encoded bytes (the send limit is 16 MiB).
-MAX_PAGE_BYTES = 8 * 1024 * 1024
+__all__ = [
+    "MAX_DELAY_MS",
+    "MAX_ERROR_BYTES",
+    "MAX_HEADERS",
+    "MAX_HEADER_BYTES",
+    "MAX_PAYLOAD_BYTES",
+    "Broker",
+    "BrokerSettings",
+    "Clock",
+    "Delivered",
+    "Delivery",
+    "Effects",
+    "PreparedEnqueue",
+]
 
 _DEFAULT_ENQUEUE = EnqueueDecision()
 _DEFAULT_FAILURE = FailureDecision()
 
 
-class Clock(Protocol):
-    """Time as the core sees it: monotonic seconds for timers, wall ms for records."""
+class Broker(QueueAdmin):
+    """The broker core: what the shell calls (layers in core_state.py's docstring)."""
 
-    def monotonic(self) -> float: ...
-
-    def wall_ms(self) -> int: ...
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerSettings:
-    quantum: int = 1000
-    hooks: HookSettings = field(default_factory=HookSettings)
-    default_prefetch: int = 256
-    release_grace_ms: int = 1000
-    max_consumers: int = 1000
-    max_queues: int = 10_000
-    max_config_entries: int = 10_000
-    max_prefetch: int = 1000
-    max_streams_per_client: int = 100
-    # A stream holding this many unsent payload bytes gets no more credit until it reads.
-    max_outbox_bytes: int = 16 * 1024 * 1024
-
-
-class Broker:
-    """All scheduling state of one broker, owned by one thread."""
-
-    def __init__(self, store: Store, clock: Clock, settings: BrokerSettings | None = None) -> None:
-        self._store = store
-        self._clock = clock
-        self.settings = settings or BrokerSettings()
-        self._queues: dict[str, QueueState] = {}
-        self._config: dict[str, str] = {}
-        self._limits = Limits()
-        self._timers: TimerHeap[TimerRef] = TimerHeap()
-        # limit key -> (queue, fairness key) parked on it
-        self._waiters: dict[str, set[tuple[str, str]]] = {}
-        self._consumers: dict[int, ConsumerState] = {}
-        self._leases = LeaseTable()  # holders, and stale holders for the stale-ack rule
-        self._creating: set[str] = set()  # queues whose create batch is not durable yet
-        self._purging: set[str] = set()  # deleted queues whose records are being removed
-        self._next_consumer = 1
-        self._seq = 0
-        self._ids = Uuid7Generator()
-        self._interned: dict[str, str] = {}
-        self._incarnations = 0
-
-    # ---- helpers -----------------------------------------------------------
-
-    def _intern(self, text: str) -> str:
-        # Fairness and limit keys repeat across many messages: share one string.
-        return self._interned.setdefault(text, text)
-
-    def _queue(self, name: str) -> QueueState:
-        q = self._queues.get(name)
-        if q is None:
-            check_name(name)
-            raise QueueNotFoundError(f'queue "{name}" does not exist')
-        return q
-
-    def _next_seq(self) -> int:
-        self._seq += 1
-        return self._seq
-
-    def _new_queue(self, config: QueueConfig, hooks: Hooks | None) -> QueueState:
-        self._incarnations += 1
-        q = QueueState(self._incarnations, config, self.settings.quantum,
-                       HookGuard(hooks, self.settings.hooks))
-        self._queues[config.name] = q
-        return q
-
-    # ---- queues ------------------------------------------------------------
-
-    def create_queue(self, name: str, on_enqueue: str = "", on_failure: str = "",
-                     visibility_timeout_ms: int = 0, hooks: Hooks | None = None
-                     ) -> Effects:
-        """Create ``name`` (and its DLQ). Visible only once the batch is durable.
-
-        ``hooks`` are the scripts compiled by the shell (the core never runs Lua).
-        """
-        check_name(name)
-        if name.endswith(DLQ_SUFFIX):
-            raise InvalidArgumentError(
-                f'queue names ending in "{DLQ_SUFFIX}" are reserved for dead-letter queues '
-                f'(creating "{name[:-len(DLQ_SUFFIX)]}" creates "{name}")')
-        if name in self._queues or name in self._creating:
-            raise AlreadyExistsError(f'queue "{name}" already exists')
-        vt = check_visibility(visibility_timeout_ms)
-        dlq = name + DLQ_SUFFIX
-        now_ms = self._clock.wall_ms()
-        new = [QueueConfig(name, on_enqueue, on_failure, vt, dlq, now_ms)]
-        if dlq not in self._queues and dlq not in self._creating:
-            new.append(QueueConfig(dlq, created_at_ms=now_ms))
-        if len(self._queues) + len(self._creating) + len(new) > self.settings.max_queues:
-            raise OverloadedError(f"too many queues (limit {self.settings.max_queues})")
-        effects = Effects()
-        names = [c.name for c in new]
-        self._creating.update(names)
-        for config in new:
-            effects.batch.put(keys.queue(config.name), config.encode())
-
-        def apply() -> Effects:
-            self._creating.difference_update(names)
-            for i, config in enumerate(new):
-                self._new_queue(config, hooks if i == 0 else None)
-            return Effects()
-
-        def undo() -> Effects:
-            self._creating.difference_update(names)
-            return Effects()
-
-        effects.on_commit.append(apply)
-        effects.undo.append(undo)
-        return effects
-
-    def delete_queue(self, name: str) -> Effects:
-        """Delete ``name`` and its DLQ once the batch removing their configs is durable.
-
-        Their message records are removed afterwards by :meth:`purge_batch`, chunk by chunk
-        (recovery drops whatever a crash leaves of them: records of no queue).
-        """
-        q = self._queue(name)
-        doomed = [name]
-        dlq = q.config.dead_letter_queue
-        if dlq and dlq in self._queues:
-            doomed.append(dlq)
-        effects = Effects()
-        for qname in doomed:
-            effects.batch.delete(keys.queue(qname))
-        incarnations = {n: self._queues[n].incarnation for n in doomed}
-
-        def apply() -> Effects:
-            done = Effects()
-            for qname, inc in incarnations.items():
-                dq = self._queues.get(qname)
-                if dq is None or dq.incarnation != inc:
-                    continue
-                del self._queues[qname]
-                for rec in list(dq.msgs.values()):
-                    self._forget(qname, dq, rec, done)
-                for cid in list(dq.consumers):
-                    self._consumers.pop(cid, None)
-                    done.closed.append(cid)
-                dq.guard.close()
-                self._purging.add(qname)
-            return done
-
-        effects.on_commit.append(apply)
-        return effects
-
-    def purge_batch(self, name: str, limit: int) -> WriteBatch | None:
-        """The next chunk of a deleted queue's stored records to remove (None: all gone)."""
-        batch = WriteBatch()
-        for prefix in (keys.msg_prefix(name), keys.payload_prefix(name),
-                       keys.lease_prefix(name)):
-            for key, _ in self._store.scan(prefix):
-                batch.delete(key)
-                if len(batch) >= limit:
-                    return batch
-        if len(batch):
-            return batch
-        self._purging.discard(name)
-        return None
-
-    def purging(self, name: str) -> bool:
-        """True while a deleted queue's records are still being removed."""
-        return name in self._purging
-
-    def queue_names(self) -> list[str]:
-        return sorted(self._queues)
-
-    def queue_config(self, name: str) -> QueueConfig:
-        return self._queue(name).config
-
-    def update_queue(self, name: str, on_enqueue: str | None = None,
-                     on_failure: str | None = None,
-                     visibility_timeout_ms: int | None = None,
-                     hooks: Hooks | None = None) -> tuple[QueueConfig, Effects]:
-        """Change hooks and/or the visibility timeout; applied once durable.
-
-        When a script changes, ``hooks`` is the new pair compiled by the shell.
-        """
-        q = self._queue(name)
-        old = q.config
-        new_enqueue = old.on_enqueue_script if on_enqueue is None else on_enqueue
-        new_failure = old.on_failure_script if on_failure is None else on_failure
-        vt = old.visibility_timeout_ms
-        if visibility_timeout_ms is not None:
-            vt = check_visibility(visibility_timeout_ms)
-        scripts_changed = on_enqueue is not None or on_failure is not None
-        config = QueueConfig(name, new_enqueue, new_failure, vt, old.dead_letter_queue,
-                             old.created_at_ms)
-        effects = Effects()
-        effects.batch.put(keys.queue(name), config.encode())
-
-        def apply() -> Effects:
-            if self._queues.get(name) is not q:
-                return Effects()  # deleted meanwhile
-            q.config = config
-            if scripts_changed:
-                q.guard.replace(hooks)
-            return Effects()
-
-        effects.on_commit.append(apply)
-        return config, effects
-
-    # ---- runtime config ----------------------------------------------------
-
-    def set_config(self, key: str, value: str) -> Effects:
-        value = check_entry(key, value)
-        setting = parse_limit(key, value)
-        limit = self.settings.max_config_entries
-        if key not in self._config and value != "" and len(self._config) >= limit:
-            raise OverloadedError(f"too many config entries (limit {limit})")
-        effects = Effects()
-        if value == "":
-            effects.batch.delete(keys.config(key))
-        else:
-            effects.batch.put(keys.config(key), value.encode())
-        effects.on_commit.append(lambda: self._write_config(key, value, setting))
-        return effects
-
-    def _write_config(self, key: str, value: str, setting: LimitSetting | None) -> Effects:
-        """Set (or with "" remove) a durable config key in memory and its limit."""
-        effects = Effects()
-        if value == "":
-            self._config.pop(key, None)
-        else:
-            self._config[key] = value
-        if setting is not None:
-            self._apply_limit(setting)
-            self._wake_limit(setting.key, effects)
-        return effects
-
-    def _apply_limit(self, setting: LimitSetting) -> None:
-        if setting.kind == "throttle":
-            if setting.remove:
-                self._limits.remove_throttle(setting.key)
-            else:
-                self._limits.set_throttle(setting.key, setting.rate, setting.burst,
-                                          self._clock.monotonic())
-        elif setting.remove:
-            self._limits.remove_cap(setting.key)
-        else:
-            self._limits.set_cap(setting.key, setting.cap)
-
-    def get_config(self, key: str) -> str | None:
-        return self._config.get(key)
-
-    def list_config(self, prefix: str = "") -> list[tuple[str, str]]:
-        # Byte order, as the spec asks (UTF-8 byte order equals code point order).
-        return sorted((k, v) for k, v in self._config.items() if k.startswith(prefix))
-
-    # ---- enqueue -----------------------------------------------------------
+    # ---- enqueue ----------------------------------------------------------------
 
     def check_enqueue(self, queue: str, headers: Mapping[str, str], payload: bytes,
                       delay_ms: int = 0) -> Hooks | None:
@@ -348,14 +103,6 @@ class Broker:
         if delay_ms < 0 or delay_ms > MAX_DELAY_MS:
             raise InvalidArgumentError(f"delay_ms must be 0..{MAX_DELAY_MS}")
         return q.guard.to_run("on_enqueue", self._clock.wall_ms())
-
-    def hook_done(self, queue: str, hooks: Hooks, error: str | None = None, *,
-                  stuck: bool = False) -> None:
-        """The shell ran ``hooks`` of ``queue``: feed its breaker (see HookGuard.done)."""
-        q = self._queues.get(queue)
-        if q is not None and q.guard.done(hooks, error, self._clock.wall_ms(), stuck=stuck) \
-                and error is not None:
-            q.counters["hook_failures"] += 1
 
     def prepare_enqueue(self, queue: str, headers: Mapping[str, str], payload: bytes,
                         delay_ms: int = 0, decision: EnqueueDecision | None = None, *,
@@ -400,298 +147,7 @@ class Broker:
         self._dispatch(prepared.queue, q, effects)
         return effects
 
-    def _index(self, qname: str, q: QueueState, rec: MessageRecord,
-               now: float | None = None) -> None:
-        """Put a message record into memory in its state (ready, delayed or leased)."""
-        if now is None:
-            now = self._clock.monotonic()
-        q.msgs[rec.id] = rec
-        ks = q.key_stats(rec.fairness_key)
-        ks.last_active = now
-        if rec.state == State.READY:
-            rec.ready_at = now
-            q.sched.push(rec.fairness_key, rec.id, rec.weight)
-            ks.pending += 1
-        elif rec.state == State.DELAYED:
-            q.delayed += 1
-            ks.delayed += 1
-            wait_s = max(0.0, (rec.deliver_after_ms - self._clock.wall_ms()) / 1000)
-            self._timers.schedule(now + wait_s, TimerRef(TimerKind.DUE, qname, rec.id))
-        else:
-            q.leased += 1
-            ks.in_flight += 1
-
-    def _forget(self, qname: str, q: QueueState, rec: MessageRecord, effects: Effects) -> None:
-        """Remove every in-memory trace of a message (not the store records)."""
-        q.msgs.pop(rec.id, None)
-        self._leases.forget(rec.id)
-        ks = q.key_stats(rec.fairness_key)
-        if rec.state == State.READY:
-            if q.sched.remove(rec.fairness_key, rec.id):
-                ks.pending -= 1
-        elif rec.state == State.DELAYED:
-            q.delayed -= 1
-            ks.delayed -= 1
-            self._timers.cancel(TimerRef(TimerKind.DUE, qname, rec.id))
-        else:
-            # Freeing its limit slots may wake keys elsewhere: their deliveries go in effects.
-            self._end_lease(qname, q, rec, effects)
-
-    # ---- consumers and delivery --------------------------------------------
-
-    def add_consumer(self, queue: str, prefetch: int = 0, peer: str = "", token: str = ""
-                     ) -> tuple[int, Effects]:
-        q = self._queue(queue)
-        if len(self._consumers) >= self.settings.max_consumers:
-            raise OverloadedError(f"too many consumers (limit {self.settings.max_consumers})")
-        per_client = self.settings.max_streams_per_client
-        if peer and sum(1 for c in self._consumers.values() if c.peer == peer) >= per_client:
-            raise OverloadedError(
-                f"too many consume streams from this client (limit {per_client})")
-        cid = self._next_consumer
-        self._next_consumer += 1
-        credit = prefetch if prefetch > 0 else self.settings.default_prefetch
-        credit = min(credit, self.settings.max_prefetch)
-        consumer = ConsumerState(cid, queue, credit, peer, token)
-        self._consumers[cid] = consumer
-        q.consumers[cid] = consumer
-        q.ready.append(cid)
-        effects = Effects()
-        self._dispatch(queue, q, effects)
-        return cid, effects
-
-    def remove_consumer(self, cid: int, unsent: Iterable[str] = ()) -> Effects:
-        """A stream closed: its leases go back (attempt +1 unless never sent).
-
-        Messages it was sent get a short grace (``release_grace_ms``) before they
-        return: a client that reads one message and closes its stream, then acks
-        (a common SDK pattern), still settles it. Messages never sent return now.
-        """
-        effects = Effects()
-        consumer = self._consumers.pop(cid, None)
-        if consumer is None:
-            return effects
-        q = self._queues.get(consumer.queue)
-        if q is None:
-            return effects
-        q.consumers.pop(cid, None)
-        never_sent = set(unsent) | consumer.unsent
-        grace = self.settings.release_grace_ms / 1000
-        release_at = self._clock.monotonic() + grace
-        for msg_id in list(consumer.leases):
-            rec = q.msgs.get(msg_id)
-            if rec is None or rec.state != State.LEASED:
-                continue
-            if msg_id in never_sent or grace <= 0:
-                self._requeue(consumer.queue, q, rec, effects, event=Event.RELEASE,
-                              bump=msg_id not in never_sent)
-                continue
-            # Orphaned lease: expires at the end of the grace unless settled first. The
-            # stored deadline shrinks too, so a restart does not hold it for the full timeout.
-            self._leases.orphan(msg_id)
-            ref = TimerRef(TimerKind.LEASE, consumer.queue, msg_id)
-            self._timers.schedule(min(self._timers.deadline(ref) or release_at, release_at), ref)
-            raw = self._store.get(keys.lease(consumer.queue, msg_id))
-            leased_at = LeaseRecord.decode(raw).leased_at_ms if raw else self._clock.wall_ms()
-            deadline_ms = self._clock.wall_ms() + self.settings.release_grace_ms
-            effects.batch.put(keys.lease(consumer.queue, msg_id),
-                              LeaseRecord(deadline_ms, leased_at).encode())
-            effects.touched.append((consumer.queue, msg_id))
-        self._dispatch(consumer.queue, q, effects)
-        return effects
-
-    def _pick_consumer(self, q: QueueState) -> ConsumerState | None:
-        while q.ready:
-            consumer = q.consumers.get(q.ready[0])
-            if consumer is None or consumer.credit <= 0 or consumer.paused:
-                q.ready.popleft()
-                continue
-            return consumer
-        return None
-
-    def _give_credit(self, q: QueueState, consumer: ConsumerState) -> None:
-        consumer.credit += 1
-        if consumer.credit == 1 and not consumer.paused:
-            q.ready.append(consumer.id)
-
-    def queued(self, cid: int, msg_id: str) -> None:
-        """The shell put this lease in the stream's outbox; it is unsent until taken."""
-        consumer = self._consumers.get(cid)
-        if consumer is not None and msg_id in consumer.leases:
-            consumer.unsent.add(msg_id)
-
-    def take(self, cid: int, msg_id: str) -> tuple[bool, Effects]:
-        """The stream takes an outbox entry: True = send it (its lease is current).
-
-        False = its lease ended while it waited (expired, settled, released): skip it.
-        The credit that entry held comes back now, with the deliveries it allows.
-        """
-        effects = Effects()
-        consumer = self._consumers.get(cid)
-        if consumer is None:
-            return False, effects
-        if msg_id in consumer.unsent:
-            consumer.unsent.discard(msg_id)
-            return True, effects
-        if consumer.held > 0:
-            consumer.held -= 1
-            q = self._queues.get(consumer.queue)
-            if q is not None:
-                self._give_credit(q, consumer)
-                self._dispatch(consumer.queue, q, effects)
-        return False, effects
-
-    def pause(self, cid: int, paused: bool) -> Effects:
-        """Stop (or resume) leasing to a stream, whatever its credit: the shell holds
-        too many unsent bytes for it."""
-        effects = Effects()
-        consumer = self._consumers.get(cid)
-        if consumer is None or consumer.paused == paused:
-            return effects
-        consumer.paused = paused
-        q = self._queues.get(consumer.queue)
-        if q is not None and not paused and consumer.credit > 0:
-            if cid not in q.ready:
-                q.ready.append(cid)
-            self._dispatch(consumer.queue, q, effects)
-        return effects
-
-    def _check_limits(self, qname: str, q: QueueState, key: str, msg_id: str) -> Block | None:
-        rec = q.msgs[msg_id]
-        if not rec.throttle_keys:
-            return None
-        now = self._clock.monotonic()
-        block = self._limits.check(rec.throttle_keys, now)
-        if block is not None:
-            self._waiters.setdefault(block.limit_key, set()).add((qname, key))
-            if block.until is not None:
-                self._timers.schedule(block.until, TimerRef(TimerKind.WAKE, block.limit_key))
-        return block
-
-    def _dispatch(self, qname: str, q: QueueState, effects: Effects) -> None:
-        """Lease as many messages as consumers have credit for, in DRR order."""
-        if not q.ready or len(q.sched) == 0:
-            return
-        now = self._clock.monotonic()
-        now_ms = self._clock.wall_ms()
-        deadline_ms = now_ms + q.config.visibility_timeout_ms
-
-        def check(key: str, msg_id: str) -> Block | None:
-            return self._check_limits(qname, q, key, msg_id)
-
-        while True:
-            consumer = self._pick_consumer(q)
-            if consumer is None:
-                return
-            picked = q.sched.next(check)
-            if picked is None:
-                return
-            key, msg_id = picked
-            rec = q.msgs[msg_id]
-            rec.state = transition(rec.state, Event.DELIVER) or State.LEASED
-            q.keys[key].pending -= 1
-            if rec.throttle_keys:
-                self._limits.acquire(rec.throttle_keys, now)
-            consumer.credit -= 1
-            consumer.leases.add(msg_id)
-            q.ready.rotate(-1)
-            q.leased += 1
-            ks = q.key_stats(key)
-            ks.in_flight += 1
-            ks.delivered += 1
-            ks.last_active = now
-            wait = max(0.0, now - rec.ready_at)
-            ks.add_wait(wait)
-            q.waits.append(wait)
-            q.counters["delivered"] += 1
-            self._timers.schedule(now + q.config.visibility_timeout_ms / 1000,
-                                  TimerRef(TimerKind.LEASE, qname, msg_id))
-            self._leases.grant(msg_id, consumer.id, consumer.peer, consumer.token)
-            effects.lease_batch.put(keys.lease(qname, msg_id),
-                                    LeaseRecord(deadline_ms, now_ms).encode())
-            effects.deliveries.append(Delivery(consumer.id, qname, msg_id))
-            effects.touched.append((qname, msg_id))
-
-    def _end_lease(self, qname: str, q: QueueState, rec: MessageRecord, effects: Effects,
-                   *, expired: bool = False, unsettled: bool = False) -> None:
-        """Free what a lease held: consumer credit, limit slots, its timer.
-
-        An expired lease still unsent (in its stream's outbox) keeps its credit until
-        the stream takes the entry off and skips it: a stream that stopped reading is
-        not leased more. Any other end (ack, nack, ...) frees the credit at once.
-        """
-        q.leased -= 1
-        ks = q.key_stats(rec.fairness_key)
-        ks.in_flight -= 1
-        self._timers.cancel(TimerRef(TimerKind.LEASE, qname, rec.id))
-        owner = self._leases.end(rec.id, unsettled=unsettled)
-        consumer = self._consumers.get(owner) if owner is not None else None
-        if consumer is not None:
-            consumer.leases.discard(rec.id)
-            if rec.id in consumer.unsent and expired:
-                consumer.unsent.discard(rec.id)
-                consumer.held += 1
-            else:
-                consumer.unsent.discard(rec.id)  # taken later, it is skipped
-                self._give_credit(q, consumer)
-        if rec.throttle_keys:
-            self._limits.release(rec.throttle_keys)
-            for tk in rec.throttle_keys:
-                if tk in self._waiters and self._limits.cap_state(tk) is not None:
-                    self._wake_limit(tk, effects)
-
-    def _requeue(self, qname: str, q: QueueState, rec: MessageRecord, effects: Effects, *,
-                 event: Event, bump: bool = True, delay_ms: int = 0, error: str | None = None
-                 ) -> None:
-        """Lease ends without ack: back of its key (or delayed), attempt +1."""
-        nxt = transition(rec.state, event)
-        self._end_lease(qname, q, rec, effects, expired=event == Event.EXPIRE,
-                        unsettled=event in (Event.EXPIRE, Event.RELEASE))
-        stored = self._load(qname, rec.id)
-        if bump:
-            rec.attempts += 1
-        stored.attempts = rec.attempts
-        stored.seq = self._next_seq()
-        if error is not None:
-            stored.last_error = error[:MAX_ERROR_BYTES]
-        now_ms = self._clock.wall_ms()
-        stored.deliver_after_ms = now_ms + delay_ms if delay_ms > 0 else 0
-        rec.deliver_after_ms = stored.deliver_after_ms
-        rec.state = State.DELAYED if delay_ms > 0 else (nxt or State.READY)
-        self._index(qname, q, rec)
-        effects.batch.delete(keys.lease(qname, rec.id))
-        effects.batch.put(keys.msg(qname, rec.id), stored.encode())
-        effects.touched.append((qname, rec.id))
-
-    def _load(self, qname: str, msg_id: str) -> StoredMessage:
-        raw = self._store.get(keys.msg(qname, msg_id))
-        if raw is None:  # pragma: no cover - memory says it exists; the store must agree
-            raise MessageNotFoundError(f'message "{msg_id}" is missing from storage')
-        return StoredMessage.decode(raw)
-
-    def materialize(self, delivery: Delivery) -> Delivered | None:
-        """Read what a consumer receives; None if the message is no longer leased."""
-        q = self._queues.get(delivery.queue)
-        rec = q.msgs.get(delivery.msg_id) if q else None
-        if rec is None or rec.state != State.LEASED:
-            return None
-        if self._leases.owner(rec.id) != delivery.consumer:
-            return None  # its lease ended and it went to another stream meanwhile
-        return self._read(delivery.queue, rec, "leased")
-
-    def _read(self, qname: str, rec: MessageRecord, state: str) -> Delivered:
-        stored = self._load(qname, rec.id)
-        payload = self._store.get(keys.payload(qname, rec.id)) or b""
-        leased_at = 0
-        if rec.state == State.LEASED:
-            raw = self._store.get(keys.lease(qname, rec.id))
-            leased_at = LeaseRecord.decode(raw).leased_at_ms if raw else self._clock.wall_ms()
-        return Delivered(rec.id, qname, stored.headers, payload, stored.fairness_key,
-                         stored.weight, stored.throttle_keys, rec.attempts,
-                         stored.enqueued_at_ms, leased_at, rec.deliver_after_ms,
-                         stored.last_error, state)
-
-    # ---- settle ------------------------------------------------------------
+    # ---- settle -----------------------------------------------------------------
 
     def _leased(self, queue: str, msg_id: str, peer: str = "", token: str = ""
                 ) -> tuple[QueueState, MessageRecord]:
@@ -787,7 +243,7 @@ class Broker:
         effects.touched.extend([(qname, rec.id), (dlq_name, rec.id)])
         self._dispatch(dlq_name, dlq, effects)
 
-    # ---- redrive -----------------------------------------------------------
+    # ---- redrive ----------------------------------------------------------------
 
     def redrive(self, dlq_name: str, count: int = 0, fairness_key: str = "",
                 dry_run: bool = False) -> tuple[int, Effects]:
@@ -853,54 +309,7 @@ class Broker:
         self._dispatch(parent_name, parent, effects)
         return count, effects
 
-    # ---- timers ------------------------------------------------------------
-
-    def next_deadline(self) -> float | None:
-        """Monotonic time of the earliest timer (lease expiry, due message, limit wake)."""
-        return self._timers.next_deadline()
-
-    def tick(self) -> Effects:
-        """Handle every timer that is due now."""
-        effects = Effects()
-        now = self._clock.monotonic()
-        touched_queues: set[str] = set()
-        for kind, a, b in self._timers.pop_due(now):
-            if kind == TimerKind.LEASE:
-                q = self._queues.get(a)
-                rec = q.msgs.get(b) if q else None
-                if q is not None and rec is not None and rec.state == State.LEASED:
-                    self._requeue(a, q, rec, effects, event=Event.EXPIRE)
-                    touched_queues.add(a)
-            elif kind == TimerKind.DUE:
-                q = self._queues.get(a)
-                rec = q.msgs.get(b) if q else None
-                if q is not None and rec is not None and rec.state == State.DELAYED:
-                    rec.state = transition(rec.state, Event.DUE) or State.READY
-                    q.delayed -= 1
-                    q.key_stats(rec.fairness_key).delayed -= 1
-                    self._index(a, q, rec)
-                    touched_queues.add(a)
-            elif kind == TimerKind.WAKE:
-                self._wake_limit(a, effects)
-        for qname in touched_queues:
-            q = self._queues.get(qname)
-            if q is not None:
-                self._dispatch(qname, q, effects)
-        return effects
-
-    def _wake_limit(self, limit_key: str, effects: Effects) -> None:
-        """Parked keys waiting on ``limit_key`` get another look."""
-        waiting = self._waiters.pop(limit_key, None)
-        if not waiting:
-            return
-        touched: set[str] = set()
-        for qname, fkey in waiting:
-            q = self._queues.get(qname)
-            if q is not None:
-                q.sched.wake(fkey)
-                touched.add(qname)
-        for qname in touched:
-            self._dispatch(qname, self._queues[qname], effects)
+    # ---- upkeep -----------------------------------------------------------------
 
     def prune(self, idle_s: float = KEY_IDLE_S) -> int:
         """Forget what gone keys leave behind; the shell calls this now and then.
@@ -930,7 +339,7 @@ class Broker:
             del self._interned[text]
         return dropped + len(stale)
 
-    # ---- recovery ----------------------------------------------------------
+    # ---- recovery ---------------------------------------------------------------
 
     def recover(self) -> Recovered:
         """Rebuild all in-memory state from the store (see recovery.py).
@@ -1000,36 +409,7 @@ class Broker:
                 self._dispatch(qname, q, effects)
         return effects
 
-    # ---- hooks -------------------------------------------------------------
-
-    def scripted_queues(self) -> list[QueueConfig]:
-        """Configs of queues that have scripts but no compiled hooks (after recovery)."""
-        return [q.config for q in self._queues.values()
-                if q.guard.hooks is None and (q.config.on_enqueue_script.strip()
-                                        or q.config.on_failure_script.strip())]
-
-    def install_hooks(self, name: str, hooks: Hooks | None, error: str = "") -> None:
-        """Attach hooks compiled by the shell after recovery (``error``: they did not compile,
-        the queue runs without them and its stats say why)."""
-        q = self._queues.get(name)
-        if q is None:
-            return
-        if error:
-            q.guard.drop(error)
-        else:
-            q.guard.replace(hooks)
-
-    @property
-    def config_lookup(self) -> Callable[[str], str | None]:
-        """``fila.get`` for hooks: a plain dict lookup (safe from the hook thread)."""
-        return self._config.get
-
-    # ---- reads for admin and stats -----------------------------------------
-
-    def queue_counts(self, name: str) -> tuple[int, int, int]:
-        """(depth, in_flight, consumers) of a queue."""
-        q = self._queue(name)
-        return len(q.msgs), q.leased, len(q.consumers)
+    # ---- reads for admin --------------------------------------------------------
 
     def list_messages(self, queue: str, fairness_key: str = "", limit: int = 100,
                       page_token: str = "") -> tuple[list[Delivered], str]:
@@ -1055,18 +435,6 @@ class Broker:
             out.append(item)
             last = msg_id
         return out, ""
-
-    def stats_view(self, name: str) -> QueueState:
-        """The live queue object, for the stats module (read-only by convention)."""
-        return self._queue(name)
-
-    @property
-    def clock(self) -> Clock:
-        return self._clock
-
-    @property
-    def limits(self) -> Limits:
-        return self._limits
 
 
 def _encoded_size(m: Delivered) -> int:
