@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import tzinfo
 
 from textual import work
@@ -21,12 +21,26 @@ from textual.worker import get_current_worker
 
 from fila.errors import FilaError
 from fila.tui.backend import Backend
-from fila.tui.messages import ServerInfoArrived, StatsArrived, StreamDown
-from fila.tui.viewmodel import History, header_text
+from fila.tui.messages import (
+    OpenConfig,
+    OpenDlq,
+    OpenHookEditor,
+    OpenQueue,
+    ServerInfoArrived,
+    StatsArrived,
+    StreamDown,
+)
+from fila.tui.screens.base import LiveScreen
+from fila.tui.screens.config import ConfigScreen
+from fila.tui.screens.dlq import DlqScreen
+from fila.tui.screens.help import HelpScreen
+from fila.tui.screens.hook_editor import HookEditorScreen
+from fila.tui.screens.overview import OverviewScreen
+from fila.tui.screens.queue import QueueScreen
+from fila.tui.state import LiveState, Settings
 from fila.tui.widgets import scrollbar
-from fila.types import QueueSnapshot, ServerInfo, StatsSnapshot
 
-__all__ = ["Backoff", "FilaApp", "LiveState", "build_app"]
+__all__ = ["Backoff", "FilaApp", "build_app"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,52 +52,6 @@ class Backoff:
 
     def delay(self, attempt: int) -> float:
         return float(min(self.maximum, self.first * 2.0 ** max(0, attempt - 1)))
-
-
-@dataclass
-class LiveState:
-    """Everything the stream has told us; screens read it, only the app writes it."""
-
-    snapshot: StatsSnapshot | None = None
-    info: ServerInfo | None = None
-    info_taken_at_ms: int | None = None
-    connected: bool = False
-    ever_connected: bool = False
-    error: str = ""
-    retry_in: float = 0.0
-    attempt: int = 0
-    interval_ms: int = 1000
-    history: History = field(default_factory=History)
-
-    def queue(self, name: str) -> QueueSnapshot | None:
-        if self.snapshot is None:
-            return None
-        for q in self.snapshot.queues:
-            if q.name == name:
-                return q
-        return None
-
-    def header(self, addr: str) -> str:
-        elapsed = 0
-        if self.snapshot is not None and self.info_taken_at_ms is not None:
-            elapsed = max(0, self.snapshot.taken_at_ms - self.info_taken_at_ms)
-        return "Fila  " + header_text(addr, self.info, elapsed_ms=elapsed)
-
-    def indicator(self) -> str:
-        if self.connected:
-            return f"● live {self.interval_ms / 1000:g}s"
-        return "○ offline" if self.ever_connected else "○ connecting"
-
-    def banner(self, addr: str) -> str | None:
-        if self.connected or (not self.error and not self.ever_connected):
-            return None
-        reason = self.error or "connection lost"
-        if addr in reason:  # the client's text often names the address already
-            reason = reason.split(f"{addr}: ", 1)[-1]
-        return (
-            f"Server unavailable at {addr}: {reason} — "
-            f"retrying in {self.retry_in:g}s (attempt {self.attempt}); numbers are stale"
-        )
 
 
 class FilaApp(App[None]):
@@ -111,32 +79,18 @@ class FilaApp(App[None]):
         super().__init__()
         scrollbar.install()  # no eighth-block thumb ends that look like sparkline bars
         self.backend = backend
-        self.addr = addr
-        self.read_only = read_only
-        # None = the operator's local zone; tests pass UTC so screenshots are stable.
-        self.tz = tz
+        self.settings = Settings(addr=addr, read_only=read_only, tz=tz)
         self.backoff = backoff or Backoff()
         self.top_keys = top_keys
+        # The one LiveState: the app writes it, every screen it builds is handed it to read.
         self.live = LiveState(interval_ms=interval_ms)
         self._stop = threading.Event()
-
-    @property
-    def zone(self) -> tzinfo:
-        if self.tz is not None:
-            return self.tz
-        from datetime import datetime
-
-        local = datetime.now().astimezone().tzinfo
-        assert local is not None
-        return local
 
     # ------------------------------------------------------------------ lifecycle
 
     def on_mount(self) -> None:
-        from fila.tui.screens.overview import OverviewScreen
-
         self.theme = "textual-dark"
-        self.push_screen(OverviewScreen())
+        self.push_screen(OverviewScreen(self.backend, self.live, self.settings))
         self._stream_stats()
 
     def on_unmount(self) -> None:
@@ -202,8 +156,6 @@ class FilaApp(App[None]):
         self._repaint()
 
     def _repaint(self) -> None:
-        from fila.tui.screens.base import LiveScreen
-
         # Only the visible screen repaints; others catch up on resume.
         for screen in reversed(self.screen_stack):
             if isinstance(screen, LiveScreen):
@@ -213,55 +165,65 @@ class FilaApp(App[None]):
     # ------------------------------------------------------------------ actions
 
     def action_help(self) -> None:
-        from fila.tui.screens.help import HelpScreen
-
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen(self.screen))
+            self.push_screen(HelpScreen(self.screen, read_only=self.settings.read_only))
 
     def action_toggle_dark(self) -> None:
         self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
 
-    def open_queue(self, name: str) -> None:
-        from fila.tui.screens.dlq import DlqScreen
-        from fila.tui.screens.queue import QueueScreen
+    # ------------------------------------------------------------------ navigation
+    # Screens post these messages; the app decides what to push and hands the new
+    # screen the backend, the live state and the settings.
 
-        self.push_screen(DlqScreen(name) if name.endswith(".dlq") else QueueScreen(name))
+    def on_open_queue(self, message: OpenQueue) -> None:
+        self._open_queue(message.queue)
 
-    def open_dlq(self, name: str) -> None:
-        from fila.tui.screens.dlq import DlqScreen
+    def on_open_dlq(self, message: OpenDlq) -> None:
+        self._open_dlq(message.queue)
 
-        self.push_screen(DlqScreen(name))
+    def on_open_hook_editor(self, message: OpenHookEditor) -> None:
+        self._open_hook_editor(message.queue)
 
-    def open_config(self, key_filter: str = "") -> None:
-        from fila.tui.screens.config import ConfigScreen
+    def on_open_config(self, message: OpenConfig) -> None:
+        self._open_config(message.key_filter)
 
-        self.push_screen(ConfigScreen(key_filter))
+    def _open_queue(self, name: str) -> None:
+        if name.endswith(".dlq"):
+            self._open_dlq(name)
+        else:
+            self.push_screen(QueueScreen(self.backend, self.live, self.settings, name))
 
-    def open_hook_editor(self, queue: str) -> None:
-        from fila.tui.screens.hook_editor import HookEditorScreen
+    def _open_dlq(self, name: str) -> None:
+        self.push_screen(DlqScreen(self.backend, self.live, self.settings, name))
 
-        self.push_screen(HookEditorScreen(queue))
+    def _open_hook_editor(self, queue: str) -> None:
+        self.push_screen(HookEditorScreen(self.backend, self.live, self.settings, queue))
+
+    def _open_config(self, key_filter: str = "") -> None:
+        self.push_screen(ConfigScreen(self.backend, self.live, self.settings, key_filter))
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        yield SystemCommand("Config", "Runtime config: throttles, caps", self.open_config)
+        yield SystemCommand("Config", "Runtime config: throttles, caps", self._open_config)
         yield SystemCommand("Toggle theme", "Switch light / dark", self.action_toggle_dark)
         snap = self.live.snapshot
         for q in sorted(snap.queues if snap else (), key=lambda q: q.name):
             name = q.name
             if name.endswith(".dlq"):
                 yield SystemCommand(
-                    f"DLQ {name}", f"Browse and redrive {name}", lambda n=name: self.open_dlq(n)
+                    f"DLQ {name}", f"Browse and redrive {name}", lambda n=name: self._open_dlq(n)
                 )
             else:
                 yield SystemCommand(
-                    f"Queue {name}", f"Keys and limits of {name}", lambda n=name: self.open_queue(n)
+                    f"Queue {name}",
+                    f"Keys and limits of {name}",
+                    lambda n=name: self._open_queue(n),
                 )
-                if not self.read_only:
+                if not self.settings.read_only:
                     yield SystemCommand(
                         f"Hook {name}",
                         f"Edit the Lua hooks of {name}",
-                        lambda n=name: self.open_hook_editor(n),
+                        lambda n=name: self._open_hook_editor(n),
                     )
 
 

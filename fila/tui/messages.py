@@ -1,4 +1,5 @@
-"""Messages the stats worker posts up to the app (attributes go down, messages go up)."""
+"""Messages up to the app (attributes go down, messages go up): from the stats worker, and
+from screens asking to navigate."""
 
 from __future__ import annotations
 
@@ -6,7 +7,15 @@ from textual.message import Message
 
 from fila.types import ServerInfo, StatsSnapshot
 
-__all__ = ["ServerInfoArrived", "StatsArrived", "StreamDown"]
+__all__ = [
+    "OpenConfig",
+    "OpenDlq",
+    "OpenHookEditor",
+    "OpenQueue",
+    "ServerInfoArrived",
+    "StatsArrived",
+    "StreamDown",
+]
 
 
 class StatsArrived(Message):
@@ -31,3 +40,34 @@ class StreamDown(Message):
         self.error = error
         self.retry_in = retry_in
         self.attempt = attempt
+
+
+# Navigation: a screen posts one of these and the app decides which screen to push.
+
+
+class OpenQueue(Message):
+    """Show one queue (the app opens the message browser for a ``.dlq`` name)."""
+
+    def __init__(self, queue: str) -> None:
+        super().__init__()
+        self.queue = queue
+
+
+class OpenDlq(Message):
+    """Browse the messages of ``queue``: a dead-letter queue, or any queue's backlog."""
+
+    def __init__(self, queue: str) -> None:
+        super().__init__()
+        self.queue = queue
+
+
+class OpenHookEditor(Message):
+    def __init__(self, queue: str) -> None:
+        super().__init__()
+        self.queue = queue
+
+
+class OpenConfig(Message):
+    def __init__(self, key_filter: str = "") -> None:
+        super().__init__()
+        self.key_filter = key_filter

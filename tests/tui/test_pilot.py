@@ -7,6 +7,7 @@ from collections.abc import Callable
 from textual.widgets import Button, Input, Static, TextArea
 
 from fila.tui.app import FilaApp
+from fila.tui.screens.base import LiveScreen
 from fila.tui.screens.config import ConfigScreen
 from fila.tui.screens.config_edit import EditConfigScreen
 from fila.tui.screens.confirm import ConfirmScreen
@@ -422,6 +423,43 @@ async def test_peek_browses_a_queue_without_offering_redrive(
         await pilot.press("r")  # redrive is for dead-letter queues only
         assert isinstance(app.screen, DlqScreen)
         assert fake.writes == []
+
+
+async def test_screens_navigate_by_message_and_get_the_apps_state(make_app: MakeApp) -> None:
+    """Each key posts a navigation message; the app pushes the screen, built with its own
+    backend, live state and settings (nothing read back through ``screen.app``)."""
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await connected(pilot)
+
+        def handed_over() -> bool:
+            s = app.screen
+            assert isinstance(s, LiveScreen)
+            return s.backend is app.backend and s.live is app.live and s.settings is app.settings
+
+        assert handed_over()
+        await pilot.press("down", "enter")  # fair-demo.dlq: a DLQ row opens the browser
+        await wait_until(pilot, lambda: isinstance(app.screen, DlqScreen))
+        assert isinstance(app.screen, DlqScreen) and app.screen.dlq == "fair-demo.dlq"
+        assert handed_over()
+        await pilot.press("escape", "up", "enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, QueueScreen))
+        assert handed_over()
+        await pilot.press("d")  # the queue's own DLQ, as the stats name it
+        await wait_until(pilot, lambda: isinstance(app.screen, DlqScreen))
+        assert isinstance(app.screen, DlqScreen) and app.screen.dlq == "fair-demo.dlq"
+        await pilot.press("escape", "c")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfigScreen))
+        assert handed_over()
+        await pilot.press("escape", "h")
+        await wait_until(pilot, lambda: isinstance(app.screen, HookEditorScreen))
+        assert isinstance(app.screen, HookEditorScreen) and app.screen.queue == "fair-demo"
+        assert handed_over()
+        assert [type(s).__name__ for s in app.screen_stack[1:]] == [
+            "OverviewScreen",
+            "QueueScreen",
+            "HookEditorScreen",
+        ]
 
 
 # Eighth blocks: the sparkline alphabet, and what Textual draws at a scrollbar thumb's ends

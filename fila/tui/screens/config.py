@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from textual import work
 from textual.binding import Binding
@@ -11,15 +10,14 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from fila.errors import FilaError
+from fila.tui.backend import Backend
 from fila.tui.screens.base import LiveScreen
 from fila.tui.screens.config_edit import EditConfigScreen
 from fila.tui.screens.confirm import ConfirmScreen
+from fila.tui.state import LiveState, Settings
 from fila.tui.viewmodel import Column, Row, config_rows
 from fila.tui.widgets.filter import FilterInput
 from fila.tui.widgets.table import RowTable
-
-if TYPE_CHECKING:
-    from fila.tui.app import LiveState
 
 __all__ = ["CONFIG_COLUMNS", "ConfigScreen"]
 
@@ -41,8 +39,10 @@ class ConfigScreen(LiveScreen):
         Binding("r", "reload", "Reload", show=False),
     ]
 
-    def __init__(self, key_filter: str = "") -> None:
-        super().__init__()
+    def __init__(
+        self, backend: Backend, live: LiveState, settings: Settings, key_filter: str = ""
+    ) -> None:
+        super().__init__(backend, live, settings)
         self.key_filter = key_filter
         self.entries: list[tuple[str, str]] | None = None
 
@@ -81,7 +81,7 @@ class ConfigScreen(LiveScreen):
     @work(thread=True, exclusive=True, group="config-load")
     def action_reload(self) -> None:
         try:
-            entries = self.fila.backend.list_config("")
+            entries = self.backend.list_config("")
         except FilaError as exc:
             self.app.call_from_thread(self.notify, f"config: {exc.message}", severity="error")
             return
@@ -105,18 +105,16 @@ class ConfigScreen(LiveScreen):
             self.action_reload()
 
     def action_add(self) -> None:
-        self.app.push_screen(EditConfigScreen(self.fila.backend), self._after_write)
+        self.app.push_screen(EditConfigScreen(self.backend), self._after_write)
 
     def action_edit(self) -> None:
-        if self.fila.read_only:
+        if self.settings.read_only:
             return
         key = self.table.current_key
         cells = self.table.row_cells(key) if key else None
         if key is None or cells is None:
             return
-        self.app.push_screen(
-            EditConfigScreen(self.fila.backend, key, cells["value"]), self._after_write
-        )
+        self.app.push_screen(EditConfigScreen(self.backend, key, cells["value"]), self._after_write)
 
     def action_delete(self) -> None:
         key = self.table.current_key
@@ -136,7 +134,7 @@ class ConfigScreen(LiveScreen):
     @work(thread=True, group="config-delete")
     def _delete(self, key: str) -> None:
         try:
-            self.fila.backend.set_config(key, "")
+            self.backend.set_config(key, "")
         except FilaError as exc:
             self.app.call_from_thread(self.notify, f"not deleted: {exc.message}", severity="error")
             return

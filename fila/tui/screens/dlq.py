@@ -4,7 +4,6 @@ them, inspect one, and for a DLQ redrive with a dry run."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from textual import work
 from textual.binding import Binding
@@ -13,15 +12,14 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from fila.errors import FilaError
+from fila.tui.backend import Backend
 from fila.tui.fmt import fmt_count
 from fila.tui.screens.base import LiveScreen
 from fila.tui.screens.redrive import RedriveScreen
+from fila.tui.state import LiveState, Settings
 from fila.tui.viewmodel import MESSAGE_COLUMNS, message_detail, message_rows
 from fila.tui.widgets.table import RowTable
 from fila.types import ListedMessage
-
-if TYPE_CHECKING:
-    from fila.tui.app import LiveState
 
 __all__ = ["PAGE_SIZE", "DlqScreen"]
 
@@ -40,8 +38,8 @@ class DlqScreen(LiveScreen):
         Binding("g", "reload", "Reload", show=False),
     ]
 
-    def __init__(self, dlq: str) -> None:
-        super().__init__()
+    def __init__(self, backend: Backend, live: LiveState, settings: Settings, dlq: str) -> None:
+        super().__init__(backend, live, settings)
         self.dlq = dlq
         self.messages: list[ListedMessage] = []
         self.tokens: list[str] = [""]  # page tokens of the pages seen; last = current page
@@ -103,7 +101,7 @@ class DlqScreen(LiveScreen):
     @work(thread=True, exclusive=True, group="dlq-load")
     def _load(self, token: str) -> None:
         try:
-            messages, next_token = self.fila.backend.list_messages(
+            messages, next_token = self.backend.list_messages(
                 self.dlq, limit=PAGE_SIZE, page_token=token
             )
         except FilaError as exc:
@@ -121,7 +119,7 @@ class DlqScreen(LiveScreen):
         self.error = ""
         self.messages = messages
         self.next_token = next_token
-        snap = self.fila.live.snapshot
+        snap = self.live.snapshot
         self.table.set_rows(message_rows(messages, snap.taken_at_ms if snap else None))
         self._show_current()
         self.refresh_live()
@@ -137,7 +135,7 @@ class DlqScreen(LiveScreen):
             empty = "No dead letters here." if self.is_dlq else "No messages waiting."
             pane.update(empty if not self.messages else "")
             return
-        pane.update(message_detail(listed, self.fila.zone, as_hex=self.as_hex))
+        pane.update(message_detail(listed, self.settings.zone, as_hex=self.as_hex))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
@@ -175,7 +173,7 @@ class DlqScreen(LiveScreen):
                 self.tokens = [""]
                 self.action_reload()
 
-        self.app.push_screen(RedriveScreen(self.fila.backend, self.dlq, fairness_key=key), done)
+        self.app.push_screen(RedriveScreen(self.backend, self.dlq, fairness_key=key), done)
 
     def action_redrive(self) -> None:
         self._redrive("")

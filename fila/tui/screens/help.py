@@ -61,16 +61,16 @@ def help_text(screen: Screen[object], read_only: bool) -> Text:
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,question_mark,q", "close", "Close")]
 
-    def __init__(self, under: Screen[object]) -> None:
+    def __init__(self, under: Screen[object], *, read_only: bool = False) -> None:
         super().__init__()
         self.under = under
+        self.read_only = read_only
 
     def compose(self) -> ComposeResult:
-        read_only = bool(getattr(self.app, "read_only", False))
         with Vertical(id="dialog"):
             yield Static("Help (esc closes)", id="question", markup=False)
             with VerticalScroll(id="detail"):
-                yield Static(help_text(self.under, read_only), markup=False)
+                yield Static(help_text(self.under, self.read_only), markup=False)
 
     def action_close(self) -> None:
         self.dismiss(None)

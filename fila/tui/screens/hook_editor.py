@@ -12,8 +12,10 @@ from textual.widget import Widget
 from textual.widgets import Input, Static, TextArea
 
 from fila.errors import FilaError
+from fila.tui.backend import Backend
 from fila.tui.screens.base import LiveScreen
 from fila.tui.screens.confirm import ConfirmScreen, diff_text
+from fila.tui.state import LiveState, Settings
 from fila.tui.viewmodel import error_line, hook_result_rows, parse_sample_headers, script_diff
 from fila.tui.widgets.lua import enable_lua
 from fila.types import HookResult, QueueDetails
@@ -62,8 +64,8 @@ class HookEditorScreen(LiveScreen):
         Binding("e", "edit", "Edit script"),
     ]
 
-    def __init__(self, queue: str) -> None:
-        super().__init__()
+    def __init__(self, backend: Backend, live: LiveState, settings: Settings, queue: str) -> None:
+        super().__init__(backend, live, settings)
         self.queue = queue
         self.hook = HOOKS[0]
         self.running: dict[str, str] = dict.fromkeys(HOOKS, "")
@@ -82,7 +84,7 @@ class HookEditorScreen(LiveScreen):
                 tab_behavior="indent",
                 show_line_numbers=True,
                 theme="monokai",
-                read_only=self.fila.read_only,  # --read-only: look, test, never edit
+                read_only=self.settings.read_only,  # --read-only: look, test, never edit
             )
             with Vertical(id="side"):
                 yield Static("Sample headers (key=value)", classes="label", markup=False)
@@ -123,7 +125,7 @@ class HookEditorScreen(LiveScreen):
             state = "modified" if self.changed(self.hook) else "same as running"
             if not self.running[self.hook]:
                 state += " (queue has no " + self.hook + " hook yet)"
-        ro = "  READ-ONLY" if self.fila.read_only else ""
+        ro = "  READ-ONLY" if self.settings.read_only else ""
         self.query_one("#title", Static).update(f"{self.queue} ▸ {self.hook}  [{state}]{ro}")
 
     def _stash(self) -> None:
@@ -135,7 +137,7 @@ class HookEditorScreen(LiveScreen):
     @work(thread=True, exclusive=True, group="hook-load")
     def _load(self) -> None:
         try:
-            details = self.fila.backend.get_queue(self.queue)
+            details = self.backend.get_queue(self.queue)
         except FilaError as exc:
             self.app.call_from_thread(self._show_error, f"cannot load queue: {exc.message}")
             return
@@ -181,7 +183,7 @@ class HookEditorScreen(LiveScreen):
     @work(thread=True, exclusive=True, group="hook-test")
     def _run_test(self, hook: str, script: str, headers: dict[str, str], size: int) -> None:
         try:
-            result = self.fila.backend.test_hook(
+            result = self.backend.test_hook(
                 hook,
                 script,
                 headers=headers,
@@ -219,7 +221,7 @@ class HookEditorScreen(LiveScreen):
         self.query_one("#result", Static).update(text)
 
     def action_apply(self) -> None:
-        if self.fila.read_only or not self.loaded:
+        if self.settings.read_only or not self.loaded:
             return
         self._stash()
         hook, script = self.hook, self.edited[self.hook]
@@ -250,9 +252,9 @@ class HookEditorScreen(LiveScreen):
     def _apply(self, hook: str, script: str) -> None:
         try:
             if hook == "on_enqueue":
-                details = self.fila.backend.update_queue(self.queue, on_enqueue=script)
+                details = self.backend.update_queue(self.queue, on_enqueue=script)
             else:
-                details = self.fila.backend.update_queue(self.queue, on_failure=script)
+                details = self.backend.update_queue(self.queue, on_failure=script)
         except FilaError as exc:
             self.app.call_from_thread(self._show_error, f"not applied: {exc.message}")
             return

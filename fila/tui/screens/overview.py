@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
+from fila.tui.backend import Backend
+from fila.tui.messages import OpenConfig, OpenDlq, OpenQueue
 from fila.tui.screens.base import LiveScreen
+from fila.tui.state import LiveState, Settings
 from fila.tui.viewmodel import OVERVIEW_COLUMNS, overview_rows
 from fila.tui.widgets.filter import FilterInput
 from fila.tui.widgets.table import RowTable
-
-if TYPE_CHECKING:
-    from fila.tui.app import LiveState
 
 __all__ = ["OverviewScreen"]
 
@@ -28,8 +27,8 @@ class OverviewScreen(LiveScreen):
         Binding("slash", "filter", "Filter", key_display="/"),
     ]
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, backend: Backend, live: LiveState, settings: Settings) -> None:
+        super().__init__(backend, live, settings)
         self.name_filter = ""
 
     def compose_body(self) -> Iterable[Widget]:
@@ -58,31 +57,31 @@ class OverviewScreen(LiveScreen):
 
     def on_filter_input_filter_changed(self, event: FilterInput.FilterChanged) -> None:
         self.name_filter = event.value
-        self.live_changed(self.fila.live)
+        self.live_changed(self.live)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         if event.row_key.value is not None:
-            self.fila.open_queue(event.row_key.value)
+            self.post_message(OpenQueue(event.row_key.value))
 
     def action_open(self) -> None:
         key = self.table.current_key
         if key is not None:
-            self.fila.open_queue(key)
+            self.post_message(OpenQueue(key))
 
     def action_dlq(self) -> None:
         key = self.table.current_key
         if key is None:
             return
-        live = self.fila.live.queue(key)
+        live = self.live.queue(key)
         if key.endswith(".dlq"):
-            self.fila.open_dlq(key)
+            self.post_message(OpenDlq(key))
         else:
             dlq = (live.dead_letter_queue if live else "") or f"{key}.dlq"
-            self.fila.open_dlq(dlq)
+            self.post_message(OpenDlq(dlq))
 
     def action_config(self) -> None:
-        self.fila.open_config()
+        self.post_message(OpenConfig())
 
     def action_filter(self) -> None:
         self.query_one(FilterInput).open()

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import Static
 
+from fila.tui.backend import Backend
+from fila.tui.messages import OpenConfig, OpenDlq, OpenHookEditor
 from fila.tui.screens.base import LiveScreen
+from fila.tui.state import LiveState, Settings
 from fila.tui.viewmodel import (
     KEY_COLUMNS,
     KEY_SORTS,
@@ -20,9 +22,6 @@ from fila.tui.viewmodel import (
 )
 from fila.tui.widgets.filter import FilterInput
 from fila.tui.widgets.table import RowTable
-
-if TYPE_CHECKING:
-    from fila.tui.app import LiveState
 
 __all__ = ["QueueScreen"]
 
@@ -39,8 +38,8 @@ class QueueScreen(LiveScreen):
         Binding("c", "config", "Config", show=False),
     ]
 
-    def __init__(self, queue: str) -> None:
-        super().__init__()
+    def __init__(self, backend: Backend, live: LiveState, settings: Settings, queue: str) -> None:
+        super().__init__(backend, live, settings)
         self.queue = queue
         self.sort = KEY_SORTS[0]
         self.key_filter = ""
@@ -60,7 +59,7 @@ class QueueScreen(LiveScreen):
         q = live.queue(self.queue)
         limits = live.snapshot.limits if live.snapshot else ()
         rows = key_rows(
-            q, limits, live.history, self.fila.zone, sort=self.sort, key_filter=self.key_filter
+            q, limits, live.history, self.settings.zone, sort=self.sort, key_filter=self.key_filter
         )
         self.query_one("#keys", RowTable).set_rows(rows)
         title = keys_title(q, len(rows), self.sort, self.key_filter)
@@ -92,15 +91,15 @@ class QueueScreen(LiveScreen):
         (keys if limits.has_focus else limits).focus()
 
     def action_hook(self) -> None:
-        self.fila.open_hook_editor(self.queue)
+        self.post_message(OpenHookEditor(self.queue))
 
     def action_dlq(self) -> None:
-        q = self.fila.live.queue(self.queue)
-        self.fila.open_dlq((q.dead_letter_queue if q else "") or f"{self.queue}.dlq")
+        q = self.live.queue(self.queue)
+        self.post_message(OpenDlq((q.dead_letter_queue if q else "") or f"{self.queue}.dlq"))
 
     def action_peek(self) -> None:
         """Browse this queue's own messages (ready, delayed, leased) without leasing them."""
-        self.fila.open_dlq(self.queue)
+        self.post_message(OpenDlq(self.queue))
 
     def action_config(self) -> None:
-        self.fila.open_config()
+        self.post_message(OpenConfig())
