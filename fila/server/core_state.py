@@ -145,20 +145,13 @@ class CoreState:
         if now is None:
             now = self._clock.monotonic()
         q.msgs[rec.id] = rec
-        ks = q.key_stats(rec.fairness_key)
-        ks.last_active = now
+        q.tally(rec.state, rec.fairness_key, +1).last_active = now
         if rec.state == State.READY:
             rec.ready_at = now
             q.sched.push(rec.fairness_key, rec.id, rec.weight)
-            ks.pending += 1
         elif rec.state == State.DELAYED:
-            q.delayed += 1
-            ks.delayed += 1
             wait_s = max(0.0, (rec.deliver_after_ms - self._clock.wall_ms()) / 1000)
             self._timers.schedule(now + wait_s, TimerRef(TimerKind.DUE, qname, rec.id))
-        else:
-            q.leased += 1
-            ks.in_flight += 1
 
     def _load(self, qname: str, msg_id: str) -> StoredMessage:
         raw = self._store.get(keys.msg(qname, msg_id))

@@ -42,13 +42,11 @@ class Dispatcher(CoreState):
         """Remove every in-memory trace of a message (not the store records)."""
         q.msgs.pop(rec.id, None)
         self._leases.forget(rec.id)
-        ks = q.key_stats(rec.fairness_key)
         if rec.state == State.READY:
             if q.sched.remove(rec.fairness_key, rec.id):
-                ks.pending -= 1
+                q.tally(State.READY, rec.fairness_key, -1)
         elif rec.state == State.DELAYED:
-            q.delayed -= 1
-            ks.delayed -= 1
+            q.tally(State.DELAYED, rec.fairness_key, -1)
             self._timers.cancel(TimerRef(TimerKind.DUE, qname, rec.id))
         else:
             # Freeing its limit slots may wake keys elsewhere: their deliveries go in effects.
@@ -203,16 +201,14 @@ class Dispatcher(CoreState):
                 return
             key, msg_id = picked
             rec = q.msgs[msg_id]
+            q.tally(rec.state, key, -1)
             rec.state = transition(rec.state, Event.DELIVER) or State.LEASED
-            q.keys[key].pending -= 1
+            ks = q.tally(rec.state, key, +1)
             if rec.throttle_keys:
                 self._limits.acquire(rec.throttle_keys, now)
             consumer.credit -= 1
             consumer.leases.add(msg_id)
             q.ready.rotate(-1)
-            q.leased += 1
-            ks = q.key_stats(key)
-            ks.in_flight += 1
             ks.delivered += 1
             ks.last_active = now
             wait = max(0.0, now - rec.ready_at)
@@ -235,9 +231,7 @@ class Dispatcher(CoreState):
         the stream takes the entry off and skips it: a stream that stopped reading is
         not leased more. Any other end (ack, nack, ...) frees the credit at once.
         """
-        q.leased -= 1
-        ks = q.key_stats(rec.fairness_key)
-        ks.in_flight -= 1
+        q.tally(State.LEASED, rec.fairness_key, -1)
         self._timers.cancel(TimerRef(TimerKind.LEASE, qname, rec.id))
         owner = self._leases.end(rec.id, unsettled=unsettled)
         consumer = self._consumers.get(owner) if owner is not None else None
@@ -310,9 +304,8 @@ class Dispatcher(CoreState):
                 q = self._queues.get(a)
                 rec = q.msgs.get(b) if q else None
                 if q is not None and rec is not None and rec.state == State.DELAYED:
+                    q.tally(rec.state, rec.fairness_key, -1)
                     rec.state = transition(rec.state, Event.DUE) or State.READY
-                    q.delayed -= 1
-                    q.key_stats(rec.fairness_key).delayed -= 1
                     self._index(a, q, rec)
                     touched_queues.add(a)
             elif kind == TimerKind.WAKE:

@@ -11,6 +11,7 @@ from fila.server.model import (
     DLQ_SUFFIX,
     MessageRecord,
     QueueConfig,
+    State,
 )
 from fila.server.scheduler import DrrScheduler
 
@@ -83,6 +84,21 @@ class QueueState:
                          "dead_lettered": 0, "hook_failures": 0}
         self.keys: dict[str, KeyStats] = {}
         self.waits: deque[float] = deque(maxlen=512)
+
+    def tally(self, state: State, key: str, delta: int) -> KeyStats:
+        """The one place the per-state counters change: ``delta`` messages of ``key`` enter
+        (+1) or leave (-1) ``state``. Pending is mirrored from the scheduler, so callers
+        tally READY exactly when they push to or remove from it."""
+        ks = self.key_stats(key)
+        if state == State.READY:
+            ks.pending += delta
+        elif state == State.DELAYED:
+            self.delayed += delta
+            ks.delayed += delta
+        else:
+            self.leased += delta
+            ks.in_flight += delta
+        return ks
 
     def key_stats(self, key: str) -> KeyStats:
         ks = self.keys.get(key)
