@@ -14,9 +14,9 @@ same run; the repetitions alternate between the two servers so background load
 drifts hit both alike. The ratio fila/do-nothing is the figure of merit: the
 ceiling of one message per RPC through this client on this machine.
 
-Targets (issue 2, reported, not asserted): durable enqueue >= 0.8 of the do-nothing
-rate with 8 producers; p99 enqueue->deliver < 10 ms at light load; recovery of
-100 000 messages < 5 s; <= 300 bytes of RSS per pending message beyond its payload.
+Targets (reported, not asserted; docs/benchmarks.md, "Broker core"): durable enqueue
+>= 0.8 of the do-nothing rate with 8 producers; p99 enqueue->deliver < 10 ms at light load;
+recovery of 100 000 messages < 5 s; <= 300 bytes of RSS per pending message beyond its payload.
 
 The client and the server share this machine's cores: on a 2-core box the numbers
 include that contention (the same for both servers). The load average is printed

@@ -2,7 +2,7 @@
 
 Run: python benchmarks/dequeue_cost.py  (about 10-20 s)
 
-The claim under test (semantics.md): a dequeue is O(1) amortised in the number
+The claim under test (fila/server/scheduler.py, "Cost"): a dequeue is O(1) amortised in the number
 of active keys, and parked (throttled) keys cost nothing once parked. Each row
 times DELIVERIES calls of next() on a full backlog; "worst batch" is the
 slowest run of BATCH consecutive deliveries (it includes round starts).

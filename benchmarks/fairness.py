@@ -22,8 +22,8 @@ belong to other benchmarks).
 4. Dequeue cost at 10 / 1 000 / 100 000 active keys, from
    benchmarks/dequeue_cost.py (the pure scheduler, no server).
 
-Targets (issue 4; reported, not asserted): shares within 1 % of the weight
-share, throttle within 10 % of its rate, dequeue cost flat within 2x.
+Targets (reported, not asserted; docs/benchmarks.md, "Fairness and throttling"): shares
+within 1 % of the weight share, throttle within 10 % of its rate, dequeue cost flat within 2x.
 The client and the server share this machine's cores; the load average is
 printed because other work on the box moves the absolute numbers.
 """
@@ -77,7 +77,7 @@ function on_enqueue(msg)
 end
 """
 
-SHARE_TARGET = 0.01  # absolute share deviation allowed (issue 4)
+SHARE_TARGET = 0.01  # absolute share deviation allowed
 THROTTLE_TARGET = 0.10  # relative throttle rate error we call a bug
 COST_TARGET = 2.0  # max/min ns per delivery across key counts
 

@@ -5,7 +5,7 @@ Run: python benchmarks/fsync_cost.py [--seconds S] [--producers N]
 Starts two real fila-servers (one with `[storage] fsync = false`), drives each with the
 same threaded producers as benchmarks/core.py (one blocking Client per thread, one message
 per RPC), and reads GetServerInfo's storage counters to report fsyncs and commit groups per
-message (reliability plan R3: durable >= 50 % of unsynced, <= 0.5 fsyncs per message).
+message (targets: durable >= 50 % of unsynced, <= 0.5 fsyncs per message).
 """
 
 from __future__ import annotations

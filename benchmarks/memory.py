@@ -1,4 +1,4 @@
-"""Memory per pending message after restart-recovery (issue 2), in-process and quick.
+"""Memory per pending message after restart-recovery, in-process and quick.
 
     python benchmarks/memory.py [--messages 100000] [--payload 100] [--no-trim]
 

@@ -1,4 +1,6 @@
-"""Soak test (reliability plan R19): mixed load for a long time, resources stay flat, nothing lost.
+"""Soak test: mixed load for a long time, resources stay flat, nothing lost.
+
+Results: docs/benchmarks.md, "Soak".
 
     python benchmarks/soak.py [--seconds 3600] [--window 60] [--rate 120] [--json soak.json]
 

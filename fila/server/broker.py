@@ -374,7 +374,7 @@ class Broker:
         return self._config.get(key)
 
     def list_config(self, prefix: str = "") -> list[tuple[str, str]]:
-        # Byte order, as the spec asks (UTF-8 byte order equals code point order).
+        # Sorted by key in byte order (UTF-8 byte order equals code point order).
         return sorted((k, v) for k, v in self._config.items() if k.startswith(prefix))
 
     # ---- enqueue -----------------------------------------------------------
@@ -835,7 +835,7 @@ class Broker:
             dlq = self._queues.get(dlq_name)
             if dlq is None:
                 # Someone deleted the DLQ: bring it back rather than retry a poison
-                # message forever (the spec's "dlq" means: move it to <queue>.dlq).
+                # message forever ("dlq" means: move it to <queue>.dlq, docs/concepts.md).
                 config = QueueConfig(dlq_name, created_at_ms=self._clock.wall_ms())
                 dlq = self._new_queue(config, None)
                 effects.batch.put(keys.queue(dlq_name), config.encode())

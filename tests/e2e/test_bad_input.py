@@ -1,4 +1,4 @@
-"""Malformed and oversized input (reliability plan R13): a clear status, no state change."""
+"""Malformed and oversized input (docs/security.md, "Requests"): a clear status, no state change."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""kill -9 under concurrent load (reliability plan R1): nothing acked is lost.
+"""kill -9 under concurrent load (docs/concepts.md, "Durability"): nothing acked is lost.
 
 A checker in the style of a total-queue test: every enqueue the server
 acknowledged must be delivered after restart (lost = 0); nothing comes out

@@ -1,4 +1,4 @@
-"""Soak, CI-sized (reliability plan R19): benchmarks/soak.py for 60 s.
+"""Soak, CI-sized (docs/benchmarks.md, "Soak"): benchmarks/soak.py for 60 s.
 
 The RSS and p99 criteria need a long run to mean anything (RocksDB memtables are still
 filling after a minute), so here only: nothing lost, nothing unexpected, the queues drain,

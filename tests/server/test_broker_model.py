@@ -1,4 +1,4 @@
-"""Model-based stateful test of the core (reliability plan R11).
+"""Model-based stateful test of the core.
 
 Hypothesis drives random enqueues, consumers, acks, nacks, clock jumps and
 crash-restarts against the real Broker (in-memory store, manual clock) and
