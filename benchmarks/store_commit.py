@@ -22,6 +22,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from _harness import header
+
 from fila.server.commit import GroupCommitter
 from fila.server.rocks import RocksStore
 from fila.server.store import WriteBatch
@@ -94,6 +96,7 @@ def main() -> None:
     parser.add_argument("--producers", type=int, default=PRODUCERS)
     args = parser.parse_args()
     producers = args.producers
+    print(header())
 
     def grouped_run(store: RocksStore, seconds: float, value: bytes, sync: bool) -> int:
         return run_grouped(store, seconds, value, sync, producers)

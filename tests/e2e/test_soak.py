@@ -23,6 +23,8 @@ FD_BOUND = 20  # the open fds of the server may vary by at most this over the ru
 
 
 def _load_soak() -> Any:
+    if str(SOAK.parent) not in sys.path:  # as when run as a script: its _harness is a sibling
+        sys.path.insert(0, str(SOAK.parent))
     spec = importlib.util.spec_from_file_location("fila_soak", SOAK)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
