@@ -7,7 +7,8 @@ Each mode writes single-put batches to a fresh RocksStore for ``--seconds``
 and prints puts/s plus WAL fsyncs per put (from ``rocksdb.wal.synced``).
 The two "group commit" rows use 8 asyncio producers (``--producers``), each
 awaiting its own submit, as the broker's handlers do; the ratio between them
-is the R3 gate. With N producers of one put each, a group holds at most N
+is the gate for group commit (durable >= 50 % of unsynced, as in
+benchmarks/fsync_cost.py). With N producers of one put each, a group holds at most N
 puts, so fsyncs/put cannot go below 1/N.
 Put the data dir on the disk you care about: fsync cost is the whole story.
 """

@@ -22,9 +22,12 @@ CHECKED = ["fila", "tests", "benchmarks", "scripts"]
 SKIPPED_DIRS = {".git", ".venv", "node_modules", "__pycache__", "v1"}
 
 MD_FILE = re.compile(r"[\w./-]*\w\.md\b")
-# Documents that live outside the repository, cited by name.
+# Documents that live outside the repository, cited by name: tracker issues (by number or
+# title), the specification, the reliability-plan document and its numbered items.
 ELSEWHERE = re.compile(
-    r"\bissues?\s+#?\d+|\breliability plan\b|\bthe spec\b|\bspec(?:'s)?\s+\"", re.IGNORECASE
+    r"\bissues?\s+#?\d+|\bissue:|\breliability plan\b|\bthe spec\b|\bspec(?:'s)?\s+\""
+    r"|(?-i:\bR\d{1,2}\b)",
+    re.IGNORECASE,
 )
 # (file, text of the citation): cited on purpose. Each entry says why.
 ALLOWED = {
@@ -89,7 +92,8 @@ def test_citations_point_into_the_repository() -> None:
 def test_the_check_catches_what_it_should(tmp_path: Path) -> None:
     assert md_exists("docs/lua.md") and md_exists("README.md")
     assert not md_exists("CONTRACTS.md") and not md_exists("docs/semantics.md")
-    text = '"""See semantics.md and docs/lua.md."""\n# issue 2\nx = "spec.md"\n'
+    text = ('"""See semantics.md and docs/lua.md."""\n# issue 2\nx = "spec.md"\n'
+            '# a full disk (R4); queue "r7" is a name\n')
     found = [m for _, t in comments_and_docstrings_of(text, tmp_path)
              for m in MD_FILE.findall(t)]
     assert found == ["semantics.md", "docs/lua.md"]  # the string literal is not a comment
@@ -98,6 +102,7 @@ def test_the_check_catches_what_it_should(tmp_path: Path) -> None:
     assert list(bad_citations(tmp_path / "sample.py", tmp_path)) == [
         "sample.py:1: cites semantics.md, which is not in the repository",
         "sample.py:2: cites 'issue 2'; cite a docs/ file or say the fact",
+        "sample.py:4: cites 'R4'; cite a docs/ file or say the fact",
     ]
 
 

@@ -115,7 +115,7 @@ def test_kill_9_under_load_loses_nothing(fila_server) -> None:  # type: ignore[n
 
 
 def test_sigterm_under_load_drains_and_keeps_every_ok(fila_server) -> None:  # type: ignore[no-untyped-def]
-    """R18: SIGTERM under load exits 0 within 10 s; every enqueue that returned OK survives."""
+    """SIGTERM under load exits 0 within 10 s; every enqueue that returned OK survives."""
     stubs = Stubs(fila_server.addr)
     stubs.create("load")
     stubs.close()
