@@ -8,8 +8,8 @@ round by round so load on the machine hits all alike:
 * ``fila enqueue bench hello`` and ``fila version``;
 * ``fila queue list`` (a Typer command, for comparison).
 
-Reports the median of each and the ratio to its floor. The target (newcomer issue)
-is at most 1.5x the floor for ``enqueue`` and ``version``.
+Reports the median of each and the ratio to its floor. The target (docs/benchmarks.md,
+"CLI start-up") is at most 1.5x the floor for ``enqueue`` and ``version``.
 
     python benchmarks/cli_startup.py [--rounds 21] [--fila /path/to/other/venv/bin/fila]
 """
@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _harness import FilaServer, header
 
 BARE = """
 import grpc
@@ -48,39 +48,6 @@ def bare(addr: str, what: str) -> list[str]:
     return [sys.executable, "-c", code]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def start_server(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    addr = f"127.0.0.1:{free_port()}"
-    (workdir / "fila.toml").write_text(f'[server]\nlisten_addr = "{addr}"\n')
-    server_bin = shutil.which("fila-server")
-    cmd = [server_bin] if server_bin else [sys.executable, "-m", "fila.server.main"]
-    env = {**os.environ, "FILA_DATA_DIR": str(workdir / "db")}
-    proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:  # readiness: the port accepts and a queue is made
-        done = subprocess.run(bare(addr, "version"), capture_output=True)
-        if done.returncode == 0:
-            return proc, addr
-        if proc.poll() is not None:
-            raise SystemExit("fila-server exited during start-up")
-    proc.kill()
-    raise SystemExit("fila-server not ready within 20 s")
-
-
 def timed(cmd: list[str], env: dict[str, str]) -> float:
     t0 = time.perf_counter()
     subprocess.run(cmd, capture_output=True, check=True, env=env)
@@ -94,7 +61,9 @@ def main() -> None:
                         help="the fila script to time (e.g. another checkout's venv)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        server, addr = start_server(Path(tmp))
+        server = FilaServer(Path(tmp))
+        server.start(timeout=20.0)
+        addr = server.addr
         try:
             env = {**os.environ, "FILA_ADDR": addr}
             subprocess.run([args.fila, "queue", "create", "bench"], env=env, check=True,
@@ -113,15 +82,13 @@ def main() -> None:
                 for name, cmd in cases.items():
                     times[name].append(timed(cmd, env))
         finally:
-            server.terminate()
-            server.wait(timeout=20)
+            server.stop(timeout=20.0)
     med = {name: statistics.median(ts) * 1000 for name, ts in times.items()}
     floors = {"fila enqueue": "floor: enqueue (grpc + stubs)",
               "fila version": "floor: version (grpc + stubs)",
               "fila queue list": "floor: version (grpc + stubs)"}
-    print(f"commit {commit()}, {platform.node()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}, {args.rounds} interleaved rounds, "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(header())
+    print(f"{args.rounds} interleaved rounds")
     print(f"fila = {args.fila}")
     print("| command | median ms | vs floor |")
     print("|---|---|---|")

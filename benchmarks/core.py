@@ -14,9 +14,9 @@ same run; the repetitions alternate between the two servers so background load
 drifts hit both alike. The ratio fila/do-nothing is the figure of merit: the
 ceiling of one message per RPC through this client on this machine.
 
-Targets (issue 2, reported, not asserted): durable enqueue >= 0.8 of the do-nothing
-rate with 8 producers; p99 enqueue->deliver < 10 ms at light load; recovery of
-100 000 messages < 5 s; <= 300 bytes of RSS per pending message beyond its payload.
+Targets (reported, not asserted; docs/benchmarks.md, "Broker core"): durable enqueue
+>= 0.8 of the do-nothing rate with 8 producers; p99 enqueue->deliver < 10 ms at light load;
+recovery of 100 000 messages < 5 s; <= 300 bytes of RSS per pending message beyond its payload.
 
 The client and the server share this machine's cores: on a 2-core box the numbers
 include that contention (the same for both servers). The load average is printed
@@ -33,27 +33,34 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import grpc
+import grpc.aio
+from _harness import (
+    ROOT,
+    FilaServer,
+    commit,
+    cpu_model,
+    cpu_seconds,
+    free_port,
+    git,
+    header,
+    loadavg,
+    rss_bytes,
+    wait_ready,
+)
 
-import grpc  # noqa: E402
-import grpc.aio  # noqa: E402
+from fila.client import AsyncClient, Client
+from fila.v1 import service_pb2, service_pb2_grpc
 
-from fila.client import AsyncClient, Client  # noqa: E402
-from fila.v1 import admin_pb2, admin_pb2_grpc, service_pb2, service_pb2_grpc  # noqa: E402
-
-SERVER_BIN = shutil.which("fila-server") or ""
 DOCS = ROOT / "docs" / "benchmarks.md"
 BEGIN = "<!-- benchmarks/core.py results: begin (generated, rerun with --update-docs) -->"
 END = "<!-- benchmarks/core.py results: end -->"
@@ -65,72 +72,6 @@ TARGET_BYTES_PER_MSG = 300.0
 
 
 # ---- processes -------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    """user + system CPU of a process so far (/proc/<pid>/stat utime, stime)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
-class FilaServer:
-    """A real fila-server in its own temp working dir; restartable on the same data dir."""
-
-    def __init__(self, root: Path, name: str) -> None:
-        self.workdir = root / name
-        self.workdir.mkdir()
-        self.port = free_port()
-        self.addr = f"127.0.0.1:{self.port}"
-        self.data_dir = self.workdir / "db"
-        self.proc: subprocess.Popen[bytes] | None = None
-        (self.workdir / "fila.toml").write_text(f'[server]\nlisten_addr = "{self.addr}"\n')
-
-    def start(self, timeout: float = 60.0) -> float:
-        """Start and wait for the first successful ListQueues; returns seconds from spawn."""
-        env = {**os.environ, "FILA_DATA_DIR": str(self.data_dir)}
-        cmd = [SERVER_BIN] if SERVER_BIN else [sys.executable, "-m", "fila.server.main"]
-        with (self.workdir / "server.log").open("ab") as log:
-            t0 = time.perf_counter()
-            self.proc = subprocess.Popen(cmd, cwd=self.workdir, env=env, stdout=log, stderr=log)
-        ready = wait_ready(self.addr, self.proc, lambda ch: admin_pb2_grpc.FilaAdminStub(ch)
-                           .ListQueues(admin_pb2.ListQueuesRequest(), timeout=1), timeout)
-        if not ready:
-            self.kill()
-            raise RuntimeError(f"fila-server not ready within {timeout}s:\n{self.log()}")
-        return time.perf_counter() - t0
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def stop(self, timeout: float = 60.0) -> int:
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=timeout)
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def log(self) -> str:
-        path = self.workdir / "server.log"
-        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
 
 
 class NoopServer:
@@ -155,21 +96,6 @@ class NoopServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-
-
-def wait_ready(addr: str, proc: subprocess.Popen[bytes], probe: Callable[[Any], object],
-               timeout: float) -> bool:
-    deadline = time.perf_counter() + timeout
-    while time.perf_counter() < deadline:
-        if proc.poll() is not None:
-            return False
-        try:
-            with grpc.insecure_channel(addr) as channel:
-                probe(channel)
-            return True
-        except grpc.RpcError:
-            time.sleep(0.005)  # readiness polling, bounded by the deadline
-    return False
 
 
 def run_noop_server(port: int) -> None:
@@ -384,7 +310,7 @@ def settle_rss(pid: int, seconds: float = 1.0) -> int:
 
 
 def recovery(root: Path, name: str, n: int, payload: bytes) -> dict[str, float]:
-    server = FilaServer(root, name)
+    server = FilaServer(root / name)
     out: dict[str, float] = {}
     try:
         server.start()
@@ -421,11 +347,7 @@ def sh(*cmd: str) -> str:
 
 
 def machine() -> dict[str, str]:
-    cpu = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
+    cpu = cpu_model()
     mem_kb = 0
     for line in Path("/proc/meminfo").read_text().splitlines():
         if line.startswith("MemTotal:"):
@@ -448,13 +370,9 @@ def machine() -> dict[str, str]:
         "disk": f"temp dir {tempfile.gettempdir()} on {disk}",
         "python": platform.python_version(),
         "grpcio": grpc.__version__,
-        "commit": sh("git", "rev-parse", "--short", "HEAD") or "unknown",
-        "dirty": "yes" if sh("git", "status", "--porcelain", "--", "fila") else "no",
+        "commit": commit(),
+        "dirty": "yes" if git("status", "--porcelain", "--", "fila") else "no",
     }
-
-
-def loadavg() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def spread(values: list[float], fmt: str = "{:,.0f}") -> str:
@@ -513,17 +431,15 @@ def main() -> None:
     load_before = loadavg()
     started = datetime.datetime.now(datetime.UTC)
     cmd = "python benchmarks/core.py " + " ".join(a for a in sys.argv[1:])
-    print(f"machine: {info['nproc']} cores, {info['cpu']}, {info['ram']} RAM; {info['disk']}")
-    print(f"Python {info['python']}, grpcio {info['grpcio']}; commit {info['commit']}"
-          f"{' (fila/ has uncommitted changes)' if info['dirty'] == 'yes' else ''}")
-    print(f"load average before: {load_before}\n")
+    print(header())
+    print(f"{info['ram']} RAM; {info['disk']}; grpcio {info['grpcio']}\n")
 
     root = Path(tempfile.mkdtemp(prefix="fila-bench-"))
     rates: dict[tuple[str, str, int], list[float]] = {}
     cpus: dict[tuple[str, str, int], list[float]] = {}
     try:
         # 1. enqueue rate, alternating servers within each repetition.
-        fila = FilaServer(root, "rate")
+        fila = FilaServer(root / "rate")
         fila.start()
         noop = NoopServer()
         try:
@@ -553,7 +469,7 @@ def main() -> None:
             fila.kill()
 
         # 2. latency at light load on a fresh server.
-        lat_server = FilaServer(root, "latency")
+        lat_server = FilaServer(root / "latency")
         lat_server.start()
         lat_runs: list[tuple[list[float], list[float]]] = []
         try:

@@ -2,7 +2,7 @@
 
 Run: python benchmarks/dequeue_cost.py  (about 10-20 s)
 
-The claim under test (semantics.md): a dequeue is O(1) amortised in the number
+The claim under test (fila/server/scheduler.py, "Cost"): a dequeue is O(1) amortised in the number
 of active keys, and parked (throttled) keys cost nothing once parked. Each row
 times DELIVERIES calls of next() on a full backlog; "worst batch" is the
 slowest run of BATCH consecutive deliveries (it includes round starts).
@@ -10,14 +10,10 @@ slowest run of BATCH consecutive deliveries (it includes round starts).
 
 from __future__ import annotations
 
-import platform
 import random
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _harness import header
 
 from fila.server.scheduler import Block, DrrScheduler
 
@@ -68,32 +64,15 @@ def run(n_keys: int, parked_fraction: float, mixed_weights: bool) -> tuple[float
     return park_pass, total / DELIVERIES * 1e9, worst / BATCH * 1e9
 
 
-def commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=False,
-            cwd=Path(__file__).resolve().parents[1],
-        )
-        return out.stdout.strip() or "unknown"
-    except OSError:
-        return "unknown"
-
-
 def main() -> None:
-    print(
-        f"machine: {platform.processor() or platform.machine()}, {platform.system()}, "
-        f"Python {platform.python_version()}; commit {commit()}"
-    )
+    print(header())
     print(f"{DELIVERIES:,} deliveries per row, weights 1 unless 'mixed' (1-10)\n")
-    header = (
+    columns = (
         f"{'keys':>8} {'parked':>8} {'weights':>8} {'park pass ms':>13} "
         f"{'ns/delivery':>12} {'worst batch ns':>15}"
     )
-    print(header)
-    print("-" * len(header))
+    print(columns)
+    print("-" * len(columns))
     cases = [
         (10, 0.0, False),
         (1_000, 0.0, False),

@@ -22,8 +22,8 @@ belong to other benchmarks).
 4. Dequeue cost at 10 / 1 000 / 100 000 active keys, from
    benchmarks/dequeue_cost.py (the pure scheduler, no server).
 
-Targets (issue 4; reported, not asserted): shares within 1 % of the weight
-share, throttle within 10 % of its rate, dequeue cost flat within 2x.
+Targets (reported, not asserted; docs/benchmarks.md, "Fairness and throttling"): shares
+within 1 % of the weight share, throttle within 10 % of its rate, dequeue cost flat within 2x.
 The client and the server share this machine's cores; the load average is
 printed because other work on the box moves the absolute numbers.
 """
@@ -35,11 +35,6 @@ import asyncio
 import datetime
 import os
 import platform
-import shutil
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -48,19 +43,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-import grpc  # noqa: E402
-import matplotlib  # noqa: E402
+import grpc
+import matplotlib
 
 matplotlib.use("Agg")  # headless: the chart is only written to a file
-import dequeue_cost  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
+import dequeue_cost
+import matplotlib.pyplot as plt
+from _harness import ROOT, FilaServer, commit, cpu_model, git, header
 
-from fila.client import AsyncClient, Client  # noqa: E402
-from fila.v1 import admin_pb2, admin_pb2_grpc, service_pb2, service_pb2_grpc  # noqa: E402
+from fila.client import AsyncClient, Client
+from fila.v1 import service_pb2, service_pb2_grpc
 
 DOCS = ROOT / "docs" / "benchmarks.md"
 CHART = ROOT / "docs" / "img" / "fairness.png"
@@ -77,7 +69,7 @@ function on_enqueue(msg)
 end
 """
 
-SHARE_TARGET = 0.01  # absolute share deviation allowed (issue 4)
+SHARE_TARGET = 0.01  # absolute share deviation allowed
 THROTTLE_TARGET = 0.10  # relative throttle rate error we call a bug
 COST_TARGET = 2.0  # max/min ns per delivery across key counts
 
@@ -97,55 +89,6 @@ FULL = Params(noisy=10_000, quiet=20, per_weight=2_000, window_s=5, fast=1_500,
               cost_deliveries=200_000, cost_reps=3)
 QUICK = Params(noisy=2_000, quiet=20, per_weight=500, window_s=2, fast=600,
                cost_deliveries=50_000, cost_reps=1)
-
-
-# ---- server ---------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    """fila-server started as SDK harnesses do: no args, fila.toml in a temp cwd."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.addr = f"127.0.0.1:{free_port()}"
-        (workdir / "fila.toml").write_text(f'[server]\nlisten_addr = "{self.addr}"\n')
-        exe = shutil.which("fila-server") or str(Path(sys.executable).with_name("fila-server"))
-        cmd = [exe] if Path(exe).exists() else [sys.executable, "-m", "fila.server.main"]
-        env = {**os.environ, "FILA_DATA_DIR": str(workdir / "db")}
-        with (workdir / "server.log").open("ab") as log:
-            self.proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=log, stderr=log)
-        deadline = time.monotonic() + 30
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"fila-server exited:\n{self.log()}")
-            try:
-                with grpc.insecure_channel(self.addr) as ch:
-                    admin_pb2_grpc.FilaAdminStub(ch).ListQueues(
-                        admin_pb2.ListQueuesRequest(), timeout=1)
-                return
-            except grpc.RpcError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(f"fila-server not ready:\n{self.log()}") from None
-                time.sleep(0.05)  # readiness poll, bounded by the deadline
-
-    def log(self) -> str:
-        return (self.workdir / "server.log").read_text(errors="replace")[-3000:]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 # ---- producing and consuming ---------------------------------------------------------
@@ -328,24 +271,8 @@ def dequeue_costs(p: Params) -> list[tuple[int, float, float]]:
 # ---- report -----------------------------------------------------------------------------
 
 
-def git(*args: str) -> str:
-    try:
-        out = subprocess.run(["git", *args], capture_output=True, text=True, cwd=ROOT, check=False)
-        return out.stdout.strip()
-    except OSError:
-        return ""
-
-
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+    return (f"{cpu_model()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
             f"Python {platform.python_version()}")
 
 
@@ -466,21 +393,22 @@ def main() -> None:
     p = QUICK if args.quick else FULL
     started = time.perf_counter()
     date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    commit_ = commit()
     dirty = " (plus uncommitted changes in the working tree)" if git("status", "-s") else ""
     cmd = "python benchmarks/fairness.py" + (" --quick" if args.quick else "")
     load_before = load()
-    print(f"machine: {machine()}\ncommit {commit}{dirty}; {date}; load average {load_before}\n")
+    print(f"{header()}\n{date}\n")
 
     with tempfile.TemporaryDirectory(prefix="fila-fairness-") as tmp:
-        server = Server(Path(tmp))
+        server = FilaServer(Path(tmp))
+        server.start(timeout=30.0)
         try:
             fila = noisy_quiet(server.addr, "fair-demo", TENANT_HOOK, p)
             fifo = noisy_quiet(server.addr, "fifo-demo", "", p)
             wds, n = weighted(server.addr, p)
             thr = [throttle(server.addr, s, p) for s in ("10,1", "50,5")]
         finally:
-            server.stop()
+            server.stop(timeout=20.0)
     costs = dequeue_costs(p)
     load_after = load()
 
@@ -553,7 +481,7 @@ def main() -> None:
     fifo_worst = max(fifo.waits_ms)
     section = f"""## Fairness and throttling
 
-Machine: {machine()}. Commit `{commit}`{dirty}, {date}.
+Machine: {machine()}. Commit `{commit_}`{dirty}, {date}.
 Command: `{cmd}` ({elapsed:.0f} s; load average {load_before} before, {load_after} after —
 the client, the server and other work share the cores). One real `fila-server`
 (defaults: quantum 1000, prefetch 256), started with `fila.toml` in a temp dir.

@@ -5,7 +5,7 @@ Run: python benchmarks/fsync_cost.py [--seconds S] [--producers N]
 Starts two real fila-servers (one with `[storage] fsync = false`), drives each with the
 same threaded producers as benchmarks/core.py (one blocking Client per thread, one message
 per RPC), and reads GetServerInfo's storage counters to report fsyncs and commit groups per
-message (reliability plan R3: durable >= 50 % of unsynced, <= 0.5 fsyncs per message).
+message (targets: durable >= 50 % of unsynced, <= 0.5 fsyncs per message).
 """
 
 from __future__ import annotations
@@ -14,17 +14,15 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from core import FilaServer, loadavg, rate_threads
+from _harness import FilaServer, header, loadavg
+from core import rate_threads
 
 from fila.client import Client
 
 
 def measure(root: Path, name: str, fsync: bool, producers: int, seconds: float
             ) -> tuple[float, float, float]:
-    server = FilaServer(root, name)
-    extra = "" if fsync else "[storage]\nfsync = false\n"
-    (server.workdir / "fila.toml").write_text(
-        f'[server]\nlisten_addr = "{server.addr}"\n{extra}')
+    server = FilaServer(root / name, None if fsync else {"storage": {"fsync": False}})
     server.start()
     try:
         with Client(server.addr) as client:
@@ -45,6 +43,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--producers", type=int, default=8)
     args = parser.parse_args()
+    print(header())
     print(f"load average before: {loadavg()}")
     with tempfile.TemporaryDirectory(prefix="fila-fsync-") as tmp:
         root = Path(tmp)

@@ -12,6 +12,7 @@ import gc
 import time
 
 import lupa.lua54 as lupa
+from _harness import header
 
 from fila.server.hooks import HookSettings, QueueHooks
 
@@ -68,6 +69,7 @@ def rss() -> int:
 def main() -> None:
     settings = HookSettings()
     n = 20_000
+    print(header())
     print(f"per-call cost (best of 5 x {n} calls, 3 headers)")
     for name, src in ENQUEUE_HOOKS.items():
         h = QueueHooks(src, "", settings, CONFIG.get)

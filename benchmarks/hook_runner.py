@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import platform
-import subprocess
 import sys
 import time
+
+from _harness import header
 
 from fila.server.hookrunner import HookRunner
 from fila.server.hooks import HookSettings, QueueHooks
@@ -26,14 +26,6 @@ HOOK = """function on_enqueue(msg)
   return { fairness_key = msg.headers.tenant or "default", throttle_keys = keys }
 end"""
 HEADERS = {"tenant": "acme", "provider": "slowpay", "trace": "abc123"}
-
-
-def commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 async def drive(hooks: QueueHooks, calls: int, in_flight: int, runner: HookRunner | None
@@ -77,8 +69,7 @@ def main() -> None:
     hooks = QueueHooks(HOOK, "", HookSettings(), lambda key: None)
     for _ in range(1000):
         hooks.on_enqueue(HEADERS, 100, "q")
-    print(f"machine: {platform.machine()} {platform.processor() or ''}, "
-          f"python {platform.python_version()}, commit {commit()}")
+    print(header())
     print(f"{'in flight':<10}{'mode':<14}{'wall us/call':>14}{'loop CPU us/call':>18}")
     for in_flight in (1, 8, 64):
         results = asyncio.run(both(hooks, args.calls, in_flight))

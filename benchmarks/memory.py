@@ -1,4 +1,4 @@
-"""Memory per pending message after restart-recovery (issue 2), in-process and quick.
+"""Memory per pending message after restart-recovery, in-process and quick.
 
     python benchmarks/memory.py [--messages 100000] [--payload 100] [--no-trim]
 
@@ -29,7 +29,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _harness import header, rss_bytes
 
 from fila.server.broker import Broker
 from fila.server.engine import SystemClock
@@ -39,13 +39,6 @@ from fila.server.store import WriteBatch
 QUEUE = "recover"
 HEADERS = {"tenant": "acme"}  # same as benchmarks/core.py
 WRITE_EVERY = 1000  # enqueues per store write while filling (speed only)
-
-
-def rss_bytes() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
 
 
 def malloc_trim() -> bool:
@@ -123,6 +116,7 @@ def main() -> None:
         child(args.child, args.mode, trim)
         return
     n = args.messages
+    print(header())
     with tempfile.TemporaryDirectory(prefix="fila-mem-") as tmp:
         empty, full = Path(tmp, "empty"), Path(tmp, "full")
         RocksStore(empty).close()

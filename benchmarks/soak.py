@@ -1,4 +1,6 @@
-"""Soak test (reliability plan R19): mixed load for a long time, resources stay flat, nothing lost.
+"""Soak test: mixed load for a long time, resources stay flat, nothing lost.
+
+Results: docs/benchmarks.md, "Soak".
 
     python benchmarks/soak.py [--seconds 3600] [--window 60] [--rate 120] [--json soak.json]
 
@@ -32,13 +34,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import random
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -49,8 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _harness import FilaServer, header
 
 from fila.v1 import admin_pb2, admin_pb2_grpc, service_pb2, service_pb2_grpc
 
@@ -76,84 +73,6 @@ QUEUES: dict[str, tuple[str, str, int]] = {
 TENANTS = [f"t{i}" for i in range(6)]
 THROTTLES = ["500,100", "40,20", "2000,500", "100,10"]
 UNHANDLED = "unexpected error in RPC"
-
-
-# ---- the server process ---------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.addr = f"127.0.0.1:{free_port()}"
-        self.log_path = workdir / "server.log"
-        (workdir / "fila.toml").write_text(f'[server]\nlisten_addr = "{self.addr}"\n')
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 20.0) -> None:
-        binary = shutil.which("fila-server")
-        if binary:
-            # Run it under its own name: on a shared machine a `pkill -f fila-server` meant for
-            # someone else's servers would otherwise end the soak (it happened).
-            alias = self.workdir / "soak-broker"
-            if not alias.exists():
-                alias.symlink_to(binary)
-            cmd = [str(alias)]
-        else:
-            cmd = [sys.executable, "-m", "fila.server.main"]
-        env = {**os.environ, "FILA_DATA_DIR": str(self.workdir / "db")}
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(cmd, cwd=self.workdir, env=env, stdout=log, stderr=log)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"fila-server exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                with grpc.insecure_channel(self.addr) as ch:
-                    admin_pb2_grpc.FilaAdminStub(ch).ListQueues(admin_pb2.ListQueuesRequest(),
-                                                                timeout=1)
-                return
-            except grpc.RpcError:
-                time.sleep(0.05)  # readiness poll, bounded by the deadline
-        self.kill()
-        raise RuntimeError(f"fila-server not ready within {timeout}s:\n{self.log()}")
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self) -> int | None:
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                return self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        return self.proc.returncode
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def rss_bytes(self) -> int:
-        assert self.proc is not None
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        return 0
-
-    def open_fds(self) -> int:
-        assert self.proc is not None
-        return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
 
 
 # ---- shared bookkeeping ---------------------------------------------------------------------
@@ -382,7 +301,7 @@ def admin_reader(addr: str, book: Book, stop: threading.Event, every: float) -> 
     ch.close()
 
 
-def sampler(server: Server, book: Book, stop: threading.Event, every: float) -> None:
+def sampler(server: FilaServer, book: Book, stop: threading.Event, every: float) -> None:
     while server.alive():
         try:
             rss, fds = server.rss_bytes(), server.open_fds()
@@ -417,8 +336,10 @@ def run_soak(seconds: float = 3600, window: float = 60, rate: float = 120,
     """Run the soak; returns the result dict (``result["ok"]`` and ``result["failures"]``)."""
     own_dir = workdir is None
     root = Path(tempfile.mkdtemp(prefix="soak-")) if workdir is None else workdir
-    server = Server(root)
-    server.start()
+    # Run under its own name: on a shared machine a `pkill -f fila-server` meant for someone
+    # else's servers would otherwise end the soak (it happened).
+    server = FilaServer(root, alias="soak-broker")
+    server.start(timeout=20.0)
     result: dict[str, Any] = {}
     try:
         if warmup is None:
@@ -427,7 +348,7 @@ def run_soak(seconds: float = 3600, window: float = 60, rate: float = 120,
                         rss_span)
     finally:
         alive_at_end = server.alive()
-        code = server.stop()
+        code = server.stop(timeout=15.0)
         result.setdefault("failures", [])
         result["server_alive_at_end"] = alive_at_end
         result["server_exit_code"] = code
@@ -449,7 +370,7 @@ def run_soak(seconds: float = 3600, window: float = 60, rate: float = 120,
     return result
 
 
-def _drive(server: Server, seconds: float, window: float, rate: float, n_producers: int,
+def _drive(server: FilaServer, seconds: float, window: float, rate: float, n_producers: int,
            drain_timeout: float, log: Callable[[str], None], warmup: float,
            rss_span: float) -> dict[str, Any]:
     ch = channel(server.addr)
@@ -663,6 +584,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="seconds excluded from the RSS/fd criteria (default: max(window, 20%%))")
     ap.add_argument("--json", type=Path, default=Path("soak.json"), help="where to write results")
     args = ap.parse_args(argv)
+    print(header())
     print(f"soak: {args.seconds:.0f} s, {args.rate:.0f} msg/s, window {args.window:.0f} s",
           flush=True)
     result = run_soak(args.seconds, args.window, args.rate, args.producers,

@@ -7,7 +7,8 @@ Each mode writes single-put batches to a fresh RocksStore for ``--seconds``
 and prints puts/s plus WAL fsyncs per put (from ``rocksdb.wal.synced``).
 The two "group commit" rows use 8 asyncio producers (``--producers``), each
 awaiting its own submit, as the broker's handlers do; the ratio between them
-is the R3 gate. With N producers of one put each, a group holds at most N
+is the gate for group commit (durable >= 50 % of unsynced, as in
+benchmarks/fsync_cost.py). With N producers of one put each, a group holds at most N
 puts, so fsyncs/put cannot go below 1/N.
 Put the data dir on the disk you care about: fsync cost is the whole story.
 """
@@ -21,6 +22,8 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from _harness import header
 
 from fila.server.commit import GroupCommitter
 from fila.server.rocks import RocksStore
@@ -94,6 +97,7 @@ def main() -> None:
     parser.add_argument("--producers", type=int, default=PRODUCERS)
     args = parser.parse_args()
     producers = args.producers
+    print(header())
 
     def grouped_run(store: RocksStore, seconds: float, value: bytes, sync: bool) -> int:
         return run_grouped(store, seconds, value, sync, producers)

@@ -20,9 +20,9 @@ RPCError whose ``code`` is a ``grpc.StatusCode``; the subclasses let callers
 branch without comparing codes.
 
 The server raises these from the core; ``service.py`` turns them into a status
-with :func:`code_for`. The client turns a status back with :func:`from_status`,
-so both sides agree on one table. ``grpc`` is imported lazily-free here: the
-table uses status code *names* so the core can import this module without grpc.
+by their ``code_name`` (:func:`code_name_for`). The client turns a status back with
+:func:`from_status`, so both sides agree on one table. The table uses status code
+*names*, so the core imports this module without grpc (only ``RPCError.code`` imports it).
 """
 
 from __future__ import annotations

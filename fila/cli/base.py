@@ -6,7 +6,8 @@ Typer at all; see docs/benchmarks.md "CLI start-up".
 
 Output has two faces. On a terminal: Rich tables and colour. Piped: plain,
 stable text (aligned columns, no colour, no wrapping) because scripts grep and
-awk it; the exact strings are in semantics.md "CLI output". ``--json`` gives
+awk it; the exact strings are in docs/cli.md, "Output, exit codes and errors".
+``--json`` gives
 machine output for every read command.
 
 Errors have one door: :func:`handle_errors` turns a :class:`FilaError` (or a
@@ -63,7 +64,7 @@ _PLAINTEXT_TO_TLS = "socket closed"
 
 
 def describe_error(error: FilaError, addr: str = "") -> str:
-    """The text after ``Error: `` for a broker error (semantics.md "CLI output")."""
+    """The text after ``Error: `` for a broker error (table in docs/cli.md, "Output ...")."""
     if isinstance(error, OverloadedError):
         return "broker overloaded, try again"
     if isinstance(error, UnavailableError):

@@ -205,7 +205,7 @@ class Broker(QueueAdmin):
             dlq = self._queues.get(dlq_name)
             if dlq is None:
                 # Someone deleted the DLQ: bring it back rather than retry a poison
-                # message forever (the spec's "dlq" means: move it to <queue>.dlq).
+                # message forever ("dlq" means: move it to <queue>.dlq, docs/concepts.md).
                 config = QueueConfig(dlq_name, created_at_ms=self._clock.wall_ms())
                 dlq = self._new_queue(config, None)
                 effects.batch.put(keys.queue(dlq_name), config.encode())

@@ -6,7 +6,7 @@ write, merges it into one WriteBatch (in submission order, so a later batch's
 operation on a key wins), writes it once with ``sync=True`` and only then
 resolves the group's futures on their loop. Concurrent writers therefore
 share one fsync, and no future resolves before the write holding its batch
-has returned (spec "Durability", reliability plan R2/R3).
+has returned (docs/concepts.md, "Durability").
 """
 
 from __future__ import annotations

@@ -183,7 +183,7 @@ class CoreState:
         return self._config.get(key)
 
     def list_config(self, prefix: str = "") -> list[tuple[str, str]]:
-        # Byte order, as the spec asks (UTF-8 byte order equals code point order).
+        # Sorted by key in byte order (UTF-8 byte order equals code point order).
         return sorted((k, v) for k, v in self._config.items() if k.startswith(prefix))
 
     @property

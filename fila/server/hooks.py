@@ -225,7 +225,8 @@ def _clean_error(e: BaseException) -> str:
 class QueueHooks:
     """Compiled hooks of one queue, in their own Lua environment.
 
-    Not safe for concurrent calls from several threads (the broker calls it under its lock).
+    Not safe for concurrent calls from several threads (every call is a job on the one hook
+    thread, ``hookrunner.py``).
     """
 
     __slots__ = (

@@ -65,7 +65,7 @@ def _release_free_heap() -> None:
 
     Recovery reads every stored record once; glibc keeps freed pages mapped, so
     without this RSS would stay at the recovery peak rather than what the core
-    holds (memory per pending message is a stated goal, issue 2).
+    holds (memory per pending message has a target: docs/benchmarks.md).
     """
     try:
         libc_version = os.confstr("CS_GNU_LIBC_VERSION") or ""

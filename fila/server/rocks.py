@@ -1,6 +1,6 @@
 """RocksDB-backed :class:`~fila.server.store.Store` (the only module importing rocksdict).
 
-Durability choices (spec "Durability", reliability plan R2/R4/R5):
+Durability choices (docs/concepts.md "Durability", docs/security.md "Storage faults"):
 
 - WAL recovery mode *tolerate corrupted tail records*: a write torn by a crash
   at the end of the WAL is dropped at start-up, but damage anywhere before the
@@ -12,7 +12,7 @@ Durability choices (spec "Durability", reliability plan R2/R4/R5):
 - ``write(sync=True)`` sets ``WriteOptions.sync``: the WAL is fsynced before
   the call returns.
 - Raw mode: keys and values are bytes, stored as they are (no pickling).
-- Disk full (R4): after ENOSPC RocksDB refuses every later write until the DB
+- Disk full: after ENOSPC RocksDB refuses every later write until the DB
   is reopened. ``write`` then answers "storage full" at once, without touching
   RocksDB, until the data directory has room for the WAL to be replayed again;
   then it closes and reopens the DB (replaying the WAL: nothing synced is lost)

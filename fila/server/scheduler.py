@@ -3,7 +3,7 @@
 One `DrrScheduler` holds the pending message ids of one queue, grouped by
 fairness key, and decides which one is delivered next.
 
-Reading of the spec ("Fair scheduling — Deficit Round Robin"):
+The rules (docs/concepts.md, "Delivery: fair, then limited", gives the user's view):
 
 * A key becomes *active* (deficit 0) when it gets its first pending item and
   joins at the **next** round, never the current one.

@@ -24,7 +24,7 @@ __all__ = ["Backend"]
 
 
 class Backend(Protocol):
-    """Names and signatures exactly as the public client API (CONTRACTS.md)."""
+    """Names and signatures exactly as the public client API (``fila.client.Client``)."""
 
     def watch_stats(
         self, queue: str = "", *, interval_ms: int = 1000, top_keys: int = 50

@@ -1,4 +1,4 @@
-"""Malformed and oversized input (reliability plan R13): a clear status, no state change."""
+"""Malformed and oversized input (docs/security.md, "Requests"): a clear status, no state change."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def test_garbage_and_oversized_requests_change_nothing(fila_server) -> None:  # 
 
 
 def test_excess_consumers_are_refused_and_others_keep_flowing(make_server) -> None:  # type: ignore[no-untyped-def]
-    """R17: one stream over the limit gets RESOURCE_EXHAUSTED; established ones are unaffected."""
+    """One stream over the limit gets RESOURCE_EXHAUSTED; established ones are unaffected."""
     from e2e.helpers import Stream
 
     server = make_server({"server": {"max_consumers": 2}})

@@ -238,7 +238,7 @@ def test_sigint_also_drains(fila_server) -> None:  # type: ignore[no-untyped-def
 
 
 def test_enqueues_share_fsyncs_and_are_synced(fila_server) -> None:  # type: ignore[no-untyped-def]
-    """R2: every acked enqueue went through a synced WAL write; concurrent ones share it."""
+    """Every acked enqueue went through a synced WAL write; concurrent ones share it."""
     import threading
 
     from fila.client import Client
@@ -269,7 +269,7 @@ def test_enqueues_share_fsyncs_and_are_synced(fila_server) -> None:  # type: ign
 
 
 def test_stale_ack_is_refused_after_redelivery(fila_server) -> None:  # type: ignore[no-untyped-def]
-    """R7: a client whose lease ended cannot ack the message out from under the new holder."""
+    """A client whose lease ended cannot ack the message out from under the new holder."""
     a = Stubs(fila_server.addr, own_connection=True)
     b = Stubs(fila_server.addr, own_connection=True)
     a.create("r7", visibility_timeout_ms=1000)

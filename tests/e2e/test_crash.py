@@ -1,4 +1,4 @@
-"""kill -9 under concurrent load (reliability plan R1): nothing acked is lost.
+"""kill -9 under concurrent load (docs/concepts.md, "Durability"): nothing acked is lost.
 
 A checker in the style of a total-queue test: every enqueue the server
 acknowledged must be delivered after restart (lost = 0); nothing comes out
@@ -115,7 +115,7 @@ def test_kill_9_under_load_loses_nothing(fila_server) -> None:  # type: ignore[n
 
 
 def test_sigterm_under_load_drains_and_keeps_every_ok(fila_server) -> None:  # type: ignore[no-untyped-def]
-    """R18: SIGTERM under load exits 0 within 10 s; every enqueue that returned OK survives."""
+    """SIGTERM under load exits 0 within 10 s; every enqueue that returned OK survives."""
     stubs = Stubs(fila_server.addr)
     stubs.create("load")
     stubs.close()

@@ -1,4 +1,4 @@
-"""Disk full (reliability plan R4) against the real fila-server on a 16 MiB tmpfs.
+"""Disk full (docs/security.md, "Storage faults") against the real fila-server on a 16 MiB tmpfs.
 
 Fill the data directory (a filler file, then enqueues) until writes fail: every
 enqueue after the first failure is refused with "storage full" (never OK),

@@ -1,4 +1,7 @@
-"""Fair scheduling and throttling through the real server (issue: fairness and throttling)."""
+"""Fair scheduling and throttling through the real server.
+
+What users are promised: docs/concepts.md, "Delivery: fair, then limited".
+"""
 
 from __future__ import annotations
 

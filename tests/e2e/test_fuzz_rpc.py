@@ -1,4 +1,4 @@
-"""RPC fuzz (reliability plan R13, R17): every RPC with random and mutated fields.
+"""RPC fuzz (docs/security.md, "Requests"): every RPC with random and mutated fields.
 
 One real ``fila-server`` for the whole module. After every Hypothesis example:
 

@@ -297,10 +297,11 @@ def test_async_client_roundtrip(sdk_python: Path, fila_server: ServerProcess,
 
 def test_dropped_consume_iterator_releases_the_lease(sdk_python: Path, fila_server: ServerProcess,
                                                      tmp_path: Path) -> None:
-    """Our documented divergence from upstream (semantics.md): a consumer's disconnect
-    releases its leases at once (upstream kept them until the visibility timeout). With the
-    SDK, ``msg = next(client.consume(q))`` frees the stream right away, so the message comes
-    straight back with attempt_count 1 (and an ack racing that release may be NOT_FOUND)."""
+    """Our documented divergence from upstream (docs/concepts.md, "Leases, ack, nack"): a
+    consumer's disconnect releases its leases after a short grace (``release_grace_ms``), not
+    at the visibility timeout as upstream did. With the SDK, ``msg = next(client.consume(q))``
+    frees the stream right away, so the message comes back with attempt_count 1 (and an ack
+    racing that release may be NOT_FOUND)."""
     create_queue(fila_server, "q")
     out = run_sdk(sdk_python, "dropped_stream", fila_server, tmp_path)
     assert out["first"]["id"] == out["again"]["id"] == out["enqueued"]

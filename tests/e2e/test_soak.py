@@ -1,4 +1,4 @@
-"""Soak, CI-sized (reliability plan R19): benchmarks/soak.py for 60 s.
+"""Soak, CI-sized (docs/benchmarks.md, "Soak"): benchmarks/soak.py for 60 s.
 
 The RSS and p99 criteria need a long run to mean anything (RocksDB memtables are still
 filling after a minute), so here only: nothing lost, nothing unexpected, the queues drain,
@@ -23,6 +23,8 @@ FD_BOUND = 20  # the open fds of the server may vary by at most this over the ru
 
 
 def _load_soak() -> Any:
+    if str(SOAK.parent) not in sys.path:  # as when run as a script: its _harness is a sibling
+        sys.path.insert(0, str(SOAK.parent))
     spec = importlib.util.spec_from_file_location("fila_soak", SOAK)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

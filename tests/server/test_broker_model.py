@@ -1,4 +1,4 @@
-"""Model-based stateful test of the core (reliability plan R11).
+"""Model-based stateful test of the core.
 
 Hypothesis drives random enqueues, consumers, acks, nacks, clock jumps and
 crash-restarts against the real Broker (in-memory store, manual clock) and
@@ -77,7 +77,7 @@ class BrokerModel(RuleBasedStateMachine):
 
     @rule(jump_ms=st.sampled_from([-3_600_000, -5_000, 5_000, 3_600_000]))
     def wall_clock_jump(self, jump_ms: int) -> None:
-        # Timers run on the monotonic clock: a wall jump must not expire leases (R9).
+        # Timers run on the monotonic clock: a wall jump must not expire leases.
         now = self.h.clock.monotonic()
         timers = self.h.broker._timers
         running = {m for m in self.leased_ids()

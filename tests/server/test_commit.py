@@ -96,7 +96,7 @@ async def test_concurrent_submits_share_fsyncs(tmp_path: Path) -> None:
         after = store.wal_synced()
         assert after is not None
         syncs = after - before
-        # every group was fsynced (R2), and the 200 batches shared few fsyncs (R3)
+        # every group was fsynced, and the 200 batches shared few fsyncs
         assert syncs == committer.groups_written
         assert 1 <= syncs <= 50
         assert committer.batches_written == 200

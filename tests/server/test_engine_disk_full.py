@@ -1,4 +1,6 @@
-"""The engine on a full disk (R4): degraded with backoff, never a spin; recovery in place.
+"""The engine on a full disk: degraded with backoff, never a spin; recovery in place.
+
+The promise: docs/security.md, "Storage faults".
 
 A fault-injecting store fails every write while ``full`` is set and counts the
 attempts the writer thread makes: that count, over a window, is what a spin

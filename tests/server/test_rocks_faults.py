@@ -1,4 +1,7 @@
-"""RocksStore under damage: torn WAL tail, a flipped bit mid-WAL, a full disk (R4, R5)."""
+"""RocksStore under damage: torn WAL tail, a flipped bit mid-WAL, a full disk.
+
+The promise: docs/security.md, "Storage faults".
+"""
 
 from __future__ import annotations
 

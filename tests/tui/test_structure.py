@@ -1,4 +1,4 @@
-"""House rules of fila/tui (style.md 12, 17), read from the source with ``ast``.
+"""House rules of fila/tui (docs/architecture.md, "Rules of the house"), read with ``ast``.
 
 - no import cycle between fila.tui modules;
 - nothing in fila/tui imports the app module, and screens/widgets do not name ``FilaApp``;
