@@ -34,7 +34,9 @@ def test_core_imports_no_io() -> None:
 
 def test_only_one_module_per_foreign_library() -> None:
     owners = {"rocksdict": {"server/rocks.py"}, "lupa": {"server/hooks.py"}}
-    v1_allowed = {"server/convert.py", "server/service.py", "server/auth.py", "client.py"}
+    # the client is one module written twice: the asyncio source and the generated blocking one
+    v1_allowed = {"server/convert.py", "server/service.py", "server/auth.py", "client.py",
+                  "_async_client.py", "_sync_client.py"}
     for path in PKG.rglob("*.py"):
         rel = path.relative_to(PKG).as_posix()
         if rel.startswith("v1/"):
