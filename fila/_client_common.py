@@ -84,6 +84,15 @@ _CHANNEL_OPTIONS: list[tuple[str, Any]] = [
 # ---- errors -------------------------------------------------------------------
 
 
+def _reason_of(err: grpc.RpcError) -> str:
+    """The broker's machine-readable reason (trailing metadata), or "" if it sent none."""
+    metadata_fn = getattr(err, "trailing_metadata", None)
+    for key, value in (metadata_fn() if callable(metadata_fn) else None) or ():
+        if key == errors.REASON_KEY and isinstance(value, str):
+            return value
+    return ""
+
+
 def _map_error(err: grpc.RpcError, addr: str, *, message_scoped: bool = False) -> errors.FilaError:
     """Turn a gRPC failure into the fila.errors tree (the one client-side mapping)."""
     code_fn = getattr(err, "code", None)
@@ -91,6 +100,9 @@ def _map_error(err: grpc.RpcError, addr: str, *, message_scoped: bool = False) -
     code = code_fn() if callable(code_fn) else None
     details = str((details_fn() if callable(details_fn) else "") or "")
     name = code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
+    reason = _reason_of(err)
+    if reason:  # the broker said which error it was: its class, whatever the wording
+        return errors.from_status(name, details, reason=reason, message_scoped=message_scoped)
     if name == "UNAVAILABLE":
         lowered = details.lower()
         if any(marker in lowered for marker in _CONNECT_MARKERS):
