@@ -135,19 +135,20 @@ class AsyncClient:
         Raises:
             QueueNotFoundError: the queue does not exist.
             InvalidArgumentError: a bad name, header or delay, or the message is too large.
-            OverloadedError: the broker is out of memory or disk space; try again later.
+            OverloadedError: the broker is overloaded or out of disk space; try again later.
         """
         req = service_pb2.EnqueueRequest(
             queue=queue, headers=headers or {}, payload=payload, delay_ms=delay_ms
         )
-        return str((await self._unary(self._service.Enqueue, req)).message_id)
+        resp = await self._unary(self._service.Enqueue, req)
+        return str(resp.message_id)
 
     def consume(self, queue: str, *, prefetch: int = 0) -> AsyncStream[ConsumeMessage]:
         """Stream leased messages from ``queue``; keepalive frames are skipped.
 
         Raises (while iterating):
             QueueNotFoundError: the queue does not exist, or was deleted.
-            OverloadedError: too many consumers.
+            OverloadedError: too many consume streams.
             UnavailableError: the broker went away.
         """
         call = self._service.Consume(service_pb2.ConsumeRequest(queue=queue, prefetch=prefetch))
@@ -205,7 +206,8 @@ class AsyncClient:
             OverloadedError: the broker's queue limit is reached.
         """
         req = _create_req(name, on_enqueue, on_failure, visibility_timeout_ms)
-        return str((await self._unary(self._admin.CreateQueue, req)).queue_id) or name
+        resp = await self._unary(self._admin.CreateQueue, req)
+        return str(resp.queue_id) or name
 
     async def delete_queue(self, name: str) -> None:
         """Delete a queue, its ``.dlq`` and all their messages.
@@ -310,7 +312,8 @@ class AsyncClient:
         req = admin_pb2.RedriveRequest(
             dlq_queue=dlq, count=count, fairness_key=fairness_key, dry_run=dry_run
         )
-        return int((await self._unary(self._admin.Redrive, req)).redriven)
+        resp = await self._unary(self._admin.Redrive, req)
+        return int(resp.redriven)
 
     async def test_hook(
         self,

@@ -43,7 +43,7 @@ class ClientAPI(Protocol):
         Raises:
             QueueNotFoundError: the queue does not exist.
             InvalidArgumentError: a bad name, header or delay, or the message is too large.
-            OverloadedError: the broker is out of memory or disk space; try again later.
+            OverloadedError: the broker is overloaded or out of disk space; try again later.
         """
         ...
 
@@ -52,7 +52,7 @@ class ClientAPI(Protocol):
 
         Raises (while iterating):
             QueueNotFoundError: the queue does not exist, or was deleted.
-            OverloadedError: too many consumers.
+            OverloadedError: too many consume streams.
             UnavailableError: the broker went away.
         """
         ...
