@@ -49,7 +49,8 @@ FORBIDDEN_IN_CORE = ["lupa", "grpc", "google.protobuf", "asyncio", "time", "rock
 # Client modules: the one door from cli/ and tui/ to the broker, and allowed to import fila.v1.
 # If client.py becomes a package, its submodules match "fila.client." already; list any other
 # client module here.
-CLIENT_MODULES = ["fila.client"]
+CLIENT_MODULES = ["fila.client", "fila._async_client", "fila._sync_client",
+                  "fila._client_common", "fila._client_api"]
 FILA_V1_IMPORTERS = [
     "fila.server.convert",
     "fila.server.service",
@@ -213,4 +214,5 @@ def test_the_walk_follows_imports() -> None:
                                                       "lupa.lua54"]
     assert chain_to("fila.server.hooks", "lupa") == ["fila.server.hooks", "lupa.lua54"]
     assert chain_to("fila.cli.common", "grpc", stop_at=CLIENT_MODULES) is None
-    assert chain_to("fila.cli.common", "grpc") == ["fila.cli.common", "fila.client", "grpc"]
+    assert chain_to("fila.cli.common", "grpc") == ["fila.cli.common", "fila.client",
+                                                   "fila._async_client", "grpc"]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from typing import Any
 
-from fila.errors import FilaError
+from fila.errors import FailedPreconditionError
 
 __all__ = [
     "DEFAULT_KEY",
@@ -40,10 +40,11 @@ class State(IntEnum):
     LEASED = 2  # delivered, waiting for ack / nack / expiry
 
 
-class IllegalTransition(FilaError):
-    """A lifecycle event that the message's current state does not allow."""
+class IllegalTransition(FailedPreconditionError):
+    """A lifecycle event that the message's current state does not allow.
 
-    code_name = "FAILED_PRECONDITION"
+    A FailedPreconditionError (status and reason FAILED_PRECONDITION): a client sees that.
+    """
 
 
 class Event(StrEnum):

@@ -13,12 +13,19 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import grpc
 
 from fila import __version__
-from fila.errors import FilaError, InvalidArgumentError, OverloadedError, UnavailableError
+from fila.errors import (
+    REASON_KEY,
+    FilaError,
+    InvalidArgumentError,
+    OverloadedError,
+    QueueNotFoundError,
+    UnavailableError,
+)
 from fila.server import convert
 from fila.server.broker import Broker
 from fila.server.engine import Engine
@@ -50,9 +57,12 @@ class ServerFacts:
     max_watch_streams: int = 64
 
 
-async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: Exception) -> None:
+async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: Exception) -> NoReturn:
+    """End the RPC with ``exc``'s status; a FilaError also names its class (REASON_KEY)."""
     if isinstance(exc, FilaError):
-        await context.abort(grpc.StatusCode[exc.code_name], exc.message)
+        reason = ((REASON_KEY, exc.reason),) if exc.reason else ()
+        await context.abort(grpc.StatusCode[exc.code_name], exc.message,
+                            trailing_metadata=reason)
     log.exception("unexpected error in RPC", exc_info=exc)
     await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}")
 
@@ -112,10 +122,9 @@ class HotPathService(service_pb2_grpc.FilaServiceServicer):  # type: ignore[misc
                 message = await consumer.outbox.get()
                 if message is None:
                     if self._engine.closing:
-                        await context.abort(grpc.StatusCode.UNAVAILABLE,
-                                            "broker is shutting down")
-                    await context.abort(grpc.StatusCode.NOT_FOUND,
-                                        f'queue "{request.queue}" was deleted')
+                        await _abort(context, UnavailableError("broker is shutting down"))
+                    await _abort(context,
+                                 QueueNotFoundError(f'queue "{request.queue}" was deleted'))
                 if not self._engine.take(consumer, message):
                     continue  # its lease ended while it waited here: not sent
                 yield service_pb2.ConsumeResponse(message=convert.message(message))

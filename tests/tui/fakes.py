@@ -1,4 +1,8 @@
-"""A scripted stand-in for fila.client.Client, shaped by fila.tui.backend.Backend.
+"""A scripted stand-in for fila.client.Client: a fila.tui.backend.Backend.
+
+It subclasses the Protocol (generated from the client), so it overrides only what
+the TUI uses; tests/tui/test_fake_backend.py checks each override keeps the
+client's signature, so the fake cannot drift from the client.
 
 Deterministic: fixed times (2026-01-01 12:00:00 UTC), no clocks, no sleeps.
 The stats stream hands out snapshots pushed by the test and can be made to
@@ -13,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 from fila.errors import InvalidArgumentError, QueueNotFoundError, UnavailableError
+from fila.tui.backend import Backend
 from fila.types import (
     ConsumeMessage,
     HookResult,
@@ -170,7 +175,7 @@ def dead_letters(n: int = 3) -> list[ListedMessage]:
     return out
 
 
-class FakeBackend:
+class FakeBackend(Backend):
     def __init__(self, snapshots: list[StatsSnapshot] | None = None) -> None:
         self._cond = threading.Condition()
         self._pending: deque[StatsSnapshot] = deque(

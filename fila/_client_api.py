@@ -1,0 +1,230 @@
+"""The blocking client's public API as a Protocol. GENERATED: do not edit.
+
+Written by ``python scripts/gen_sync_client.py`` from :class:`fila.client.Client`
+(itself generated from ``fila/_async_client.py``): signatures and docstrings only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Protocol
+
+from fila.types import (
+    ConsumeMessage,
+    HookResult,
+    ListedMessage,
+    QueueDetails,
+    QueueInfo,
+    QueueStats,
+    ServerInfo,
+    StatsSnapshot,
+)
+
+__all__ = ["ClientAPI"]
+
+
+class ClientAPI(Protocol):
+    """What :class:`fila.client.Client` offers, method for method."""
+
+    def close(self) -> None:
+        """Close the channel; open streams end."""
+        ...
+
+    def enqueue(
+        self,
+        queue: str,
+        headers: dict[str, str] | None,
+        payload: bytes,
+        *,
+        delay_ms: int = 0,
+    ) -> str:
+        """Enqueue a message and return its id (UUIDv7).
+
+        Raises:
+            QueueNotFoundError: the queue does not exist.
+            InvalidArgumentError: a bad name, header or delay, or the message is too large.
+            OverloadedError: the broker is overloaded or out of disk space; try again later.
+        """
+        ...
+
+    def consume(self, queue: str, *, prefetch: int = 0) -> Generator[ConsumeMessage, None, None]:
+        """Stream leased messages from ``queue``; keepalive frames are skipped.
+
+        Raises (while iterating):
+            QueueNotFoundError: the queue does not exist, or was deleted.
+            OverloadedError: too many consume streams.
+            UnavailableError: the broker went away.
+        """
+        ...
+
+    def ack(self, queue: str, message_id: str) -> None:
+        """Acknowledge a leased message (it is deleted).
+
+        Raises:
+            MessageNotFoundError: no current lease for that message.
+            QueueNotFoundError: the queue does not exist.
+        """
+        ...
+
+    def nack(self, queue: str, message_id: str, error: str) -> None:
+        """Report a failed message; the queue's on_failure hook decides retry or DLQ.
+
+        Raises:
+            MessageNotFoundError: no current lease for that message.
+            QueueNotFoundError: the queue does not exist.
+        """
+        ...
+
+    def create_queue(
+        self,
+        name: str,
+        *,
+        on_enqueue: str = "",
+        on_failure: str = "",
+        visibility_timeout_ms: int = 0,
+    ) -> str:
+        """Create a queue (and its ``.dlq``); return its id (the name).
+
+        Raises:
+            AlreadyExistsError: a queue with that name exists.
+            InvalidArgumentError: a bad or reserved (``.dlq``) name, a bad timeout, or a
+                script that does not compile.
+            OverloadedError: the broker's queue limit is reached.
+        """
+        ...
+
+    def delete_queue(self, name: str) -> None:
+        """Delete a queue, its ``.dlq`` and all their messages.
+
+        Raises:
+            QueueNotFoundError: the queue does not exist.
+        """
+        ...
+
+    def list_queues(self) -> list[QueueInfo]:
+        """Every queue with its depth, in-flight count and consumers.
+
+        Raises:
+            UnavailableError: the broker is shutting down.
+        """
+        ...
+
+    def get_stats(self, queue: str) -> QueueStats:
+        """Depth, in-flight, fairness and throttle state of one queue.
+
+        Raises:
+            QueueNotFoundError: the queue does not exist.
+            InvalidArgumentError: ``queue`` is empty.
+        """
+        ...
+
+    def get_queue(self, name: str) -> QueueDetails:
+        """A queue's settings: hook scripts, visibility timeout, dead-letter queue.
+
+        Raises:
+            QueueNotFoundError: the queue does not exist.
+        """
+        ...
+
+    def update_queue(
+        self,
+        name: str,
+        *,
+        on_enqueue: str | None = None,
+        on_failure: str | None = None,
+        visibility_timeout_ms: int | None = None,
+    ) -> QueueDetails:
+        """Change only the given settings; an empty script removes that hook.
+
+        Raises:
+            QueueNotFoundError: the queue does not exist.
+            InvalidArgumentError: a bad timeout, or a script that does not compile.
+        """
+        ...
+
+    def set_config(self, key: str, value: str) -> None:
+        """Set a runtime config key (``throttle.*``, ``concurrency.*``, ...); "" unsets it.
+
+        Raises:
+            InvalidArgumentError: an empty key, or a value the key does not accept.
+        """
+        ...
+
+    def get_config(self, key: str) -> str | None:
+        """The value, or None when the key is not set.
+
+        Raises:
+            InvalidArgumentError: ``key`` is empty.
+        """
+        ...
+
+    def list_config(self, prefix: str = "") -> list[tuple[str, str]]:
+        """Every ``(key, value)`` whose key starts with ``prefix``, sorted by key.
+
+        Raises:
+            UnavailableError: the broker cannot be reached.
+        """
+        ...
+
+    def redrive(
+        self, dlq: str, count: int = 0, *, fairness_key: str = "", dry_run: bool = False
+    ) -> int:
+        """Move up to ``count`` (0 = all) messages from ``dlq`` to its parent; return how many.
+
+        Raises:
+            QueueNotFoundError: the dead-letter queue does not exist.
+            InvalidArgumentError: ``dlq`` is not a dead-letter queue (no ``.dlq`` suffix).
+            FailedPreconditionError: its parent queue does not exist.
+        """
+        ...
+
+    def test_hook(
+        self,
+        hook: str,
+        script: str,
+        *,
+        headers: dict[str, str] | None = None,
+        payload_size: int = 0,
+        queue: str = "",
+        attempts: int = 1,
+        error: str = "",
+        message_id: str = "",
+    ) -> HookResult:
+        """Run ``script``'s ``hook`` on a sample message without touching any queue.
+
+        A script that fails at run time is a result (``HookResult.error``), not an error.
+
+        Raises:
+            InvalidArgumentError: an unknown hook name, or a script that does not compile.
+        """
+        ...
+
+    def list_messages(
+        self, queue: str, *, fairness_key: str = "", limit: int = 100, page_token: str = ""
+    ) -> tuple[list[ListedMessage], str]:
+        """One page of messages (not leased by looking) and the next page token ("" at end).
+
+        Raises:
+            QueueNotFoundError: the queue does not exist.
+        """
+        ...
+
+    def watch_stats(
+        self, queue: str = "", *, interval_ms: int = 1000, top_keys: int = 50
+    ) -> Generator[StatsSnapshot, None, None]:
+        """Stream live snapshots every ``interval_ms`` (all queues when ``queue`` is "").
+
+        Raises (while iterating):
+            QueueNotFoundError: ``queue`` does not exist.
+            OverloadedError: too many WatchStats streams are open.
+            UnavailableError: the broker went away.
+        """
+        ...
+
+    def server_info(self) -> ServerInfo:
+        """Version, features, uptime, storage counters and data-dir size of the broker.
+
+        Raises:
+            UnavailableError: the broker cannot be reached.
+        """
+        ...

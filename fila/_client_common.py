@@ -1,0 +1,367 @@
+"""What both clients share: error mapping, protobuf -> records, request builders.
+
+Private to :mod:`fila.client`. The per-side pieces that cannot be generated from
+one source (channel factory, stream wrapper) are here too, side by side:
+``_async_channel`` / ``_sync_channel`` and ``_async_stream`` / ``_sync_stream``;
+``scripts/gen_sync_client.py`` swaps the names when it writes the blocking client.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import AsyncGenerator, Callable, Generator
+from typing import Any, Generic, TypeVar
+
+import grpc
+
+from fila import __version__, errors
+from fila.types import (
+    STREAM_TOKEN_KEY,
+    ConsumeMessage,
+    HookResult,
+    KeySnapshot,
+    LimitSnapshot,
+    ListedMessage,
+    QueueDetails,
+    QueueSnapshot,
+    QueueStats,
+    ServerInfo,
+    StatsSnapshot,
+)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class _Lazy:
+    """A module imported on first attribute access.
+
+    The admin stubs (and their message classes) cost a one-shot ``fila enqueue``
+    ~15 ms of imports it never uses; they load when an admin method first runs.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        module = importlib.import_module(self._name)
+        self.__dict__.update(module.__dict__)
+        return getattr(module, attr)
+
+
+admin_pb2: Any = _Lazy("fila.v1.admin_pb2")
+admin_pb2_grpc: Any = _Lazy("fila.v1.admin_pb2_grpc")
+
+# An UnavailableError whose text starts with this never reached the broker
+# (refused, unresolvable), as opposed to a broker that went away mid-call.
+CONNECT_FAILURE_PREFIX = "cannot connect to broker at "
+
+_CONNECT_MARKERS = (
+    "failed to connect",
+    "connection refused",
+    "dns resolution failed",
+    "name resolution",
+    "unable to resolve",
+    "no address",
+    "errors resolving",
+    "domain name not found",
+)
+
+# Keepalive: an idle consume stream must notice a dead broker (or a NAT that
+# dropped the flow) instead of waiting forever. 60 s stays well clear of the
+# server's ping-abuse policy; gRPC limits pings without data to 2 by default.
+_CHANNEL_OPTIONS: list[tuple[str, Any]] = [
+    ("grpc.keepalive_time_ms", 60_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+    ("grpc.keepalive_permit_without_calls", 0),
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+    ("grpc.primary_user_agent", f"fila-python/{__version__}"),
+]
+
+
+# ---- errors -------------------------------------------------------------------
+
+
+def _reason_of(err: grpc.RpcError) -> str:
+    """The broker's machine-readable reason (trailing metadata), or "" if it sent none."""
+    metadata_fn = getattr(err, "trailing_metadata", None)
+    for key, value in (metadata_fn() if callable(metadata_fn) else None) or ():
+        if key == errors.REASON_KEY and isinstance(value, str):
+            return value
+    return ""
+
+
+def _map_error(err: grpc.RpcError, addr: str, *, message_scoped: bool = False) -> errors.FilaError:
+    """Turn a gRPC failure into the fila.errors tree (the one client-side mapping)."""
+    code_fn = getattr(err, "code", None)
+    details_fn = getattr(err, "details", None)
+    code = code_fn() if callable(code_fn) else None
+    details = str((details_fn() if callable(details_fn) else "") or "")
+    name = code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
+    reason = _reason_of(err)
+    if reason:  # the broker said which error it was: its class, whatever the wording
+        return errors.from_status(name, details, reason=reason, message_scoped=message_scoped)
+    if name == "UNAVAILABLE":
+        lowered = details.lower()
+        if any(marker in lowered for marker in _CONNECT_MARKERS):
+            reason = "connection refused" if "connection refused" in lowered else details
+            return errors.UnavailableError(f"{CONNECT_FAILURE_PREFIX}{addr}: {reason}")
+        return errors.UnavailableError(details or "broker unavailable")
+    if name == "RESOURCE_EXHAUSTED" and "larger than max" in details:
+        # gRPC's own size limit, not an overloaded broker: retrying cannot help.
+        return errors.InvalidArgumentError(f"message too large: {details}")
+    return errors.from_status(name, details, message_scoped=message_scoped)
+
+
+def _is_cancelled(err: grpc.RpcError) -> bool:
+    code_fn = getattr(err, "code", None)
+    return callable(code_fn) and code_fn() == grpc.StatusCode.CANCELLED
+
+
+# ---- protobuf -> records ------------------------------------------------------
+
+
+def _ms(ts: Any) -> int:
+    return int(ts.seconds) * 1000 + int(ts.nanos) // 1_000_000
+
+
+def _record(cls: Callable[..., R], pb: Any, **override: object) -> R:
+    """Build a record from a protobuf message whose fields share the record's names."""
+    values: dict[str, object] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.name in override:
+            values[f.name] = override[f.name]
+        elif f.name in pb.DESCRIPTOR.fields_by_name:
+            values[f.name] = getattr(pb, f.name)
+    return cls(**values)
+
+
+def _message(msg: Any, queue: str = "") -> ConsumeMessage:
+    md = msg.metadata
+    ts = msg.timestamps
+    return ConsumeMessage(
+        id=str(msg.id),
+        headers=dict(msg.headers),
+        payload=bytes(msg.payload),
+        fairness_key=str(md.fairness_key),
+        attempt_count=int(md.attempt_count),
+        # Older servers leave queue_id empty; the queue we read from is the truth then.
+        queue=str(md.queue_id) or queue,
+        weight=int(md.weight) or 1,
+        throttle_keys=tuple(md.throttle_keys),
+        last_error=str(md.last_error),
+        enqueued_at_ms=_ms(ts.enqueued_at) if ts.HasField("enqueued_at") else 0,
+        leased_at_ms=_ms(ts.leased_at) if ts.HasField("leased_at") else 0,
+    )
+
+
+def _listed(item: Any, queue: str) -> ListedMessage:
+    ts = item.message.timestamps
+    after = _ms(ts.deliver_after) if ts.HasField("deliver_after") else 0
+    return ListedMessage(
+        message=_message(item.message, queue), state=str(item.state), deliver_after_ms=after
+    )
+
+
+def _queue_snapshot(pb: Any) -> QueueSnapshot:
+    keys = tuple(_record(KeySnapshot, k) for k in pb.keys)
+    return _record(QueueSnapshot, pb, keys=keys)
+
+
+def _stats_snapshot(pb: Any) -> StatsSnapshot:
+    return StatsSnapshot(
+        taken_at_ms=int(pb.taken_at_ms),
+        queues=tuple(_queue_snapshot(q) for q in pb.queues),
+        limits=tuple(_record(LimitSnapshot, lim) for lim in pb.limits),
+    )
+
+
+def _stats(resp: Any) -> QueueStats:
+    return QueueStats(
+        depth=int(resp.depth),
+        in_flight=int(resp.in_flight),
+        active_fairness_keys=int(resp.active_fairness_keys),
+        active_consumers=int(resp.active_consumers),
+        quantum=int(resp.quantum),
+        per_key=tuple(
+            (str(k.key), int(k.pending_count), int(k.current_deficit), int(k.weight))
+            for k in resp.per_key_stats
+        ),
+        per_throttle=tuple(
+            (str(t.key), float(t.tokens), float(t.rate_per_second), float(t.burst))
+            for t in resp.per_throttle_stats
+        ),
+        snapshot=_queue_snapshot(resp.snapshot) if resp.HasField("snapshot") else None,
+    )
+
+
+def _details(name: str, config: Any, dead_letter_queue: str) -> QueueDetails:
+    return QueueDetails(
+        name=name,
+        on_enqueue_script=str(config.on_enqueue_script),
+        on_failure_script=str(config.on_failure_script),
+        visibility_timeout_ms=int(config.visibility_timeout_ms),
+        dead_letter_queue=dead_letter_queue,
+    )
+
+
+def _dlq_of(name: str) -> str:
+    # UpdateQueue does not echo the DLQ; by the queue model it is always <name>.dlq.
+    return "" if name.endswith(".dlq") else f"{name}.dlq"
+
+
+def _hook_result(resp: Any) -> HookResult:
+    # The weight a queue would use: the scheduler counts 0 (or none given) as 1.
+    return _record(HookResult, resp, throttle_keys=tuple(resp.throttle_keys),
+                   weight=max(1, int(resp.weight)))
+
+
+def _server_info(resp: Any) -> ServerInfo:
+    return _record(ServerInfo, resp, features=tuple(resp.features))
+
+
+# ---- requests shared by both clients ------------------------------------------
+
+
+def _create_req(name: str, on_enqueue: str, on_failure: str, vt_ms: int) -> Any:
+    config = admin_pb2.QueueConfig(
+        on_enqueue_script=on_enqueue, on_failure_script=on_failure, visibility_timeout_ms=vt_ms
+    )
+    return admin_pb2.CreateQueueRequest(name=name, config=config)
+
+
+def _update_req(
+    name: str, on_enqueue: str | None, on_failure: str | None, vt_ms: int | None
+) -> Any:
+    # Only fields the caller named are set: unset means "keep" on the server.
+    fields: dict[str, Any] = {"name": name}
+    if on_enqueue is not None:
+        fields["on_enqueue_script"] = on_enqueue
+    if on_failure is not None:
+        fields["on_failure_script"] = on_failure
+    if vt_ms is not None:
+        fields["visibility_timeout_ms"] = vt_ms
+    return admin_pb2.UpdateQueueRequest(**fields)
+
+
+def _test_hook_req(
+    hook: str,
+    script: str,
+    headers: dict[str, str] | None,
+    payload_size: int,
+    queue: str,
+    attempts: int,
+    error: str,
+    message_id: str,
+) -> Any:
+    return admin_pb2.TestHookRequest(
+        hook=hook,
+        script=script,
+        headers=headers or {},
+        payload_size=payload_size,
+        queue=queue,
+        attempts=attempts,
+        error=error,
+        message_id=message_id,
+    )
+
+
+def _channel_credentials(tls: bool) -> grpc.ChannelCredentials | None:
+    return grpc.ssl_channel_credentials() if tls else None
+
+
+# ---- streams ------------------------------------------------------------------
+
+
+
+
+class _StreamTokens:
+    """Which consume stream delivered which message, for the acks that settle them.
+
+    The server names each stream (initial metadata ``fila-stream``); sending that name
+    with an ack lets it tell two streams on one connection apart when it refuses a stale
+    ack. Bounded: the oldest entries go first (an ack without a token still works).
+    """
+
+    LIMIT = 65_536
+
+    def __init__(self) -> None:
+        self._by_id: dict[str, str] = {}
+
+    def remember(self, message_id: str, token: str) -> None:
+        if not token:
+            return
+        if len(self._by_id) >= self.LIMIT:
+            del self._by_id[next(iter(self._by_id))]
+        self._by_id[message_id] = token
+
+    def metadata(self, message_id: str) -> tuple[tuple[str, str], ...] | None:
+        token = self._by_id.pop(message_id, None)
+        return ((STREAM_TOKEN_KEY, token),) if token else None
+
+
+def _token_of(metadata: Any) -> str:
+    for key, value in metadata or ():
+        if key == STREAM_TOKEN_KEY and isinstance(value, str):
+            return value
+    return ""
+
+
+
+class AsyncStream(Generic[T]):
+    """An async iterator that may also be awaited first (``await client.consume(q)``).
+
+    The published SDK's ``consume`` is a coroutine returning the stream;
+    ``async for m in client.consume(q)`` works too.
+    """
+
+    def __init__(self, gen: AsyncGenerator[T, None], cancel: Callable[[], object]) -> None:
+        self._gen = gen
+        self._cancel = cancel
+
+    def __aiter__(self) -> AsyncStream[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        return await self._gen.__anext__()
+
+    def __await__(self) -> Generator[Any, None, AsyncStream[T]]:
+        return self._ready().__await__()
+
+    async def _ready(self) -> AsyncStream[T]:
+        return self
+
+    async def aclose(self) -> None:
+        """Cancel the underlying call (the server releases the stream's leases)."""
+        self._cancel()
+        await self._gen.aclose()
+
+
+# ---- the per-side pieces ------------------------------------------------------
+
+
+def _sync_channel(target: str, tls: bool) -> grpc.Channel:
+    creds = _channel_credentials(tls)
+    if creds is None:
+        return grpc.insecure_channel(target, options=_CHANNEL_OPTIONS)
+    return grpc.secure_channel(target, creds, options=_CHANNEL_OPTIONS)
+
+
+def _async_channel(target: str, tls: bool) -> Any:
+    import grpc.aio  # only the asyncio client pays for it
+
+    creds = _channel_credentials(tls)
+    if creds is None:
+        return grpc.aio.insecure_channel(target, options=_CHANNEL_OPTIONS)
+    return grpc.aio.secure_channel(target, creds, options=_CHANNEL_OPTIONS)
+
+
+def _sync_stream(frames: Generator[T, None, None], call: Any) -> Generator[T, None, None]:
+    # Closing the generator (break, del, close()) runs its finally: the call is cancelled.
+    return frames
+
+
+def _async_stream(frames: AsyncGenerator[T, None], call: Any) -> AsyncStream[T]:
+    return AsyncStream(frames, call.cancel)

@@ -1,0 +1,377 @@
+"""The blocking client. GENERATED from fila/_async_client.py: do not edit.
+
+Regenerate with ``python scripts/gen_sync_client.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from types import TracebackType
+from typing import Any
+
+import grpc
+
+from fila._client_common import (
+    T,
+    _create_req,
+    _details,
+    _dlq_of,
+    _hook_result,
+    _is_cancelled,
+    _listed,
+    _map_error,
+    _message,
+    _server_info,
+    _stats,
+    _stats_snapshot,
+    _StreamTokens,
+    _test_hook_req,
+    _token_of,
+    _update_req,
+    admin_pb2,
+    admin_pb2_grpc,
+)
+from fila._client_common import _sync_channel as _open_channel
+from fila._client_common import _sync_stream as _wrap_stream
+from fila.addr import parse_addr
+from fila.types import (
+    ConsumeMessage,
+    HookResult,
+    ListedMessage,
+    QueueDetails,
+    QueueInfo,
+    QueueStats,
+    ServerInfo,
+    StatsSnapshot,
+)
+from fila.v1 import service_pb2, service_pb2_grpc
+
+__all__ = ["Client"]
+
+
+class Client:
+    """Blocking client for a Fila broker.
+
+    Args:
+        addr: ``host:port`` or ``http://host:port`` (``https://`` for TLS).
+        timeout: Seconds allowed for each unary call (None = no limit). Streams
+            (``consume``, ``watch_stats``) have no deadline.
+
+    Every method raises :class:`fila.errors.UnavailableError` when the broker
+    cannot be reached; the ``Raises:`` sections list what else each one can raise.
+    """
+
+    def __init__(self, addr: str = "localhost:5555", *, timeout: float | None = 10.0) -> None:
+        self.addr = addr
+        self._timeout = timeout
+        target, tls = parse_addr(addr)
+        self._channel = _open_channel(target, tls)
+        self._service = service_pb2_grpc.FilaServiceStub(self._channel)
+        self._admin_stub: Any = None
+        self._tokens = _StreamTokens()
+
+    def close(self) -> None:
+        """Close the channel; open streams end."""
+        self._channel.close()
+
+    @property
+    def _admin(self) -> Any:
+        if self._admin_stub is None:
+            self._admin_stub = admin_pb2_grpc.FilaAdminStub(self._channel)
+        return self._admin_stub
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _unary(
+        self, method: Any, request: Any, *, message_scoped: bool = False, metadata: Any = None
+    ) -> Any:
+        try:
+            return method(request, timeout=self._timeout, metadata=metadata)
+        except grpc.RpcError as e:
+            raise _map_error(e, self.addr, message_scoped=message_scoped) from e
+
+    def _frames(
+        self, call: Any, convert: Callable[[Any], T | None]
+    ) -> Generator[T, None, None]:
+        # Closing the stream (break, del, close()) cancels the call, which
+        # tells the server to release this stream's leases at once.
+        try:
+            for frame in call:
+                item = convert(frame)
+                if item is not None:
+                    yield item
+        except grpc.RpcError as e:
+            if _is_cancelled(e):
+                return
+            raise _map_error(e, self.addr) from e
+        finally:
+            call.cancel()
+
+    # -- hot path (published SDK shape) --
+
+    def enqueue(
+        self,
+        queue: str,
+        headers: dict[str, str] | None,
+        payload: bytes,
+        *,
+        delay_ms: int = 0,
+    ) -> str:
+        """Enqueue a message and return its id (UUIDv7).
+
+        Raises:
+            QueueNotFoundError: the queue does not exist.
+            InvalidArgumentError: a bad name, header or delay, or the message is too large.
+            OverloadedError: the broker is overloaded or out of disk space; try again later.
+        """
+        req = service_pb2.EnqueueRequest(
+            queue=queue, headers=headers or {}, payload=payload, delay_ms=delay_ms
+        )
+        resp = self._unary(self._service.Enqueue, req)
+        return str(resp.message_id)
+
+    def consume(self, queue: str, *, prefetch: int = 0) -> Generator[ConsumeMessage, None, None]:
+        """Stream leased messages from ``queue``; keepalive frames are skipped.
+
+        Raises (while iterating):
+            QueueNotFoundError: the queue does not exist, or was deleted.
+            OverloadedError: too many consume streams.
+            UnavailableError: the broker went away.
+        """
+        call = self._service.Consume(service_pb2.ConsumeRequest(queue=queue, prefetch=prefetch))
+        token: list[str] = []
+
+        def convert(frame: Any) -> ConsumeMessage | None:
+            if not frame.HasField("message"):
+                return None
+            if not token:  # headers arrive before the first message
+                token.append(_token_of(call.initial_metadata()))
+            message = _message(frame.message, queue)
+            self._tokens.remember(message.id, token[0])
+            return message
+
+        return _wrap_stream(self._frames(call, convert), call)
+
+    def ack(self, queue: str, message_id: str) -> None:
+        """Acknowledge a leased message (it is deleted).
+
+        Raises:
+            MessageNotFoundError: no current lease for that message.
+            QueueNotFoundError: the queue does not exist.
+        """
+        req = service_pb2.AckRequest(queue=queue, message_id=message_id)
+        token = self._tokens.metadata(message_id)
+        self._unary(self._service.Ack, req, message_scoped=True, metadata=token)
+
+    def nack(self, queue: str, message_id: str, error: str) -> None:
+        """Report a failed message; the queue's on_failure hook decides retry or DLQ.
+
+        Raises:
+            MessageNotFoundError: no current lease for that message.
+            QueueNotFoundError: the queue does not exist.
+        """
+        req = service_pb2.NackRequest(queue=queue, message_id=message_id, error=error)
+        token = self._tokens.metadata(message_id)
+        self._unary(self._service.Nack, req, message_scoped=True, metadata=token)
+
+    # -- admin --
+
+    def create_queue(
+        self,
+        name: str,
+        *,
+        on_enqueue: str = "",
+        on_failure: str = "",
+        visibility_timeout_ms: int = 0,
+    ) -> str:
+        """Create a queue (and its ``.dlq``); return its id (the name).
+
+        Raises:
+            AlreadyExistsError: a queue with that name exists.
+            InvalidArgumentError: a bad or reserved (``.dlq``) name, a bad timeout, or a
+                script that does not compile.
+            OverloadedError: the broker's queue limit is reached.
+        """
+        req = _create_req(name, on_enqueue, on_failure, visibility_timeout_ms)
+        resp = self._unary(self._admin.CreateQueue, req)
+        return str(resp.queue_id) or name
+
+    def delete_queue(self, name: str) -> None:
+        """Delete a queue, its ``.dlq`` and all their messages.
+
+        Raises:
+            QueueNotFoundError: the queue does not exist.
+        """
+        self._unary(self._admin.DeleteQueue, admin_pb2.DeleteQueueRequest(queue=name))
+
+    def list_queues(self) -> list[QueueInfo]:
+        """Every queue with its depth, in-flight count and consumers.
+
+        Raises:
+            UnavailableError: the broker is shutting down.
+        """
+        resp = self._unary(self._admin.ListQueues, admin_pb2.ListQueuesRequest())
+        return [
+            QueueInfo(
+                name=str(q.name),
+                depth=int(q.depth),
+                in_flight=int(q.in_flight),
+                active_consumers=int(q.active_consumers),
+            )
+            for q in resp.queues
+        ]
+
+    def get_stats(self, queue: str) -> QueueStats:
+        """Depth, in-flight, fairness and throttle state of one queue.
+
+        Raises:
+            QueueNotFoundError: the queue does not exist.
+            InvalidArgumentError: ``queue`` is empty.
+        """
+        req = admin_pb2.GetStatsRequest(queue=queue)
+        return _stats(self._unary(self._admin.GetStats, req))
+
+    def get_queue(self, name: str) -> QueueDetails:
+        """A queue's settings: hook scripts, visibility timeout, dead-letter queue.
+
+        Raises:
+            QueueNotFoundError: the queue does not exist.
+        """
+        resp = self._unary(self._admin.GetQueue, admin_pb2.GetQueueRequest(name=name))
+        return _details(str(resp.name) or name, resp.config, str(resp.dead_letter_queue))
+
+    def update_queue(
+        self,
+        name: str,
+        *,
+        on_enqueue: str | None = None,
+        on_failure: str | None = None,
+        visibility_timeout_ms: int | None = None,
+    ) -> QueueDetails:
+        """Change only the given settings; an empty script removes that hook.
+
+        Raises:
+            QueueNotFoundError: the queue does not exist.
+            InvalidArgumentError: a bad timeout, or a script that does not compile.
+        """
+        req = _update_req(name, on_enqueue, on_failure, visibility_timeout_ms)
+        resp = self._unary(self._admin.UpdateQueue, req)
+        return _details(name, resp.config, _dlq_of(name))
+
+    def set_config(self, key: str, value: str) -> None:
+        """Set a runtime config key (``throttle.*``, ``concurrency.*``, ...); "" unsets it.
+
+        Raises:
+            InvalidArgumentError: an empty key, or a value the key does not accept.
+        """
+        req = admin_pb2.SetConfigRequest(key=key, value=value)
+        self._unary(self._admin.SetConfig, req)
+
+    def get_config(self, key: str) -> str | None:
+        """The value, or None when the key is not set.
+
+        Raises:
+            InvalidArgumentError: ``key`` is empty.
+        """
+        resp = self._unary(self._admin.GetConfig, admin_pb2.GetConfigRequest(key=key))
+        return str(resp.value) or None
+
+    def list_config(self, prefix: str = "") -> list[tuple[str, str]]:
+        """Every ``(key, value)`` whose key starts with ``prefix``, sorted by key.
+
+        Raises:
+            UnavailableError: the broker cannot be reached.
+        """
+        req = admin_pb2.ListConfigRequest(prefix=prefix)
+        resp = self._unary(self._admin.ListConfig, req)
+        return [(str(e.key), str(e.value)) for e in resp.entries]
+
+    def redrive(
+        self, dlq: str, count: int = 0, *, fairness_key: str = "", dry_run: bool = False
+    ) -> int:
+        """Move up to ``count`` (0 = all) messages from ``dlq`` to its parent; return how many.
+
+        Raises:
+            QueueNotFoundError: the dead-letter queue does not exist.
+            InvalidArgumentError: ``dlq`` is not a dead-letter queue (no ``.dlq`` suffix).
+            FailedPreconditionError: its parent queue does not exist.
+        """
+        req = admin_pb2.RedriveRequest(
+            dlq_queue=dlq, count=count, fairness_key=fairness_key, dry_run=dry_run
+        )
+        resp = self._unary(self._admin.Redrive, req)
+        return int(resp.redriven)
+
+    def test_hook(
+        self,
+        hook: str,
+        script: str,
+        *,
+        headers: dict[str, str] | None = None,
+        payload_size: int = 0,
+        queue: str = "",
+        attempts: int = 1,
+        error: str = "",
+        message_id: str = "",
+    ) -> HookResult:
+        """Run ``script``'s ``hook`` on a sample message without touching any queue.
+
+        A script that fails at run time is a result (``HookResult.error``), not an error.
+
+        Raises:
+            InvalidArgumentError: an unknown hook name, or a script that does not compile.
+        """
+        req = _test_hook_req(
+            hook, script, headers, payload_size, queue, attempts, error, message_id
+        )
+        return _hook_result(self._unary(self._admin.TestHook, req))
+
+    def list_messages(
+        self, queue: str, *, fairness_key: str = "", limit: int = 100, page_token: str = ""
+    ) -> tuple[list[ListedMessage], str]:
+        """One page of messages (not leased by looking) and the next page token ("" at end).
+
+        Raises:
+            QueueNotFoundError: the queue does not exist.
+        """
+        req = admin_pb2.ListMessagesRequest(
+            queue=queue, fairness_key=fairness_key, limit=limit, page_token=page_token
+        )
+        resp = self._unary(self._admin.ListMessages, req)
+        return [_listed(m, queue) for m in resp.messages], str(resp.next_page_token)
+
+    def watch_stats(
+        self, queue: str = "", *, interval_ms: int = 1000, top_keys: int = 50
+    ) -> Generator[StatsSnapshot, None, None]:
+        """Stream live snapshots every ``interval_ms`` (all queues when ``queue`` is "").
+
+        Raises (while iterating):
+            QueueNotFoundError: ``queue`` does not exist.
+            OverloadedError: too many WatchStats streams are open.
+            UnavailableError: the broker went away.
+        """
+        req = admin_pb2.WatchStatsRequest(queue=queue, interval_ms=interval_ms, top_keys=top_keys)
+        call = self._admin.WatchStats(req)
+
+        def convert(frame: Any) -> StatsSnapshot:
+            return _stats_snapshot(frame)
+
+        return _wrap_stream(self._frames(call, convert), call)
+
+    def server_info(self) -> ServerInfo:
+        """Version, features, uptime, storage counters and data-dir size of the broker.
+
+        Raises:
+            UnavailableError: the broker cannot be reached.
+        """
+        resp = self._unary(self._admin.GetServerInfo, admin_pb2.GetServerInfoRequest())
+        return _server_info(resp)
