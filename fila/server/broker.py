@@ -78,6 +78,7 @@ __all__ = [
     "Delivery",
     "Effects",
     "PreparedEnqueue",
+    "QueueGoneError",
 ]
 
 _DEFAULT_ENQUEUE = EnqueueDecision()
@@ -140,8 +141,7 @@ class Broker(QueueAdmin):
             # Deleted while the write was in flight: remove the orphan records.
             effects.batch.delete(keys.msg(prepared.queue, prepared.record.id))
             effects.batch.delete(keys.payload(prepared.queue, prepared.record.id))
-            raise_later = QueueNotFoundError(f'queue "{prepared.queue}" does not exist')
-            raise _WithEffects(raise_later, effects)
+            raise QueueGoneError(prepared.queue, effects)
         q.counters["enqueued"] += 1
         self._index(prepared.queue, q, prepared.record)
         self._dispatch(prepared.queue, q, effects)
@@ -444,10 +444,12 @@ def _encoded_size(m: Delivered) -> int:
             + len(m.id) + len(m.queue) + 128)
 
 
-class _WithEffects(Exception):
-    """Raised by apply_enqueue when the queue vanished: carries cleanup effects."""
+class QueueGoneError(QueueNotFoundError):
+    """apply_enqueue found the queue deleted (or re-created) while the write was in flight.
 
-    def __init__(self, error: Exception, effects: Effects) -> None:
-        super().__init__(str(error))
-        self.error = error
+    A QueueNotFoundError to the client; ``effects`` remove the orphaned records first.
+    """
+
+    def __init__(self, queue: str, effects: Effects) -> None:
+        super().__init__(f'queue "{queue}" does not exist')
         self.effects = effects

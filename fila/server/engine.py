@@ -17,7 +17,7 @@ from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from fila.errors import FilaError, InvalidArgumentError, UnavailableError
+from fila.errors import FilaError, UnavailableError
 from fila.server.broker import (
     MAX_ERROR_BYTES,
     Broker,
@@ -25,17 +25,13 @@ from fila.server.broker import (
     Delivery,
     Effects,
     PreparedEnqueue,
-    _WithEffects,
+    QueueGoneError,
 )
 from fila.server.commit import GroupCommitter
 from fila.server.health import PROBE_KEY, StorageHealth
-from fila.server.hookguard import EnqueueDecision, FailureDecision, Hooks
-from fila.server.hookrunner import HookRunner, HookStuck
-from fila.server.hooks import (
-    HookError,
-    HookSettings,
-    QueueHooks,
-)
+from fila.server.hookcalls import HookCalls
+from fila.server.hookguard import EnqueueDecision, FailureDecision
+from fila.server.hookrunner import HookRunner
 from fila.server.model import QueueConfig
 from fila.server.overlay import OverlayStore
 from fila.server.store import WriteBatch
@@ -89,6 +85,7 @@ class Engine:
         self._committer = committer
         self._overlay = overlay
         self.hooks = hooks or HookRunner(DEFAULT_HOOK_WATCHDOG_S)
+        self.hook_calls = HookCalls(broker, self.hooks)
         self._purges: dict[str, asyncio.Task[None]] = {}
         self._consumers: dict[int, Consumer] = {}
         self._timer: asyncio.TimerHandle | None = None
@@ -351,60 +348,16 @@ class Engine:
             return
         written.add_done_callback(lambda _: self._schedule_probe())
 
-    # ---- hooks -------------------------------------------------------------
-
-    async def compile_hooks(self, queue: str, on_enqueue: str, on_failure: str
-                            ) -> QueueHooks | None:
-        """Compile a queue's scripts on the hook thread (their top level runs there too)."""
-        if not on_enqueue.strip() and not on_failure.strip():
-            return None
-        try:
-            return await self.hooks.run(f"loading the hooks of queue {queue!r}", QueueHooks,
-                                        on_enqueue, on_failure, self.broker.settings.hooks,
-                                        self.broker.config_lookup)
-        except (HookError, HookStuck) as exc:
-            raise InvalidArgumentError(f"queue {queue}: {exc}") from None
+    # ---- hooks (hookcalls.py runs them on the hook thread) -----------------
 
     async def load_hooks(self) -> None:
-        """After recovery: compile every queue's scripts (the runtime config is loaded)."""
-        for config in self.broker.scripted_queues():
-            try:
-                hooks = await self.compile_hooks(config.name, config.on_enqueue_script,
-                                                 config.on_failure_script)
-            except InvalidArgumentError as exc:
-                log.warning("%s; the queue runs without hooks until they are updated", exc)
-                self.broker.install_hooks(config.name, None, str(exc))
-            else:
-                self.broker.install_hooks(config.name, hooks)
-
-    async def _call_hook(self, queue: str, hooks: Hooks, which: str,
-                         *args: Any) -> Any:
-        """Run one hook call; None (the default policy) if it failed. Feeds the breaker."""
-        fn = hooks.on_enqueue if which == "on_enqueue" else hooks.on_failure
-        try:
-            decision = await self.hooks.run(f"{which} of queue {queue!r}", fn, *args)
-        except HookStuck as exc:
-            self.broker.hook_done(queue, hooks, str(exc), stuck=True)
-            return None
-        except Exception as exc:  # HookError, or its runtime was replaced under the call
-            self.broker.hook_done(queue, hooks, str(exc) or type(exc).__name__)
-            return None
-        self.broker.hook_done(queue, hooks)
-        return decision
+        await self.hook_calls.load_all()
 
     async def test_hook(self, hook: str, script: str, headers: Mapping[str, str],
                         payload_size: int, queue: str, attempts: int, error: str,
                         message_id: str) -> HookResult:
-        """Run ``script`` on a sample message; touches no queue. Errors come back as text."""
-        if hook not in ("on_enqueue", "on_failure"):
-            raise InvalidArgumentError('hook must be "on_enqueue" or "on_failure"')
-        try:  # QueueHooks bounds every input (sizes come back as the hook's error text)
-            return await self.hooks.run(
-                "TestHook", _test_hook, hook, script, dict(headers), payload_size, queue,
-                attempts, error[:MAX_ERROR_BYTES], message_id, self.broker.settings.hooks,
-                self.broker.config_lookup)
-        except HookStuck as exc:
-            return HookResult(error=str(exc))
+        return await self.hook_calls.test(hook, script, headers, payload_size, queue, attempts,
+                                          error, message_id)
 
     # ---- operations --------------------------------------------------------
 
@@ -414,7 +367,7 @@ class Engine:
         purge = self._purges.get(name)
         if purge is not None:  # the records of a deleted queue of this name go first
             await asyncio.shield(purge)
-        hooks = await self.compile_hooks(name, on_enqueue, on_failure)
+        hooks = await self.hook_calls.compile(name, on_enqueue, on_failure)
         await self._apply(self.broker.create_queue(name, on_enqueue, on_failure,
                                                    visibility_timeout_ms, hooks))
 
@@ -451,7 +404,7 @@ class Engine:
         hooks = None
         if on_enqueue is not None or on_failure is not None:
             old = self.broker.queue_config(name)
-            hooks = await self.compile_hooks(
+            hooks = await self.hook_calls.compile(
                 name, old.on_enqueue_script if on_enqueue is None else on_enqueue,
                 old.on_failure_script if on_failure is None else on_failure)
         config, effects = self.broker.update_queue(name, on_enqueue, on_failure,
@@ -470,7 +423,7 @@ class Engine:
         decision: EnqueueDecision | None = None
         if hooks is not None:
             headers = dict(headers)  # a plain dict crosses to the hook thread
-            decision = await self._call_hook(queue, hooks, "on_enqueue", headers,
+            decision = await self.hook_calls.call(queue, hooks, "on_enqueue", headers,
                                              len(payload), queue)
         prepared = self.broker.prepare_enqueue(queue, headers, payload, delay_ms, decision,
                                                validate=hooks is not None)
@@ -485,9 +438,9 @@ class Engine:
             raise
         try:
             effects = self.broker.apply_enqueue(prepared)
-        except _WithEffects as gone:
+        except QueueGoneError as gone:
             await self._apply(gone.effects)
-            raise gone.error from None
+            raise
         await self._apply(effects)
         return prepared.record.id
 
@@ -496,7 +449,7 @@ class Engine:
             return
         try:
             effects = self.broker.apply_enqueue(prepared)
-        except _WithEffects as gone:
+        except QueueGoneError as gone:
             effects = gone.effects
         self._spawn(self._apply_logged(effects))
 
@@ -511,7 +464,7 @@ class Engine:
         run = self.broker.failure_hook(queue, message_id, peer, token)
         if run is not None:
             hooks, headers, attempt, msg_id = run
-            decision = await self._call_hook(queue, hooks, "on_failure", headers, msg_id,
+            decision = await self.hook_calls.call(queue, hooks, "on_failure", headers, msg_id,
                                              attempt, queue, error[:MAX_ERROR_BYTES])
         await self._apply(self.broker.nack(queue, message_id, error, peer, token, decision))
 
@@ -611,25 +564,3 @@ class Engine:
     def closing(self) -> bool:
         return self._closing
 
-
-def _test_hook(hook: str, script: str, headers: dict[str, str], payload_size: int, queue: str,
-               attempts: int, error: str, message_id: str, settings: HookSettings,
-               get_config: Any) -> HookResult:
-    """TestHook's work, run on the hook thread: compile, call once, describe, close."""
-    try:
-        hooks = QueueHooks(script if hook == "on_enqueue" else "",
-                           script if hook == "on_failure" else "", settings, get_config)
-    except HookError as exc:
-        return HookResult(error=str(exc))
-    try:
-        if hook == "on_enqueue":
-            d = hooks.on_enqueue(headers, payload_size, queue)
-            return HookResult(fairness_key=d.fairness_key, weight=d.weight,
-                              throttle_keys=d.throttle_keys, delay_ms=d.delay_ms,
-                              raw=hooks.describe_last())
-        f = hooks.on_failure(headers, message_id, max(1, attempts), queue, error)
-        return HookResult(action=f.action, delay_ms=f.delay_ms, raw=hooks.describe_last())
-    except HookError as exc:
-        return HookResult(error=str(exc))
-    finally:
-        hooks.close()

@@ -339,14 +339,14 @@ def test_deleting_a_queue_frees_its_slots_for_other_queues(h: Harness) -> None:
 
 
 def test_enqueue_into_a_queue_recreated_meanwhile_is_refused(h: Harness) -> None:
-    from fila.server.broker import _WithEffects
+    from fila.server.broker import QueueGoneError
 
     h.create_queue("q")
     prepared = h.broker.prepare_enqueue("q", {}, b"p")
     h.store.write(prepared.batch)
     h.apply(h.broker.delete_queue("q"))
     h.create_queue("q")
-    with pytest.raises(_WithEffects) as gone:
+    with pytest.raises(QueueGoneError) as gone:
         h.broker.apply_enqueue(prepared)
     h.apply(gone.value.effects)  # removes the orphaned records
     assert h.broker.queue_counts("q")[0] == 0
