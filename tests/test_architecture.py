@@ -210,8 +210,8 @@ def test_ui_talks_through_the_client() -> None:
 def test_the_walk_follows_imports() -> None:
     """The walk itself: chains through fila modules, and the door the UI rule allows."""
     assert imports_of("fila.server.broker") >= {"fila.server.keys", "fila.server.hookguard"}
-    assert chain_to("fila.server.engine", "lupa") == ["fila.server.engine", "fila.server.hooks",
-                                                      "lupa.lua54"]
+    assert chain_to("fila.server.engine", "lupa") == [
+        "fila.server.engine", "fila.server.hookcalls", "fila.server.hooks", "lupa.lua54"]
     assert chain_to("fila.server.hooks", "lupa") == ["fila.server.hooks", "lupa.lua54"]
     assert chain_to("fila.cli.common", "grpc", stop_at=CLIENT_MODULES) is None
     assert chain_to("fila.cli.common", "grpc") == ["fila.cli.common", "fila.client",
