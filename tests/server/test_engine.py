@@ -95,7 +95,8 @@ async def test_overload_is_refused_before_memory_changes() -> None:
     await asyncio.wait_for(consumer.outbox.get(), 5)
     store.gate.clear()  # the disk stalls; writes pile up
     stuck = [asyncio.ensure_future(engine.enqueue("q", {}, b"x", 0)) for _ in range(3)]
-    await asyncio.sleep(0.05)
+    # Admission counts a call as two batches: two enqueues fill the 3 slots, the third is refused.
+    await wait_until(lambda: committer.pending >= 2, "the writes to pile up")
     with pytest.raises(OverloadedError):
         await engine.ack("q", msg_id)
     rec = engine.broker.stats_view("q").msgs[msg_id]
@@ -111,7 +112,7 @@ async def test_cancelled_enqueue_still_becomes_visible() -> None:
     await engine.create_queue("q", "", "", 0)
     store.gate.clear()
     task = asyncio.ensure_future(engine.enqueue("q", {}, b"late", 0))
-    await asyncio.sleep(0.05)
+    await wait_until(lambda: committer.pending >= 1, "the write to be submitted")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
