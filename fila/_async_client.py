@@ -172,8 +172,6 @@ class AsyncClient:
         pending: list[ConsumeMessage] = []  # the rest of a batched frame, in order
 
         async def convert(frame: Any) -> ConsumeMessage | None:
-            if pending:
-                return pending.pop(0)
             if frame.HasField("message"):
                 pbs = [frame.message]
             elif frame.messages:
@@ -228,7 +226,9 @@ class AsyncClient:
             for r in resp.results
         ]
 
-    async def _settle_many(self, method: Any, items: list[Any]) -> list[FilaError | None]:
+    async def _settle_many(
+        self, method: Any, request: Callable[..., Any], items: list[Any]
+    ) -> list[FilaError | None]:
         # One RPC per consume stream the ids came from (normally one): the stream token
         # travels as call metadata, and the stale-ack rule needs the right one per item.
         groups: dict[str, list[int]] = {}
@@ -237,10 +237,7 @@ class AsyncClient:
         results: list[FilaError | None] = [None] * len(items)
         for token, indexes in groups.items():
             metadata = ((STREAM_TOKEN_KEY, token),) if token else None
-            if method is self._service.AckBatch:
-                req: Any = service_pb2.AckBatchRequest(items=[items[n] for n in indexes])
-            else:
-                req = service_pb2.NackBatchRequest(items=[items[n] for n in indexes])
+            req = request(items=[items[n] for n in indexes])
             resp = await self._unary(method, req, message_scoped=True, metadata=metadata)
             for n, r in zip(indexes, resp.results, strict=True):
                 results[n] = _item_error(r, message_scoped=True) if r.code else None
@@ -257,7 +254,7 @@ class AsyncClient:
             InvalidArgumentError: more than 1000 ids (nothing is acknowledged).
         """
         items = [service_pb2.AckRequest(queue=queue, message_id=m) for m in message_ids]
-        return await self._settle_many(self._service.AckBatch, items)
+        return await self._settle_many(self._service.AckBatch, service_pb2.AckBatchRequest, items)
 
     async def nack_many(
         self, queue: str, message_ids: Sequence[str], error: str
@@ -273,7 +270,9 @@ class AsyncClient:
         items = [
             service_pb2.NackRequest(queue=queue, message_id=m, error=error) for m in message_ids
         ]
-        return await self._settle_many(self._service.NackBatch, items)
+        return await self._settle_many(
+            self._service.NackBatch, service_pb2.NackBatchRequest, items
+        )
 
     async def extend_lease(self, queue: str, message_id: str, extend_ms: int) -> None:
         """Keep a lease this client holds: it now ends ``extend_ms`` from now (max 12 h).

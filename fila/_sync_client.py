@@ -168,8 +168,6 @@ class Client:
         pending: list[ConsumeMessage] = []  # the rest of a batched frame, in order
 
         def convert(frame: Any) -> ConsumeMessage | None:
-            if pending:
-                return pending.pop(0)
             if frame.HasField("message"):
                 pbs = [frame.message]
             elif frame.messages:
@@ -224,7 +222,9 @@ class Client:
             for r in resp.results
         ]
 
-    def _settle_many(self, method: Any, items: list[Any]) -> list[FilaError | None]:
+    def _settle_many(
+        self, method: Any, request: Callable[..., Any], items: list[Any]
+    ) -> list[FilaError | None]:
         # One RPC per consume stream the ids came from (normally one): the stream token
         # travels as call metadata, and the stale-ack rule needs the right one per item.
         groups: dict[str, list[int]] = {}
@@ -233,10 +233,7 @@ class Client:
         results: list[FilaError | None] = [None] * len(items)
         for token, indexes in groups.items():
             metadata = ((STREAM_TOKEN_KEY, token),) if token else None
-            if method is self._service.AckBatch:
-                req: Any = service_pb2.AckBatchRequest(items=[items[n] for n in indexes])
-            else:
-                req = service_pb2.NackBatchRequest(items=[items[n] for n in indexes])
+            req = request(items=[items[n] for n in indexes])
             resp = self._unary(method, req, message_scoped=True, metadata=metadata)
             for n, r in zip(indexes, resp.results, strict=True):
                 results[n] = _item_error(r, message_scoped=True) if r.code else None
@@ -253,7 +250,7 @@ class Client:
             InvalidArgumentError: more than 1000 ids (nothing is acknowledged).
         """
         items = [service_pb2.AckRequest(queue=queue, message_id=m) for m in message_ids]
-        return self._settle_many(self._service.AckBatch, items)
+        return self._settle_many(self._service.AckBatch, service_pb2.AckBatchRequest, items)
 
     def nack_many(
         self, queue: str, message_ids: Sequence[str], error: str
@@ -269,7 +266,9 @@ class Client:
         items = [
             service_pb2.NackRequest(queue=queue, message_id=m, error=error) for m in message_ids
         ]
-        return self._settle_many(self._service.NackBatch, items)
+        return self._settle_many(
+            self._service.NackBatch, service_pb2.NackBatchRequest, items
+        )
 
     def extend_lease(self, queue: str, message_id: str, extend_ms: int) -> None:
         """Keep a lease this client holds: it now ends ``extend_ms`` from now (max 12 h).
