@@ -394,11 +394,10 @@ class Broker(QueueAdmin):
         """Index a recovered record; a leased one gets its expiry timer and limit slots."""
         self._index(qname, q, rec, now)
         if lease is not None:
-            # Wall-clock deadline -> monotonic timer, clamped to the span the lease was
-            # granted (the timeout, or longer after ExtendLease; at most 12 h) so a
+            # Wall-clock deadline -> monotonic timer, clamped to the timeout so a
             # wall-clock jump cannot stretch or collapse every lease at once.
-            span = max(q.config.visibility_timeout_ms, lease.deadline_ms - lease.leased_at_ms)
-            remaining = min(max(0, lease.deadline_ms - now_ms), span, MAX_LEASE_MS)
+            timeout = q.config.visibility_timeout_ms
+            remaining = min(max(0, lease.deadline_ms - now_ms), timeout)
             self._timers.schedule(now + remaining / 1000, TimerRef(TimerKind.LEASE, qname, rec.id))
             if rec.throttle_keys:
                 self._limits.hold(rec.throttle_keys)

@@ -179,6 +179,8 @@ class HotPathService(service_pb2_grpc.FilaServiceServicer):  # type: ignore[misc
                     return
         finally:
             # Also runs on client cancel / disconnect: leases go back at once.
+            if carry is not None:  # taken for the next frame, never sent
+                consumer.sending.add(carry.id)
             await self._engine.close_consumer(consumer)
 
     async def _ended(self, context: grpc.aio.ServicerContext[Any, Any], queue: str) -> None:
