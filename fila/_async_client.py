@@ -8,7 +8,7 @@ listed in the script's substitution table.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -22,6 +22,7 @@ from fila._client_common import (
     _dlq_of,
     _hook_result,
     _is_cancelled,
+    _item_error,
     _listed,
     _map_error,
     _message,
@@ -38,8 +39,11 @@ from fila._client_common import (
 from fila._client_common import _async_channel as _open_channel
 from fila._client_common import _async_stream as _wrap_stream
 from fila.addr import parse_addr
+from fila.errors import FilaError
 from fila.types import (
+    STREAM_TOKEN_KEY,
     ConsumeMessage,
+    EnqueueItem,
     HookResult,
     ListedMessage,
     QueueDetails,
@@ -104,15 +108,21 @@ class AsyncClient:
             raise _map_error(e, self.addr, message_scoped=message_scoped) from e
 
     async def _frames(
-        self, call: Any, convert: Callable[[Any], Awaitable[T | None]]
+        self,
+        call: Any,
+        convert: Callable[[Any], Awaitable[T | None]],
+        more: list[T] | None = None,
     ) -> AsyncGenerator[T, None]:
         # Closing the stream (break, del, aclose()) cancels the call, which
         # tells the server to release this stream's leases at once.
+        # ``more``: items ``convert`` kept back from a frame that carried several.
         try:
             async for frame in call:
                 item = await convert(frame)
                 if item is not None:
                     yield item
+                while more:
+                    yield more.pop(0)
         except grpc.RpcError as e:
             if _is_cancelled(e):
                 return
@@ -143,27 +153,40 @@ class AsyncClient:
         resp = await self._unary(self._service.Enqueue, req)
         return str(resp.message_id)
 
-    def consume(self, queue: str, *, prefetch: int = 0) -> AsyncStream[ConsumeMessage]:
+    def consume(
+        self, queue: str, *, prefetch: int = 0, max_batch: int = 0
+    ) -> AsyncStream[ConsumeMessage]:
         """Stream leased messages from ``queue``; keepalive frames are skipped.
+
+        ``max_batch`` > 1 lets the broker pack up to that many waiting messages in one
+        frame (fewer round trips); the stream still yields them one by one, in order.
 
         Raises (while iterating):
             QueueNotFoundError: the queue does not exist, or was deleted.
             OverloadedError: too many consume streams.
             UnavailableError: the broker went away.
         """
-        call = self._service.Consume(service_pb2.ConsumeRequest(queue=queue, prefetch=prefetch))
+        req = service_pb2.ConsumeRequest(queue=queue, prefetch=prefetch, max_batch=max_batch)
+        call = self._service.Consume(req)
         token: list[str] = []
+        pending: list[ConsumeMessage] = []  # the rest of a batched frame, in order
 
         async def convert(frame: Any) -> ConsumeMessage | None:
-            if not frame.HasField("message"):
+            if frame.HasField("message"):
+                pbs = [frame.message]
+            elif frame.messages:
+                pbs = list(frame.messages)
+            else:
                 return None
             if not token:  # headers arrive before the first message
                 token.append(_token_of(await call.initial_metadata()))
-            message = _message(frame.message, queue)
-            self._tokens.remember(message.id, token[0])
-            return message
+            for pb in pbs:
+                message = _message(pb, queue)
+                self._tokens.remember(message.id, token[0])
+                pending.append(message)
+            return pending.pop(0)
 
-        return _wrap_stream(self._frames(call, convert), call)
+        return _wrap_stream(self._frames(call, convert, more=pending), call)
 
     async def ack(self, queue: str, message_id: str) -> None:
         """Acknowledge a leased message (it is deleted).
@@ -175,6 +198,97 @@ class AsyncClient:
         req = service_pb2.AckRequest(queue=queue, message_id=message_id)
         token = self._tokens.metadata(message_id)
         await self._unary(self._service.Ack, req, message_scoped=True, metadata=token)
+
+    async def enqueue_many(self, items: Sequence[EnqueueItem]) -> list[str | FilaError]:
+        """Enqueue several messages in one call and one durable commit on the broker.
+
+        Returns one entry per item, in order: the new message id, or the error of that
+        item alone (e.g. ``QueueNotFoundError``, ``InvalidArgumentError``); the other
+        items are stored regardless.
+
+        Raises:
+            InvalidArgumentError: more than 1000 items (nothing is stored), or the request
+                is larger than the broker accepts.
+            OverloadedError: the broker is overloaded or out of disk space; try again later.
+        """
+        req = service_pb2.EnqueueBatchRequest(
+            messages=[
+                service_pb2.EnqueueRequest(
+                    queue=i.queue, headers=i.headers or {}, payload=i.payload,
+                    delay_ms=i.delay_ms,
+                )
+                for i in items
+            ]
+        )
+        resp = await self._unary(self._service.EnqueueBatch, req)
+        return [
+            str(r.message_id) if r.WhichOneof("result") == "message_id" else _item_error(r.error)
+            for r in resp.results
+        ]
+
+    async def _settle_many(
+        self, method: Any, request: Callable[..., Any], items: list[Any]
+    ) -> list[FilaError | None]:
+        # One RPC per consume stream the ids came from (normally one): the stream token
+        # travels as call metadata, and the stale-ack rule needs the right one per item.
+        groups: dict[str, list[int]] = {}
+        for n, item in enumerate(items):
+            groups.setdefault(self._tokens.take(item.message_id), []).append(n)
+        results: list[FilaError | None] = [None] * len(items)
+        for token, indexes in groups.items():
+            metadata = ((STREAM_TOKEN_KEY, token),) if token else None
+            req = request(items=[items[n] for n in indexes])
+            resp = await self._unary(method, req, message_scoped=True, metadata=metadata)
+            for n, r in zip(indexes, resp.results, strict=True):
+                results[n] = _item_error(r, message_scoped=True) if r.code else None
+        return results
+
+    async def ack_many(self, queue: str, message_ids: Sequence[str]) -> list[FilaError | None]:
+        """Acknowledge several leased messages of ``queue`` in one call.
+
+        Returns one entry per id, in order: None when acknowledged, else that item's
+        error (``MessageNotFoundError`` for no current lease, ``InvalidArgumentError``
+        for a malformed id, ``QueueNotFoundError``).
+
+        Raises:
+            InvalidArgumentError: more than 1000 ids (nothing is acknowledged).
+        """
+        items = [service_pb2.AckRequest(queue=queue, message_id=m) for m in message_ids]
+        return await self._settle_many(self._service.AckBatch, service_pb2.AckBatchRequest, items)
+
+    async def nack_many(
+        self, queue: str, message_ids: Sequence[str], error: str
+    ) -> list[FilaError | None]:
+        """Report several messages of ``queue`` as failed (``error`` for each) in one call.
+
+        Returns one entry per id, in order: None when settled, else that item's error,
+        as for :meth:`ack_many`.
+
+        Raises:
+            InvalidArgumentError: more than 1000 ids (nothing is settled).
+        """
+        items = [
+            service_pb2.NackRequest(queue=queue, message_id=m, error=error) for m in message_ids
+        ]
+        return await self._settle_many(
+            self._service.NackBatch, service_pb2.NackBatchRequest, items
+        )
+
+    async def extend_lease(self, queue: str, message_id: str, extend_ms: int) -> None:
+        """Keep a lease this client holds: it now ends ``extend_ms`` from now (max 12 h).
+
+        Raises:
+            MessageNotFoundError: no current lease for that message (as for ``ack``).
+            InvalidArgumentError: ``extend_ms`` outside 1..43200000, or a malformed id.
+            QueueNotFoundError: the queue does not exist.
+        """
+        req = service_pb2.ExtendLeaseRequest(
+            queue=queue, message_id=message_id, extend_ms=extend_ms
+        )
+        # The token stays remembered: the message is still to be acked or nacked.
+        token = self._tokens.peek(message_id)
+        metadata = ((STREAM_TOKEN_KEY, token),) if token else None
+        await self._unary(self._service.ExtendLease, req, message_scoped=True, metadata=metadata)
 
     async def nack(self, queue: str, message_id: str, error: str) -> None:
         """Report a failed message; the queue's on_failure hook decides retry or DLQ.

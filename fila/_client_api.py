@@ -6,11 +6,13 @@ Written by ``python scripts/gen_sync_client.py`` from :class:`fila.client.Client
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from typing import Protocol
 
+from fila.errors import FilaError
 from fila.types import (
     ConsumeMessage,
+    EnqueueItem,
     HookResult,
     ListedMessage,
     QueueDetails,
@@ -47,8 +49,13 @@ class ClientAPI(Protocol):
         """
         ...
 
-    def consume(self, queue: str, *, prefetch: int = 0) -> Generator[ConsumeMessage, None, None]:
+    def consume(
+        self, queue: str, *, prefetch: int = 0, max_batch: int = 0
+    ) -> Generator[ConsumeMessage, None, None]:
         """Stream leased messages from ``queue``; keepalive frames are skipped.
+
+        ``max_batch`` > 1 lets the broker pack up to that many waiting messages in one
+        frame (fewer round trips); the stream still yields them one by one, in order.
 
         Raises (while iterating):
             QueueNotFoundError: the queue does not exist, or was deleted.
@@ -62,6 +69,55 @@ class ClientAPI(Protocol):
 
         Raises:
             MessageNotFoundError: no current lease for that message.
+            QueueNotFoundError: the queue does not exist.
+        """
+        ...
+
+    def enqueue_many(self, items: Sequence[EnqueueItem]) -> list[str | FilaError]:
+        """Enqueue several messages in one call and one durable commit on the broker.
+
+        Returns one entry per item, in order: the new message id, or the error of that
+        item alone (e.g. ``QueueNotFoundError``, ``InvalidArgumentError``); the other
+        items are stored regardless.
+
+        Raises:
+            InvalidArgumentError: more than 1000 items (nothing is stored), or the request
+                is larger than the broker accepts.
+            OverloadedError: the broker is overloaded or out of disk space; try again later.
+        """
+        ...
+
+    def ack_many(self, queue: str, message_ids: Sequence[str]) -> list[FilaError | None]:
+        """Acknowledge several leased messages of ``queue`` in one call.
+
+        Returns one entry per id, in order: None when acknowledged, else that item's
+        error (``MessageNotFoundError`` for no current lease, ``InvalidArgumentError``
+        for a malformed id, ``QueueNotFoundError``).
+
+        Raises:
+            InvalidArgumentError: more than 1000 ids (nothing is acknowledged).
+        """
+        ...
+
+    def nack_many(
+        self, queue: str, message_ids: Sequence[str], error: str
+    ) -> list[FilaError | None]:
+        """Report several messages of ``queue`` as failed (``error`` for each) in one call.
+
+        Returns one entry per id, in order: None when settled, else that item's error,
+        as for :meth:`ack_many`.
+
+        Raises:
+            InvalidArgumentError: more than 1000 ids (nothing is settled).
+        """
+        ...
+
+    def extend_lease(self, queue: str, message_id: str, extend_ms: int) -> None:
+        """Keep a lease this client holds: it now ends ``extend_ms`` from now (max 12 h).
+
+        Raises:
+            MessageNotFoundError: no current lease for that message (as for ``ack``).
+            InvalidArgumentError: ``extend_ms`` outside 1..43200000, or a malformed id.
             QueueNotFoundError: the queue does not exist.
         """
         ...

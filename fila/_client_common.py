@@ -277,6 +277,16 @@ def _channel_credentials(tls: bool) -> grpc.ChannelCredentials | None:
 
 
 
+_CODE_NAMES = {sc.value[0]: sc.name for sc in grpc.StatusCode}
+
+
+def _item_error(pb: Any, *, message_scoped: bool = False) -> errors.FilaError:
+    """One failed item of a batch RPC (code, message, reason) as a fila error."""
+    name = _CODE_NAMES.get(int(pb.code), "UNKNOWN")
+    return errors.from_status(name, str(pb.message), reason=str(pb.reason),
+                              message_scoped=message_scoped)
+
+
 class _StreamTokens:
     """Which consume stream delivered which message, for the acks that settle them.
 
@@ -296,6 +306,13 @@ class _StreamTokens:
         if len(self._by_id) >= self.LIMIT:
             del self._by_id[next(iter(self._by_id))]
         self._by_id[message_id] = token
+
+    def peek(self, message_id: str) -> str:
+        return self._by_id.get(message_id, "")
+
+    def take(self, message_id: str) -> str:
+        """The token of the stream that delivered ``message_id`` ("" if unknown), forgotten."""
+        return self._by_id.pop(message_id, "")
 
     def metadata(self, message_id: str) -> tuple[tuple[str, str], ...] | None:
         token = self._by_id.pop(message_id, None)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 __all__ = [
     "STREAM_TOKEN_KEY",
     "ConsumeMessage",
+    "EnqueueItem",
     "HookResult",
     "KeySnapshot",
     "LimitSnapshot",
@@ -39,6 +40,16 @@ class ConsumeMessage:
     last_error: str = ""
     enqueued_at_ms: int = 0
     leased_at_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class EnqueueItem:
+    """One message of :meth:`fila.client.Client.enqueue_many`."""
+
+    queue: str
+    payload: bytes
+    headers: dict[str, str] | None = None
+    delay_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)

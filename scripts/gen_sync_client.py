@@ -60,11 +60,13 @@ Written by ``python scripts/gen_sync_client.py`` from :class:`fila.client.Client
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from typing import Protocol
 
+from fila.errors import FilaError
 from fila.types import (
     ConsumeMessage,
+    EnqueueItem,
     HookResult,
     ListedMessage,
     QueueDetails,

@@ -28,10 +28,12 @@ from fila.errors import (
 from fila.server import keys
 from fila.server.core_state import (
     KEY_IDLE_S,
+    MAX_BATCH_ITEMS,
     MAX_DELAY_MS,
     MAX_ERROR_BYTES,
     MAX_HEADER_BYTES,
     MAX_HEADERS,
+    MAX_LEASE_MS,
     MAX_PAGE_BYTES,
     MAX_PAYLOAD_BYTES,
     BrokerSettings,
@@ -66,6 +68,7 @@ from fila.server.store import WriteBatch
 from fila.server.timers import TimerKind, TimerRef
 
 __all__ = [
+    "MAX_BATCH_ITEMS",
     "MAX_DELAY_MS",
     "MAX_ERROR_BYTES",
     "MAX_HEADERS",
@@ -181,6 +184,23 @@ class Broker(QueueAdmin):
             effects.batch.delete(key)
         effects.touched.append((queue, rec.id))
         self._dispatch(queue, q, effects)
+        return effects
+
+    def extend_lease(self, queue: str, msg_id: str, extend_ms: int, peer: str = "",
+                     token: str = "") -> Effects:
+        """The lease holder keeps it: it now ends ``extend_ms`` from now (same rules as ack)."""
+        if extend_ms < 1 or extend_ms > MAX_LEASE_MS:
+            raise InvalidArgumentError(f"extend_ms must be 1..{MAX_LEASE_MS} (12 h)")
+        _, rec = self._leased(queue, msg_id, peer, token)
+        now_ms = self._clock.wall_ms()
+        raw = self._store.get(keys.lease(queue, rec.id))
+        leased_at = LeaseRecord.decode(raw).leased_at_ms if raw else now_ms
+        self._timers.schedule(self._clock.monotonic() + extend_ms / 1000,
+                              TimerRef(TimerKind.LEASE, queue, rec.id))
+        effects = Effects()
+        effects.batch.put(keys.lease(queue, rec.id),
+                          LeaseRecord(now_ms + extend_ms, leased_at).encode())
+        effects.touched.append((queue, rec.id))
         return effects
 
     def failure_hook(self, queue: str, msg_id: str, peer: str = "", token: str = ""

@@ -62,6 +62,10 @@ MAX_HEADER_BYTES = 64 * 1024
 MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
 MAX_DELAY_MS = 365 * 24 * 3600 * 1000
 MAX_ERROR_BYTES = 4096
+# Items in one EnqueueBatch / AckBatch / NackBatch request.
+MAX_BATCH_ITEMS = 1000
+# The longest lease ExtendLease grants (the visibility timeout maximum, 12 h).
+MAX_LEASE_MS = 12 * 3600 * 1000
 # Per-key stats idle this long (nothing pending, delayed or in flight) are pruned.
 KEY_IDLE_S = 60.0
 # ListMessages stops a page before this many encoded bytes (the send limit is 16 MiB).

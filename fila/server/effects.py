@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from fila.server.model import MessageRecord
 from fila.server.store import WriteBatch
 
-__all__ = ["Delivered", "Delivery", "Effects", "PreparedEnqueue"]
+__all__ = ["Delivered", "Delivery", "Effects", "PreparedEnqueue", "merge"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +60,22 @@ class Effects:
     closed: list[int] = field(default_factory=list)
     on_commit: list[Callable[[], Effects]] = field(default_factory=list)
     undo: list[Callable[[], Effects]] = field(default_factory=list)
+
+
+def merge(parts: list[Effects]) -> Effects:
+    """One Effects doing what all of ``parts`` do, in order (one commit for a batch call)."""
+    if len(parts) == 1:
+        return parts[0]
+    out = Effects()
+    for part in parts:
+        out.batch.extend(part.batch)
+        out.lease_batch.extend(part.lease_batch)
+        out.deliveries.extend(part.deliveries)
+        out.touched.extend(part.touched)
+        out.closed.extend(part.closed)
+        out.on_commit.extend(part.on_commit)
+        out.undo.extend(part.undo)
+    return out
 
 
 @dataclass(slots=True)

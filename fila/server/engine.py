@@ -13,12 +13,13 @@ import functools
 import logging
 import time
 from collections import deque
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from fila.errors import FilaError, UnavailableError
+from fila.errors import FilaError, InvalidArgumentError, UnavailableError
 from fila.server.broker import (
+    MAX_BATCH_ITEMS,
     MAX_ERROR_BYTES,
     Broker,
     Delivered,
@@ -28,6 +29,7 @@ from fila.server.broker import (
     QueueGoneError,
 )
 from fila.server.commit import GroupCommitter
+from fila.server.effects import merge
 from fila.server.health import PROBE_KEY, StorageHealth
 from fila.server.hookcalls import HookCalls
 from fila.server.hookguard import EnqueueDecision, FailureDecision
@@ -49,6 +51,12 @@ DEFAULT_HOOK_WATCHDOG_S = 1.0
 REDRIVE_CHUNK = 1000
 # How often idle key stats and unused interned strings are pruned (seconds).
 PRUNE_INTERVAL_S = 30.0
+
+
+def check_batch(n: int) -> None:
+    """A batch call's size limit: over it the whole request is refused, nothing done."""
+    if n > MAX_BATCH_ITEMS:
+        raise InvalidArgumentError(f"batch has {n} items (limit {MAX_BATCH_ITEMS})")
 
 
 class SystemClock:
@@ -453,9 +461,101 @@ class Engine:
             effects = gone.effects
         self._spawn(self._apply_logged(effects))
 
+    async def enqueue_batch(self, items: Sequence[tuple[str, Mapping[str, str], bytes, int]]
+                            ) -> list[str | FilaError]:
+        """Many enqueues, ONE durable commit; a bad item fails alone (its error in its place).
+
+        Each item is (queue, headers, payload, delay_ms). on_enqueue hooks run per item, as
+        for :meth:`enqueue`. Over MAX_BATCH_ITEMS items: InvalidArgumentError, nothing stored.
+        """
+        check_batch(len(items))
+        self._admit()
+        results: list[str | FilaError] = [""] * len(items)
+        prepared: list[tuple[int, PreparedEnqueue]] = []
+        for i, (queue, headers, payload, delay_ms) in enumerate(items):
+            try:
+                hooks = self.broker.check_enqueue(queue, headers, payload, delay_ms)
+                decision: EnqueueDecision | None = None
+                if hooks is not None:
+                    headers = dict(headers)
+                    decision = await self.hook_calls.call(queue, hooks, "on_enqueue", headers,
+                                                          len(payload), queue)
+                prepared.append((i, self.broker.prepare_enqueue(
+                    queue, headers, payload, delay_ms, decision, validate=hooks is not None)))
+            except FilaError as exc:
+                results[i] = exc
+        if not prepared:
+            return results
+        batch = WriteBatch()
+        for _, p in prepared:
+            batch.extend(p.batch)
+        written = self._submit(batch)
+        try:
+            await asyncio.shield(written)
+        except asyncio.CancelledError:
+            for _, p in prepared:
+                written.add_done_callback(functools.partial(self._apply_late, p))
+            raise
+        parts: list[Effects] = []
+        for i, p in prepared:
+            try:
+                parts.append(self.broker.apply_enqueue(p))
+                results[i] = p.record.id
+            except QueueGoneError as gone:
+                parts.append(gone.effects)
+                results[i] = gone
+        await self._apply(merge(parts))
+        return results
+
     async def ack(self, queue: str, message_id: str, peer: str = "", token: str = "") -> None:
         self._admit()
         await self._apply(self.broker.ack(queue, message_id, peer, token))
+
+    async def ack_batch(self, items: Sequence[tuple[str, str]], peer: str = "",
+                        token: str = "") -> list[FilaError | None]:
+        """Settle many leases, one commit; each item's error (or None) in its place."""
+        check_batch(len(items))
+        self._admit()
+        results: list[FilaError | None] = []
+        parts: list[Effects] = []
+        for queue, message_id in items:
+            try:
+                parts.append(self.broker.ack(queue, message_id, peer, token))
+                results.append(None)
+            except FilaError as exc:
+                results.append(exc)
+        if parts:
+            await self._apply(merge(parts))
+        return results
+
+    async def nack_batch(self, items: Sequence[tuple[str, str, str]], peer: str = "",
+                         token: str = "") -> list[FilaError | None]:
+        """Nack many leases (queue, id, error), one commit; on_failure runs per item."""
+        check_batch(len(items))
+        self._admit()
+        results: list[FilaError | None] = []
+        parts: list[Effects] = []
+        for queue, message_id, error in items:
+            try:
+                decision: FailureDecision | None = None
+                run = self.broker.failure_hook(queue, message_id, peer, token)
+                if run is not None:
+                    hooks, headers, attempt, msg_id = run
+                    decision = await self.hook_calls.call(queue, hooks, "on_failure", headers,
+                                                          msg_id, attempt, queue,
+                                                          error[:MAX_ERROR_BYTES])
+                parts.append(self.broker.nack(queue, message_id, error, peer, token, decision))
+                results.append(None)
+            except FilaError as exc:
+                results.append(exc)
+        if parts:
+            await self._apply(merge(parts))
+        return results
+
+    async def extend_lease(self, queue: str, message_id: str, extend_ms: int, peer: str = "",
+                           token: str = "") -> None:
+        self._admit()
+        await self._apply(self.broker.extend_lease(queue, message_id, extend_ms, peer, token))
 
     async def nack(self, queue: str, message_id: str, error: str, peer: str = "",
                    token: str = "") -> None:

@@ -27,7 +27,7 @@ from fila.errors import (
     UnavailableError,
 )
 from fila.server import convert
-from fila.server.broker import Broker
+from fila.server.broker import MAX_BATCH_ITEMS, Broker, Delivered
 from fila.server.engine import Engine
 from fila.server.stats import RateTracker, SnapshotCache, limit_snapshots, queue_snapshot
 from fila.types import STREAM_TOKEN_KEY
@@ -83,6 +83,23 @@ def _rpc(method: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
     return wrapper
 
 
+def _item_error(exc: FilaError) -> service_pb2.ItemError:
+    return service_pb2.ItemError(code=grpc.StatusCode[exc.code_name].value[0],
+                                 message=exc.message, reason=exc.reason)
+
+
+def _settle_result(exc: FilaError | None) -> service_pb2.SettleResult:
+    if exc is None:
+        return service_pb2.SettleResult()
+    return service_pb2.SettleResult(code=grpc.StatusCode[exc.code_name].value[0],
+                                     message=exc.message, reason=exc.reason)
+
+
+# A batched Consume frame stops adding messages past this many payload + header bytes
+# (the first message always goes; the send limit is 16 MiB).
+MAX_FRAME_BYTES = 8 * 1024 * 1024
+
+
 def _stream_token(context: Any) -> str:
     """The consume stream an ack or nack speaks for (metadata our client sends), or ""."""
     for key, value in context.invocation_metadata() or ():
@@ -91,8 +108,12 @@ def _stream_token(context: Any) -> str:
     return ""
 
 
+def _frame_bytes(m: Delivered) -> int:
+    return len(m.payload) + sum(len(k) + len(v) for k, v in m.headers.items())
+
+
 class HotPathService(service_pb2_grpc.FilaServiceServicer):  # type: ignore[misc]
-    """fila.v1.FilaService: Enqueue, Consume, Ack, Nack."""
+    """fila.v1.FilaService: Enqueue, Consume, Ack, Nack and their batch forms, ExtendLease."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -116,21 +137,89 @@ class HotPathService(service_pb2_grpc.FilaServiceServicer):  # type: ignore[misc
         except Exception as exc:
             await _abort(context, exc)
             return
+        max_batch = min(request.max_batch, MAX_BATCH_ITEMS)
+        outbox = consumer.outbox
+        carry: Delivered | None = None  # taken off the outbox, goes first in the next frame
         try:
             await context.send_initial_metadata(((STREAM_TOKEN_KEY, token),))
             while True:
-                message = await consumer.outbox.get()
-                if message is None:
-                    if self._engine.closing:
-                        await _abort(context, UnavailableError("broker is shutting down"))
-                    await _abort(context,
-                                 QueueNotFoundError(f'queue "{request.queue}" was deleted'))
-                if not self._engine.take(consumer, message):
-                    continue  # its lease ended while it waited here: not sent
-                yield service_pb2.ConsumeResponse(message=convert.message(message))
+                if carry is not None:
+                    message, carry = carry, None
+                else:
+                    item = await outbox.get()
+                    if item is None:
+                        await self._ended(context, request.queue)
+                        return
+                    if not self._engine.take(consumer, item):
+                        continue  # its lease ended while it waited here: not sent
+                    message = item
+                if max_batch <= 1:
+                    yield service_pb2.ConsumeResponse(message=convert.message(message))
+                    continue
+                # Batched: the next messages already waiting, in outbox (= DRR) order;
+                # never wait to fill a frame.
+                frame = [message]
+                size = _frame_bytes(message)
+                ended = False
+                while len(frame) < max_batch and not outbox.empty():
+                    item = outbox.get_nowait()
+                    if item is None:
+                        ended = True
+                        break
+                    if not self._engine.take(consumer, item):
+                        continue
+                    size += _frame_bytes(item)
+                    if size > MAX_FRAME_BYTES:
+                        carry = item
+                        break
+                    frame.append(item)
+                yield service_pb2.ConsumeResponse(messages=[convert.message(m) for m in frame])
+                if ended:
+                    await self._ended(context, request.queue)
+                    return
         finally:
             # Also runs on client cancel / disconnect: leases go back at once.
+            if carry is not None:  # taken for the next frame, never sent
+                consumer.sending.add(carry.id)
             await self._engine.close_consumer(consumer)
+
+    async def _ended(self, context: grpc.aio.ServicerContext[Any, Any], queue: str) -> None:
+        """The outbox said the stream is over: shutdown or the queue was deleted."""
+        if self._engine.closing:
+            await _abort(context, UnavailableError("broker is shutting down"))
+        await _abort(context, QueueNotFoundError(f'queue "{queue}" was deleted'))
+
+    @_rpc
+    async def EnqueueBatch(self, request: service_pb2.EnqueueBatchRequest, context: Any
+                           ) -> service_pb2.EnqueueBatchResponse:
+        results = await self._engine.enqueue_batch(
+            [(m.queue, m.headers, m.payload, m.delay_ms) for m in request.messages])
+        return service_pb2.EnqueueBatchResponse(results=[
+            service_pb2.EnqueueResult(message_id=r) if isinstance(r, str)
+            else service_pb2.EnqueueResult(error=_item_error(r)) for r in results])
+
+    @_rpc
+    async def AckBatch(self, request: service_pb2.AckBatchRequest, context: Any
+                       ) -> service_pb2.AckBatchResponse:
+        results = await self._engine.ack_batch(
+            [(i.queue, i.message_id) for i in request.items], context.peer(),
+            _stream_token(context))
+        return service_pb2.AckBatchResponse(results=[_settle_result(r) for r in results])
+
+    @_rpc
+    async def NackBatch(self, request: service_pb2.NackBatchRequest, context: Any
+                        ) -> service_pb2.NackBatchResponse:
+        results = await self._engine.nack_batch(
+            [(i.queue, i.message_id, i.error) for i in request.items], context.peer(),
+            _stream_token(context))
+        return service_pb2.NackBatchResponse(results=[_settle_result(r) for r in results])
+
+    @_rpc
+    async def ExtendLease(self, request: service_pb2.ExtendLeaseRequest, context: Any
+                          ) -> service_pb2.ExtendLeaseResponse:
+        await self._engine.extend_lease(request.queue, request.message_id, request.extend_ms,
+                                        context.peer(), _stream_token(context))
+        return service_pb2.ExtendLeaseResponse()
 
     @_rpc
     async def Ack(self, request: service_pb2.AckRequest, context: Any) -> service_pb2.AckResponse:

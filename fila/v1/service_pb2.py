@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from fila.v1 import messages_pb2 as fila_dot_v1_dot_messages__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x66ila/v1/service.proto\x12\x07\x66ila.v1\x1a\x16\x66ila/v1/messages.proto\"\xa9\x01\n\x0e\x45nqueueRequest\x12\r\n\x05queue\x18\x01 \x01(\t\x12\x35\n\x07headers\x18\x02 \x03(\x0b\x32$.fila.v1.EnqueueRequest.HeadersEntry\x12\x0f\n\x07payload\x18\x03 \x01(\x0c\x12\x10\n\x08\x64\x65lay_ms\x18\x04 \x01(\x04\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"%\n\x0f\x45nqueueResponse\x12\x12\n\nmessage_id\x18\x01 \x01(\t\"7\n\x0e\x43onsumeRequest\x12\r\n\x05queue\x18\x01 \x01(\t\x12\x10\n\x08prefetch\x18\x03 \x01(\rJ\x04\x08\x02\x10\x03\"4\n\x0f\x43onsumeResponse\x12!\n\x07message\x18\x01 \x01(\x0b\x32\x10.fila.v1.Message\"/\n\nAckRequest\x12\r\n\x05queue\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t\"\r\n\x0b\x41\x63kResponse\"?\n\x0bNackRequest\x12\r\n\x05queue\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12\r\n\x05\x65rror\x18\x03 \x01(\t\"\x0e\n\x0cNackResponse2\xf2\x01\n\x0b\x46ilaService\x12<\n\x07\x45nqueue\x12\x17.fila.v1.EnqueueRequest\x1a\x18.fila.v1.EnqueueResponse\x12>\n\x07\x43onsume\x12\x17.fila.v1.ConsumeRequest\x1a\x18.fila.v1.ConsumeResponse0\x01\x12\x30\n\x03\x41\x63k\x12\x13.fila.v1.AckRequest\x1a\x14.fila.v1.AckResponse\x12\x33\n\x04Nack\x12\x14.fila.v1.NackRequest\x1a\x15.fila.v1.NackResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x66ila/v1/service.proto\x12\x07\x66ila.v1\x1a\x16\x66ila/v1/messages.proto\"\xa9\x01\n\x0e\x45nqueueRequest\x12\r\n\x05queue\x18\x01 \x01(\t\x12\x35\n\x07headers\x18\x02 \x03(\x0b\x32$.fila.v1.EnqueueRequest.HeadersEntry\x12\x0f\n\x07payload\x18\x03 \x01(\x0c\x12\x10\n\x08\x64\x65lay_ms\x18\x04 \x01(\x04\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"%\n\x0f\x45nqueueResponse\x12\x12\n\nmessage_id\x18\x01 \x01(\t\"D\n\x0e\x43onsumeRequest\x12\r\n\x05queue\x18\x01 \x01(\t\x12\x11\n\tmax_batch\x18\x02 \x01(\r\x12\x10\n\x08prefetch\x18\x03 \x01(\r\"X\n\x0f\x43onsumeResponse\x12!\n\x07message\x18\x01 \x01(\x0b\x32\x10.fila.v1.Message\x12\"\n\x08messages\x18\x02 \x03(\x0b\x32\x10.fila.v1.Message\"/\n\nAckRequest\x12\r\n\x05queue\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t\"\r\n\x0b\x41\x63kResponse\"?\n\x0bNackRequest\x12\r\n\x05queue\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12\r\n\x05\x65rror\x18\x03 \x01(\t\"\x0e\n\x0cNackResponse\"@\n\x13\x45nqueueBatchRequest\x12)\n\x08messages\x18\x01 \x03(\x0b\x32\x17.fila.v1.EnqueueRequest\"T\n\rEnqueueResult\x12\x14\n\nmessage_id\x18\x01 \x01(\tH\x00\x12#\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x12.fila.v1.ItemErrorH\x00\x42\x08\n\x06result\":\n\tItemError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\r\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"?\n\x14\x45nqueueBatchResponse\x12\'\n\x07results\x18\x01 \x03(\x0b\x32\x16.fila.v1.EnqueueResult\"=\n\x0cSettleResult\x12\x0c\n\x04\x63ode\x18\x01 \x01(\r\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"5\n\x0f\x41\x63kBatchRequest\x12\"\n\x05items\x18\x01 \x03(\x0b\x32\x13.fila.v1.AckRequest\":\n\x10\x41\x63kBatchResponse\x12&\n\x07results\x18\x01 \x03(\x0b\x32\x15.fila.v1.SettleResult\"7\n\x10NackBatchRequest\x12#\n\x05items\x18\x01 \x03(\x0b\x32\x14.fila.v1.NackRequest\";\n\x11NackBatchResponse\x12&\n\x07results\x18\x01 \x03(\x0b\x32\x15.fila.v1.SettleResult\"J\n\x12\x45xtendLeaseRequest\x12\r\n\x05queue\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12\x11\n\textend_ms\x18\x03 \x01(\x04\"\x15\n\x13\x45xtendLeaseResponse2\x8e\x04\n\x0b\x46ilaService\x12<\n\x07\x45nqueue\x12\x17.fila.v1.EnqueueRequest\x1a\x18.fila.v1.EnqueueResponse\x12>\n\x07\x43onsume\x12\x17.fila.v1.ConsumeRequest\x1a\x18.fila.v1.ConsumeResponse0\x01\x12\x30\n\x03\x41\x63k\x12\x13.fila.v1.AckRequest\x1a\x14.fila.v1.AckResponse\x12\x33\n\x04Nack\x12\x14.fila.v1.NackRequest\x1a\x15.fila.v1.NackResponse\x12K\n\x0c\x45nqueueBatch\x12\x1c.fila.v1.EnqueueBatchRequest\x1a\x1d.fila.v1.EnqueueBatchResponse\x12?\n\x08\x41\x63kBatch\x12\x18.fila.v1.AckBatchRequest\x1a\x19.fila.v1.AckBatchResponse\x12\x42\n\tNackBatch\x12\x19.fila.v1.NackBatchRequest\x1a\x1a.fila.v1.NackBatchResponse\x12H\n\x0b\x45xtendLease\x12\x1b.fila.v1.ExtendLeaseRequest\x1a\x1c.fila.v1.ExtendLeaseResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,17 +41,39 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ENQUEUERESPONSE']._serialized_start=230
   _globals['_ENQUEUERESPONSE']._serialized_end=267
   _globals['_CONSUMEREQUEST']._serialized_start=269
-  _globals['_CONSUMEREQUEST']._serialized_end=324
-  _globals['_CONSUMERESPONSE']._serialized_start=326
-  _globals['_CONSUMERESPONSE']._serialized_end=378
-  _globals['_ACKREQUEST']._serialized_start=380
-  _globals['_ACKREQUEST']._serialized_end=427
-  _globals['_ACKRESPONSE']._serialized_start=429
-  _globals['_ACKRESPONSE']._serialized_end=442
-  _globals['_NACKREQUEST']._serialized_start=444
-  _globals['_NACKREQUEST']._serialized_end=507
-  _globals['_NACKRESPONSE']._serialized_start=509
-  _globals['_NACKRESPONSE']._serialized_end=523
-  _globals['_FILASERVICE']._serialized_start=526
-  _globals['_FILASERVICE']._serialized_end=768
+  _globals['_CONSUMEREQUEST']._serialized_end=337
+  _globals['_CONSUMERESPONSE']._serialized_start=339
+  _globals['_CONSUMERESPONSE']._serialized_end=427
+  _globals['_ACKREQUEST']._serialized_start=429
+  _globals['_ACKREQUEST']._serialized_end=476
+  _globals['_ACKRESPONSE']._serialized_start=478
+  _globals['_ACKRESPONSE']._serialized_end=491
+  _globals['_NACKREQUEST']._serialized_start=493
+  _globals['_NACKREQUEST']._serialized_end=556
+  _globals['_NACKRESPONSE']._serialized_start=558
+  _globals['_NACKRESPONSE']._serialized_end=572
+  _globals['_ENQUEUEBATCHREQUEST']._serialized_start=574
+  _globals['_ENQUEUEBATCHREQUEST']._serialized_end=638
+  _globals['_ENQUEUERESULT']._serialized_start=640
+  _globals['_ENQUEUERESULT']._serialized_end=724
+  _globals['_ITEMERROR']._serialized_start=726
+  _globals['_ITEMERROR']._serialized_end=784
+  _globals['_ENQUEUEBATCHRESPONSE']._serialized_start=786
+  _globals['_ENQUEUEBATCHRESPONSE']._serialized_end=849
+  _globals['_SETTLERESULT']._serialized_start=851
+  _globals['_SETTLERESULT']._serialized_end=912
+  _globals['_ACKBATCHREQUEST']._serialized_start=914
+  _globals['_ACKBATCHREQUEST']._serialized_end=967
+  _globals['_ACKBATCHRESPONSE']._serialized_start=969
+  _globals['_ACKBATCHRESPONSE']._serialized_end=1027
+  _globals['_NACKBATCHREQUEST']._serialized_start=1029
+  _globals['_NACKBATCHREQUEST']._serialized_end=1084
+  _globals['_NACKBATCHRESPONSE']._serialized_start=1086
+  _globals['_NACKBATCHRESPONSE']._serialized_end=1145
+  _globals['_EXTENDLEASEREQUEST']._serialized_start=1147
+  _globals['_EXTENDLEASEREQUEST']._serialized_end=1221
+  _globals['_EXTENDLEASERESPONSE']._serialized_start=1223
+  _globals['_EXTENDLEASERESPONSE']._serialized_end=1244
+  _globals['_FILASERVICE']._serialized_start=1247
+  _globals['_FILASERVICE']._serialized_end=1773
 # @@protoc_insertion_point(module_scope)

@@ -54,6 +54,26 @@ class FilaServiceStub:
                 request_serializer=fila_dot_v1_dot_service__pb2.NackRequest.SerializeToString,
                 response_deserializer=fila_dot_v1_dot_service__pb2.NackResponse.FromString,
                 _registered_method=True)
+        self.EnqueueBatch = channel.unary_unary(
+                '/fila.v1.FilaService/EnqueueBatch',
+                request_serializer=fila_dot_v1_dot_service__pb2.EnqueueBatchRequest.SerializeToString,
+                response_deserializer=fila_dot_v1_dot_service__pb2.EnqueueBatchResponse.FromString,
+                _registered_method=True)
+        self.AckBatch = channel.unary_unary(
+                '/fila.v1.FilaService/AckBatch',
+                request_serializer=fila_dot_v1_dot_service__pb2.AckBatchRequest.SerializeToString,
+                response_deserializer=fila_dot_v1_dot_service__pb2.AckBatchResponse.FromString,
+                _registered_method=True)
+        self.NackBatch = channel.unary_unary(
+                '/fila.v1.FilaService/NackBatch',
+                request_serializer=fila_dot_v1_dot_service__pb2.NackBatchRequest.SerializeToString,
+                response_deserializer=fila_dot_v1_dot_service__pb2.NackBatchResponse.FromString,
+                _registered_method=True)
+        self.ExtendLease = channel.unary_unary(
+                '/fila.v1.FilaService/ExtendLease',
+                request_serializer=fila_dot_v1_dot_service__pb2.ExtendLeaseRequest.SerializeToString,
+                response_deserializer=fila_dot_v1_dot_service__pb2.ExtendLeaseResponse.FromString,
+                _registered_method=True)
 
 
 class FilaServiceServicer:
@@ -83,6 +103,33 @@ class FilaServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EnqueueBatch(self, request, context):
+        """Ours: many messages in one RPC and one durable commit; a bad item fails alone.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AckBatch(self, request, context):
+        """Ours: settle many leases in one RPC and one commit, one result per item.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def NackBatch(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExtendLease(self, request, context):
+        """Ours: a slow consumer keeps its lease longer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FilaServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -105,6 +152,26 @@ def add_FilaServiceServicer_to_server(servicer, server):
                     servicer.Nack,
                     request_deserializer=fila_dot_v1_dot_service__pb2.NackRequest.FromString,
                     response_serializer=fila_dot_v1_dot_service__pb2.NackResponse.SerializeToString,
+            ),
+            'EnqueueBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnqueueBatch,
+                    request_deserializer=fila_dot_v1_dot_service__pb2.EnqueueBatchRequest.FromString,
+                    response_serializer=fila_dot_v1_dot_service__pb2.EnqueueBatchResponse.SerializeToString,
+            ),
+            'AckBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.AckBatch,
+                    request_deserializer=fila_dot_v1_dot_service__pb2.AckBatchRequest.FromString,
+                    response_serializer=fila_dot_v1_dot_service__pb2.AckBatchResponse.SerializeToString,
+            ),
+            'NackBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.NackBatch,
+                    request_deserializer=fila_dot_v1_dot_service__pb2.NackBatchRequest.FromString,
+                    response_serializer=fila_dot_v1_dot_service__pb2.NackBatchResponse.SerializeToString,
+            ),
+            'ExtendLease': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExtendLease,
+                    request_deserializer=fila_dot_v1_dot_service__pb2.ExtendLeaseRequest.FromString,
+                    response_serializer=fila_dot_v1_dot_service__pb2.ExtendLeaseResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -215,6 +282,114 @@ class FilaService:
             '/fila.v1.FilaService/Nack',
             fila_dot_v1_dot_service__pb2.NackRequest.SerializeToString,
             fila_dot_v1_dot_service__pb2.NackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnqueueBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fila.v1.FilaService/EnqueueBatch',
+            fila_dot_v1_dot_service__pb2.EnqueueBatchRequest.SerializeToString,
+            fila_dot_v1_dot_service__pb2.EnqueueBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AckBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fila.v1.FilaService/AckBatch',
+            fila_dot_v1_dot_service__pb2.AckBatchRequest.SerializeToString,
+            fila_dot_v1_dot_service__pb2.AckBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def NackBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fila.v1.FilaService/NackBatch',
+            fila_dot_v1_dot_service__pb2.NackBatchRequest.SerializeToString,
+            fila_dot_v1_dot_service__pb2.NackBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExtendLease(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fila.v1.FilaService/ExtendLease',
+            fila_dot_v1_dot_service__pb2.ExtendLeaseRequest.SerializeToString,
+            fila_dot_v1_dot_service__pb2.ExtendLeaseResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -10,6 +10,7 @@ import pytest
 from fila.errors import InvalidArgumentError, MessageNotFoundError, QueueNotFoundError
 from fila.server.broker import Broker, BrokerSettings, Effects
 from fila.server.hooks import HookError, QueueHooks
+from fila.server.model import State
 from fila.server.store import MemoryStore
 
 HOOK = """
@@ -366,3 +367,49 @@ def test_dead_letter_recreates_a_deleted_dlq(h: Harness) -> None:
     restarted = Broker(h.store, h.clock, BrokerSettings())
     restarted.recover()
     assert msg_id in restarted.stats_view("q.dlq").msgs  # the new DLQ was stored too
+
+
+def test_extend_lease_moves_the_expiry(h: Harness) -> None:
+    h.create_queue("q", visibility_timeout_ms=1000)
+    msg_id = h.enqueue("q")
+    cid = h.consumer("q")
+    assert h.delivered[cid] == [msg_id]
+    h.apply(h.broker.extend_lease("q", msg_id, 5000))
+    h.advance(3)  # past the original 1 s deadline: still leased, not redelivered
+    assert h.delivered[cid] == [msg_id]
+    assert h.broker.stats_view("q").msgs[msg_id].state == State.LEASED
+    h.advance(2.5)  # 5 s after the extension: it expires and goes out again
+    assert h.delivered[cid] == [msg_id, msg_id]
+
+
+def test_extended_lease_after_a_restart_is_clamped_to_the_timeout(h: Harness) -> None:
+    """Recovery clamps every recovered lease to the visibility timeout (wall-clock jumps);
+    an extension is not remembered across a crash: the lease ends at most one timeout
+    after the restart, and the message is redelivered (at least once, never lost)."""
+    h.create_queue("q", visibility_timeout_ms=1000)
+    msg_id = h.enqueue("q")
+    h.consumer("q")
+    h.apply(h.broker.extend_lease("q", msg_id, 60_000))
+    h.restart()
+    h.delivered.clear()  # consumer ids start again after a restart
+    cid = h.consumer("q")
+    assert h.delivered[cid] == []  # still leased after recovery
+    h.advance(1.1)
+    assert h.delivered[cid] == [msg_id]
+
+
+def test_extend_lease_follows_the_ack_rules(h: Harness) -> None:
+    h.create_queue("q")
+    msg_id = h.enqueue("q")
+    with pytest.raises(MessageNotFoundError):
+        h.broker.extend_lease("q", msg_id, 1000)  # not leased
+    h.consumer("q")
+    with pytest.raises(InvalidArgumentError):
+        h.broker.extend_lease("q", msg_id, 0)
+    with pytest.raises(InvalidArgumentError):
+        h.broker.extend_lease("q", msg_id, 12 * 3600 * 1000 + 1)
+    with pytest.raises(QueueNotFoundError):
+        h.broker.extend_lease("missing", msg_id, 1000)
+    h.apply(h.broker.ack("q", msg_id))
+    with pytest.raises(MessageNotFoundError):
+        h.broker.extend_lease("q", msg_id, 1000)
