@@ -193,7 +193,7 @@ class HotPathService(service_pb2_grpc.FilaServiceServicer):  # type: ignore[misc
     async def EnqueueBatch(self, request: service_pb2.EnqueueBatchRequest, context: Any
                            ) -> service_pb2.EnqueueBatchResponse:
         results = await self._engine.enqueue_batch(
-            [(m.queue, m.headers, m.payload, m.delay_ms) for m in request.messages])
+            [(m.queue, dict(m.headers), m.payload, m.delay_ms) for m in request.messages])
         return service_pb2.EnqueueBatchResponse(results=[
             service_pb2.EnqueueResult(message_id=r) if isinstance(r, str)
             else service_pb2.EnqueueResult(error=_item_error(r)) for r in results])
