@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 
 from fila.errors import (
     FailedPreconditionError,
+    FilaError,
     InvalidArgumentError,
     MessageNotFoundError,
     QueueNotFoundError,
@@ -140,7 +141,7 @@ class Broker(QueueAdmin):
                       (keys.payload(queue, msg_id), payload))
         state = State.DELAYED if deliver_after else State.READY
         record = MessageRecord(msg_id, fkey, weight, tkeys, 0, state, deliver_after)
-        return PreparedEnqueue(queue, record, batch, q.incarnation)
+        return PreparedEnqueue(queue, record, batch, q.incarnation, stored, payload)
 
     def apply_enqueue(self, prepared: PreparedEnqueue) -> Effects:
         """Index a durable enqueue and deliver what can go now."""
@@ -172,6 +173,8 @@ class Broker(QueueAdmin):
                 continue
             q.counters["enqueued"] += 1
             self._index(p.queue, q, p.record, now)
+            if p.stored is not None:
+                self._fresh.add(p.record.id, p.queue, p.stored, p.payload)
             touched[p.queue] = q
         for qname, q in touched.items():
             self._dispatch(qname, q, effects)
@@ -199,19 +202,43 @@ class Broker(QueueAdmin):
         return q, rec
 
     def ack(self, queue: str, msg_id: str, peer: str = "", token: str = "") -> Effects:
+        effects = Effects()
+        q = self._ack(queue, msg_id, peer, token, effects)
+        self._dispatch(queue, q, effects)
+        return effects
+
+    def ack_many(self, items: Iterable[tuple[str, str]], peer: str = "", token: str = ""
+                 ) -> tuple[Effects, list[FilaError | None]]:
+        """Ack (queue, id) pairs for one commit; each item's error (or None) in its place.
+
+        Each queue is dispatched once, after all of its acks: the freed credit is handed
+        out in one DRR pass instead of one message per ack.
+        """
+        effects = Effects()
+        results: list[FilaError | None] = []
+        touched: dict[str, QueueState] = {}
+        for queue, msg_id in items:
+            try:
+                touched[queue] = self._ack(queue, msg_id, peer, token, effects)
+                results.append(None)
+            except FilaError as exc:
+                results.append(exc)
+        for queue, q in touched.items():
+            self._dispatch(queue, q, effects)
+        return effects, results
+
+    def _ack(self, queue: str, msg_id: str, peer: str, token: str, effects: Effects
+             ) -> QueueState:
         q, rec = self._leased(queue, msg_id, peer, token)
         transition(rec.state, Event.ACK)
-        effects = Effects()
         self._end_lease(queue, q, rec, effects)
         q.msgs.pop(rec.id, None)
         self._leases.forget(rec.id)
         q.counters["acked"] += 1
-        for key in (keys.msg(queue, rec.id), keys.payload(queue, rec.id),
-                    keys.lease(queue, rec.id)):
-            effects.batch.delete(key)
+        effects.batch.ops += ((keys.msg(queue, rec.id), None), (keys.payload(queue, rec.id), None),
+                              (keys.lease(queue, rec.id), None))
         effects.touched.append((queue, rec.id))
-        self._dispatch(queue, q, effects)
-        return effects
+        return q
 
     def extend_lease(self, queue: str, msg_id: str, extend_ms: int, peer: str = "",
                      token: str = "") -> Effects:

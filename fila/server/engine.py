@@ -521,16 +521,9 @@ class Engine:
         """Settle many leases, one commit; each item's error (or None) in its place."""
         check_batch(len(items))
         self._admit()
-        results: list[FilaError | None] = []
-        parts: list[Effects] = []
-        for queue, message_id in items:
-            try:
-                parts.append(self.broker.ack(queue, message_id, peer, token))
-                results.append(None)
-            except FilaError as exc:
-                results.append(exc)
-        if parts:
-            await self._apply(merge(parts))
+        effects, results = self.broker.ack_many(items, peer, token)
+        if any(r is None for r in results):
+            await self._apply(effects)
         return results
 
     async def nack_batch(self, items: Sequence[tuple[str, str, str]], peer: str = "",

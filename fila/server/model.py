@@ -162,7 +162,7 @@ class StoredMessage:
 
     @classmethod
     def decode(cls, raw: bytes) -> StoredMessage:
-        doc = json.loads(raw)
+        doc = json.loads(raw.decode())  # str: skips json's encoding detection for bytes
         return cls(
             headers=doc["h"],
             fairness_key=doc["k"],

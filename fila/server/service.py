@@ -154,7 +154,9 @@ class HotPathService(service_pb2_grpc.FilaServiceServicer):  # type: ignore[misc
                         continue  # its lease ended while it waited here: not sent
                     message = item
                 if max_batch <= 1:
-                    yield service_pb2.ConsumeResponse(message=convert.message(message))
+                    single = service_pb2.ConsumeResponse()
+                    convert.fill_message(single.message, message)
+                    yield single
                     continue
                 # Batched: the next messages already waiting, in outbox (= DRR) order;
                 # never wait to fill a frame.
@@ -173,7 +175,11 @@ class HotPathService(service_pb2_grpc.FilaServiceServicer):  # type: ignore[misc
                         carry = item
                         break
                     frame.append(item)
-                yield service_pb2.ConsumeResponse(messages=[convert.message(m) for m in frame])
+                batched = service_pb2.ConsumeResponse()
+                add = batched.messages.add
+                for m in frame:
+                    convert.fill_message(add(), m)
+                yield batched
                 if ended:
                     await self._ended(context, request.queue)
                     return
