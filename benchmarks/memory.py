@@ -33,6 +33,7 @@ from _harness import header, rss_bytes
 
 from fila.server.broker import Broker
 from fila.server.engine import SystemClock
+from fila.server.main import GC_THRESHOLDS
 from fila.server.rocks import RocksStore
 from fila.server.store import WriteBatch
 
@@ -81,6 +82,7 @@ def child(path: str, mode: str, trim: bool) -> None:
     if mode == "trace":
         tracemalloc.start()
     out["rss_before"] = rss_bytes()
+    gc.set_threshold(*GC_THRESHOLDS)  # as fila-server does before recovering
     t0 = time.perf_counter()
     broker = Broker(RocksStore(path), SystemClock())
     out["loaded"] = broker.recover().loaded

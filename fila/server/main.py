@@ -70,12 +70,10 @@ def _is_loopback(addr: str) -> bool:
 GC_THRESHOLDS = (50_000, 20, 100)
 
 
-def _tune_gc() -> None:
-    """Collector thresholds for a server holding millions of acyclic records; the state
-    recovered at start-up is frozen out of collections altogether (it is not garbage)."""
+def _freeze_recovered() -> None:
+    """The state recovered at start-up is not garbage: keep it out of every collection."""
     gc.collect()
     gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def _release_free_heap() -> None:
@@ -161,9 +159,10 @@ class Server:
         )
         overlay = OverlayStore(self._store)
         broker = Broker(overlay, clock, settings)
+        gc.set_threshold(*GC_THRESHOLDS)  # before recovery, which makes most of the objects
         loaded, cleanup = broker.recover()
         _release_free_heap()
-        _tune_gc()
+        _freeze_recovered()
         if len(cleanup):
             log.info("removing %d orphaned record(s)", len(cleanup))
             self._store.write(cleanup)
