@@ -15,6 +15,8 @@ field a consumer sees, so its entry stays correct for the next delivery.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from fila.server.model import StoredMessage
 
 __all__ = ["FreshMessages"]
@@ -30,7 +32,10 @@ class FreshMessages:
 
     def __init__(self, max_entries: int = DEFAULT_MAX_ENTRIES,
                  max_bytes: int = DEFAULT_MAX_BYTES) -> None:
-        self._items: dict[str, tuple[str, StoredMessage, bytes]] = {}
+        # An OrderedDict, not a dict: evicting the oldest of a plain dict with
+        # next(iter(d)) walks over every slot freed at its front since the last resize,
+        # which made each add cost microseconds once the cache was full.
+        self._items: OrderedDict[str, tuple[str, StoredMessage, bytes]] = OrderedDict()
         self._bytes = 0
         self._max_entries = max_entries
         self._max_bytes = max_bytes
@@ -42,8 +47,7 @@ class FreshMessages:
         items[msg_id] = (queue, stored, payload)
         self._bytes += len(payload)
         while len(items) > self._max_entries or self._bytes > self._max_bytes:
-            oldest = next(iter(items))
-            self._bytes -= len(items.pop(oldest)[2])
+            self._bytes -= len(items.popitem(last=False)[1][2])
 
     def take(self, msg_id: str, queue: str) -> tuple[StoredMessage, bytes] | None:
         entry = self._items.pop(msg_id, None)
