@@ -41,6 +41,8 @@ TOKENS: list[tuple[str, str]] = [
     ("aclose()", "close()"),
     ("_async_channel", "_sync_channel"),
     ("_async_stream", "_sync_stream"),
+    ("_async_coalescer", "_sync_coalescer"),
+    ("AsyncCoalescer", "BlockingCoalescer"),
     ("AsyncClient", "Client"),
     ("asyncio client for a Fila broker.", "Blocking client for a Fila broker."),
 ]
