@@ -11,6 +11,7 @@ from typing import Any
 
 import grpc
 
+from fila._acker import BlockingAcker
 from fila._client_common import (
     T,
     _create_req,
@@ -295,6 +296,19 @@ class Client:
         return self._settle_many(
             self._service.NackBatch, service_pb2.NackBatchRequest, items
         )
+
+    def acker(self, queue: str, *, max_batch: int = 100, max_delay: float = 0.05) -> BlockingAcker:
+        """A helper that acks messages of ``queue`` in batches (AckBatch RPCs).
+
+        ``acker.ack(id)`` records an id; they are sent together when ``max_batch`` are
+        waiting, ``max_delay`` seconds after the first, on ``flush()`` and on close
+        (use it as a context manager).
+
+        Raises:
+            Nothing: an id the broker refuses (or an AckBatch that fails as a whole) is
+            returned by ``acker.flush()`` and kept in ``acker.failed`` as ``(id, error)``.
+        """
+        return BlockingAcker(self.ack_many, queue, max_batch=max_batch, max_delay=max_delay)
 
     def extend_lease(self, queue: str, message_id: str, extend_ms: int) -> None:
         """Keep a lease this client holds: it now ends ``extend_ms`` from now (max 12 h).
