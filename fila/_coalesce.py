@@ -70,6 +70,15 @@ def _unimplemented(e: errors.FilaError) -> bool:
     return e.code_name == "UNIMPLEMENTED"
 
 
+def _checked(results: Sequence[Result], n: int) -> Sequence[Result]:
+    """``results``, or one error for all when the broker did not answer item for item."""
+    if len(results) == n:
+        return results
+    wrong = errors.from_status("INTERNAL", f"EnqueueBatch answered {len(results)} results "
+                               f"for {n} messages")
+    return [wrong] * n
+
+
 class AsyncCoalescer:
     """The asyncio side: waiting callers hold futures; one drain task sends their batches."""
 
@@ -140,7 +149,7 @@ class AsyncCoalescer:
             if len(batch) == 1:
                 results = [await self._send_one(batch[0][0])]
             else:
-                results = await self._send_many([r for r, _ in batch])
+                results = _checked(await self._send_many([r for r, _ in batch]), len(batch))
         except errors.FilaError as e:
             if len(batch) > 1 and _unimplemented(e):
                 self._batch_ok = False
@@ -256,7 +265,7 @@ class BlockingCoalescer:
                 if len(batch) == 1:
                     results = [self._send_one(batch[0].req)]
                 else:
-                    results = list(self._send_many([s.req for s in batch]))
+                    results = list(_checked(self._send_many([s.req for s in batch]), len(batch)))
             except errors.FilaError as e:
                 if len(batch) > 1 and _unimplemented(e):
                     self._batch_ok = False
