@@ -169,10 +169,15 @@ def rate_threads(addr: str, queue: str, producers: int, seconds: float, warmup: 
 
 def rate_asyncio(addr: str, queue: str, producers: int, seconds: float, warmup: float
                  ) -> tuple[float, int]:
-    """``producers`` asyncio tasks sharing one AsyncClient (one channel); as rate_threads."""
+    """``producers`` asyncio tasks sharing one AsyncClient (one channel); as rate_threads.
+
+    Coalescing is off: this measures the unary path, one Enqueue RPC per message, as the
+    published SDKs send (and the do-nothing server has no EnqueueBatch to compare with).
+    benchmarks/coalesce.py measures the client's coalescing.
+    """
 
     async def main() -> tuple[float, int]:
-        async with AsyncClient(addr) as c:
+        async with AsyncClient(addr, enqueue_coalesce=False) as c:
             await c.enqueue(queue, HEADERS, PAYLOAD)
             loop = asyncio.get_running_loop()
             start = loop.time()

@@ -14,6 +14,7 @@ from typing import Any
 
 import grpc
 
+from fila._acker import AsyncAcker
 from fila._client_common import (
     AsyncStream,
     T,
@@ -38,6 +39,8 @@ from fila._client_common import (
 )
 from fila._client_common import _async_channel as _open_channel
 from fila._client_common import _async_stream as _wrap_stream
+from fila._coalesce import MAX_BATCH_ITEMS, AsyncCoalescer, Result
+from fila._coalesce import _async_coalescer as _new_coalescer
 from fila.addr import parse_addr
 from fila.errors import FilaError
 from fila.types import (
@@ -64,12 +67,26 @@ class AsyncClient:
         addr: ``host:port`` or ``http://host:port`` (``https://`` for TLS).
         timeout: Seconds allowed for each unary call (None = no limit). Streams
             (``consume``, ``watch_stats``) have no deadline.
+        enqueue_coalesce: Send concurrent ``enqueue()`` calls together as EnqueueBatch
+            RPCs: calls made while one is in flight go in the next (a lone call is sent
+            at once, as a unary Enqueue). False: one RPC per call.
+        enqueue_linger: Seconds each enqueue may wait for others to join its batch
+            (0 = none: coalescing then adds no latency).
+        enqueue_max_batch: Most messages per coalesced batch (at most 1000).
 
     Every method raises :class:`fila.errors.UnavailableError` when the broker
     cannot be reached; the ``Raises:`` sections list what else each one can raise.
     """
 
-    def __init__(self, addr: str = "localhost:5555", *, timeout: float | None = 10.0) -> None:
+    def __init__(
+        self,
+        addr: str = "localhost:5555",
+        *,
+        timeout: float | None = 10.0,
+        enqueue_coalesce: bool = True,
+        enqueue_linger: float = 0.0,
+        enqueue_max_batch: int = MAX_BATCH_ITEMS,
+    ) -> None:
         self.addr = addr
         self._timeout = timeout
         target, tls = parse_addr(addr)
@@ -77,6 +94,11 @@ class AsyncClient:
         self._service = service_pb2_grpc.FilaServiceStub(self._channel)
         self._admin_stub: Any = None
         self._tokens = _StreamTokens()
+        self._coalescer: AsyncCoalescer | None = None
+        if enqueue_coalesce:
+            self._coalescer = _new_coalescer(
+                self._enqueue_one, self._enqueue_reqs, enqueue_max_batch, enqueue_linger
+            )
 
     async def close(self) -> None:
         """Close the channel; open streams end."""
@@ -150,8 +172,21 @@ class AsyncClient:
         req = service_pb2.EnqueueRequest(
             queue=queue, headers=headers or {}, payload=payload, delay_ms=delay_ms
         )
+        if self._coalescer is not None:
+            return await self._coalescer.submit(req)
+        return await self._enqueue_one(req)
+
+    async def _enqueue_one(self, req: Any) -> str:
         resp = await self._unary(self._service.Enqueue, req)
         return str(resp.message_id)
+
+    async def _enqueue_reqs(self, reqs: Sequence[Any]) -> list[Result]:
+        req = service_pb2.EnqueueBatchRequest(messages=reqs)
+        resp = await self._unary(self._service.EnqueueBatch, req)
+        return [
+            str(r.message_id) if r.WhichOneof("result") == "message_id" else _item_error(r.error)
+            for r in resp.results
+        ]
 
     def consume(
         self, queue: str, *, prefetch: int = 0, max_batch: int = 0
@@ -211,20 +246,12 @@ class AsyncClient:
                 is larger than the broker accepts.
             OverloadedError: the broker is overloaded or out of disk space; try again later.
         """
-        req = service_pb2.EnqueueBatchRequest(
-            messages=[
-                service_pb2.EnqueueRequest(
-                    queue=i.queue, headers=i.headers or {}, payload=i.payload,
-                    delay_ms=i.delay_ms,
-                )
-                for i in items
-            ]
-        )
-        resp = await self._unary(self._service.EnqueueBatch, req)
-        return [
-            str(r.message_id) if r.WhichOneof("result") == "message_id" else _item_error(r.error)
-            for r in resp.results
-        ]
+        return await self._enqueue_reqs([
+            service_pb2.EnqueueRequest(
+                queue=i.queue, headers=i.headers or {}, payload=i.payload, delay_ms=i.delay_ms
+            )
+            for i in items
+        ])
 
     async def _settle_many(
         self, method: Any, request: Callable[..., Any], items: list[Any]
@@ -273,6 +300,19 @@ class AsyncClient:
         return await self._settle_many(
             self._service.NackBatch, service_pb2.NackBatchRequest, items
         )
+
+    def acker(self, queue: str, *, max_batch: int = 100, max_delay: float = 0.05) -> AsyncAcker:
+        """A helper that acks messages of ``queue`` in batches (AckBatch RPCs).
+
+        ``acker.ack(id)`` records an id; they are sent together when ``max_batch`` are
+        waiting, ``max_delay`` seconds after the first, on ``flush()`` and on close
+        (use it as a context manager).
+
+        Raises:
+            Nothing: an id the broker refuses (or an AckBatch that fails as a whole) is
+            returned by ``acker.flush()`` and kept in ``acker.failed`` as ``(id, error)``.
+        """
+        return AsyncAcker(self.ack_many, queue, max_batch=max_batch, max_delay=max_delay)
 
     async def extend_lease(self, queue: str, message_id: str, extend_ms: int) -> None:
         """Keep a lease this client holds: it now ends ``extend_ms`` from now (max 12 h).

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Generator, Sequence
 from typing import Protocol
 
+from fila._acker import BlockingAcker
 from fila.errors import FilaError
 from fila.types import (
     ConsumeMessage,
@@ -109,6 +110,19 @@ class ClientAPI(Protocol):
 
         Raises:
             InvalidArgumentError: more than 1000 ids (nothing is settled).
+        """
+        ...
+
+    def acker(self, queue: str, *, max_batch: int = 100, max_delay: float = 0.05) -> BlockingAcker:
+        """A helper that acks messages of ``queue`` in batches (AckBatch RPCs).
+
+        ``acker.ack(id)`` records an id; they are sent together when ``max_batch`` are
+        waiting, ``max_delay`` seconds after the first, on ``flush()`` and on close
+        (use it as a context manager).
+
+        Raises:
+            Nothing: an id the broker refuses (or an AckBatch that fails as a whole) is
+            returned by ``acker.flush()`` and kept in ``acker.failed`` as ``(id, error)``.
         """
         ...
 

@@ -20,9 +20,18 @@ fresh). What both share lives in ``fila/_client_common.py``.
 
 from __future__ import annotations
 
+from fila._acker import AsyncAcker, BlockingAcker
 from fila._async_client import AsyncClient
 from fila._client_common import CONNECT_FAILURE_PREFIX, AsyncStream
 from fila._sync_client import Client
 from fila.addr import parse_addr
 
-__all__ = ["CONNECT_FAILURE_PREFIX", "AsyncClient", "AsyncStream", "Client", "parse_addr"]
+__all__ = [
+    "CONNECT_FAILURE_PREFIX",
+    "AsyncAcker",
+    "AsyncClient",
+    "AsyncStream",
+    "BlockingAcker",
+    "Client",
+    "parse_addr",
+]

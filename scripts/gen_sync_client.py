@@ -41,6 +41,9 @@ TOKENS: list[tuple[str, str]] = [
     ("aclose()", "close()"),
     ("_async_channel", "_sync_channel"),
     ("_async_stream", "_sync_stream"),
+    ("_async_coalescer", "_sync_coalescer"),
+    ("AsyncCoalescer", "BlockingCoalescer"),
+    ("AsyncAcker", "BlockingAcker"),
     ("AsyncClient", "Client"),
     ("asyncio client for a Fila broker.", "Blocking client for a Fila broker."),
 ]
@@ -63,6 +66,7 @@ from __future__ import annotations
 from collections.abc import Generator, Sequence
 from typing import Protocol
 
+from fila._acker import BlockingAcker
 from fila.errors import FilaError
 from fila.types import (
     ConsumeMessage,

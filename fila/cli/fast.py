@@ -11,7 +11,8 @@ Typer commands (fila/cli/oneshot.py); tests/cli/test_cli_startup.py runs both wa
     fila [--addr A] [--json] [-y] enqueue QUEUE PAYLOAD [-H K=V]... [--delay MS] [--json]
     fila [--addr A] [--json] [-y] version [--json]
 
-(``--addr`` and the other global options may also follow the command.)
+(``--addr`` and the other global options may also follow the command.) ``fila enqueue
+--jsonl`` (many messages) goes to Typer: its start-up cost is spread over the batch.
 """
 
 from __future__ import annotations

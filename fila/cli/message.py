@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from fila.cli.bulk import DEFAULT_BATCH
 from fila.cli.common import (
     JsonOpt,
     Output,
+    describe_error,
+    fail,
     format_payload,
+    handle_errors,
     message_record,
+    parse_headers,
+    plural,
     session,
     state,
 )
 from fila.cli.oneshot import run_enqueue
 
 if TYPE_CHECKING:
+    from fila.errors import FilaError
     from fila.types import ConsumeMessage, ListedMessage
 
 QueueArg = Annotated[str, typer.Argument(help="Queue name.", show_default=False)]
@@ -43,11 +51,31 @@ def enqueue(
     delay: Annotated[
         int, typer.Option("--delay", metavar="MS", min=0, help="Deliver no earlier than in MS ms.")
     ] = 0,
+    jsonl: Annotated[
+        str | None,
+        typer.Option("--jsonl", metavar="FILE",
+                     help="Many messages: one JSON object per line ('-' reads stdin).",
+                     show_default=False),
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", metavar="N", min=1, max=1000,
+                          help="With --jsonl: messages per EnqueueBatch RPC.")
+    ] = DEFAULT_BATCH,
     json_out: JsonOpt = False,
 ) -> None:
-    """Enqueue one message and print its id."""
-    run_enqueue(state(ctx), queue, payload, file=file, headers=header, delay_ms=delay,
-                json_out=json_out)
+    """Enqueue one message and print its id; or many from JSON lines (--jsonl)."""
+    if jsonl is None:
+        run_enqueue(state(ctx), queue, payload, file=file, headers=header, delay_ms=delay,
+                    json_out=json_out)
+        return
+    if payload is not None or file is not None:
+        raise typer.BadParameter("--jsonl replaces PAYLOAD and --file")
+    from fila.cli.bulk import run_bulk_enqueue
+
+    with handle_errors():
+        headers = parse_headers(header)
+    run_bulk_enqueue(state(ctx), queue, jsonl, headers=headers, delay_ms=delay,
+                     batch_size=batch_size, json_out=json_out)
 
 
 def _print_message(out: Output, msg: ConsumeMessage) -> None:
@@ -74,6 +102,10 @@ def consume(
         str | None,
         typer.Option("--nack", metavar="REASON", help="Nack each message with REASON."),
     ] = None,
+    batch: Annotated[
+        int, typer.Option("--batch", metavar="N", min=1, max=1000,
+                          help="Receive up to N messages per frame; --ack sends acks N at a time.")
+    ] = 1,
     json_out: JsonOpt = False,
 ) -> None:
     """Tail a queue: print messages as they are delivered.
@@ -84,11 +116,15 @@ def consume(
     if ack and nack is not None:
         raise typer.BadParameter("--ack and --nack exclude each other")
     settle = ack or nack is not None
-    # Lease no more than we will print: a settling tail needs one at a time;
-    # a non-settling one must hold `count` leases at once.
-    prefetch = 1 if settle else count
+    # Lease no more than we will print: a settling tail needs one at a time (with
+    # --batch N: a frame in hand and a batch of acks in flight, 2N); a non-settling
+    # one must hold `count` leases at once.
+    prefetch = (2 * batch if batch > 1 else 1) if settle else count
+    if count and settle:
+        prefetch = min(prefetch, count)
     with session(ctx, json_out) as (client, out):
-        stream = client.consume(queue, prefetch=prefetch)
+        stream = client.consume(queue, prefetch=prefetch, max_batch=batch if batch > 1 else 0)
+        acker = client.acker(queue, max_batch=batch) if ack and batch > 1 else None
         seen = 0
         try:
             for msg in stream:
@@ -100,7 +136,9 @@ def consume(
                     # a message we will never read; the lease outlives the stream briefly
                     # (the server's release grace), so the ack still lands.
                     stream.close()
-                if ack:
+                if acker is not None:
+                    acker.ack(msg.id)
+                elif ack:
                     client.ack(queue, msg.id)
                 elif nack is not None:
                     client.nack(queue, msg.id, nack)
@@ -110,6 +148,16 @@ def consume(
             raise typer.Exit(130) from None
         finally:
             stream.close()
+            if acker is not None:  # what was printed is acked, also on Ctrl-C
+                acker.close()
+                _report_refused(acker.failed, st_addr=state(ctx).addr)
+
+
+def _report_refused(failed: list[tuple[str, FilaError]], st_addr: str) -> None:
+    for message_id, error in failed:
+        sys.stderr.write(f"Error: not acked {message_id}: {describe_error(error, st_addr)}\n")
+    if failed:
+        raise fail(f"{plural(len(failed), 'message')} printed but not acked")
 
 
 def peek(
