@@ -1,6 +1,6 @@
 """Fila beside RabbitMQ and Redis: the same scenarios, Python clients, durable settings.
 
-Run:  python benchmarks/peers.py                (about 3 minutes)
+Run:  python benchmarks/peers.py                (about 8 minutes: 3 repetitions)
       python benchmarks/peers.py --quick        (small counts: a smoke test, not a measurement)
       python benchmarks/peers.py --json out.json --chart docs/img/peers.png
 
@@ -16,7 +16,11 @@ on free ports, and is stopped by PID at the end (also on an error or Ctrl-C):
 
 A peer that is not installed is skipped with one line saying how to install it.
 
-Scenarios (one run each, in this order, each on its own queue/stream):
+All the brokers are up for the whole run; each scenario runs on each broker in turn (on its
+own queue/stream, deleted afterwards), then the next scenario; all of it ``--reps`` times
+(3), the broker order rotated each time, so load from elsewhere on the machine falls on all
+of them alike. Cells are median (min-max) over repetitions; a ratio is the median of the
+per-repetition ratios (Fila and the peer measured seconds apart). Scenarios:
 
 1. ``single``: one message per request, 1 and 8 producer threads (one connection each),
    for a fixed window; msg/s. RabbitMQ waits for each confirm before the next publish.
@@ -760,60 +764,92 @@ ROWS = [
 ]
 
 
-def measure(b: Broker, p: Params, log: Callable[[str], None]) -> dict[str, float]:
-    out: dict[str, float] = {}
-    out["single_1"] = enqueue_rate(b, "single-1", 1, 1, p.window_s)
-    log(f"{b.name}: single 1 producer {out['single_1']:,.0f} msg/s")
-    out["single_8"] = enqueue_rate(b, "single-8", 8, 1, p.window_s)
-    log(f"{b.name}: single 8 producers {out['single_8']:,.0f} msg/s")
-    out["batch_100"] = enqueue_rate(b, "batch-100", 1, BATCH, p.window_s)
-    log(f"{b.name}: batch x100 {out['batch_100']:,.0f} msg/s")
-    out["lifecycle_batched"] = lifecycle(b, "life-batched", p.lifecycle_batched, True)
-    log(f"{b.name}: lifecycle batched {out['lifecycle_batched']:,.0f} msg/s")
-    out["lifecycle_unbatched"] = lifecycle(b, "life-unbatched", p.lifecycle_unbatched, False)
-    log(f"{b.name}: lifecycle unbatched {out['lifecycle_unbatched']:,.0f} msg/s")
-    p50, p99, _n = latency(b, "latency", p.latency_s)
-    out["latency_p50"], out["latency_p99"] = p50, p99
-    log(f"{b.name}: latency p50 {p50:.2f} ms p99 {p99:.2f} ms")
-    pos, wait, drain = noisy_tenant(b, "noisy", p.noisy, p.quiet)
-    out["noisy_position"], out["noisy_wait"], out["noisy_drain"] = pos, wait, drain
-    log(f"{b.name}: quiet worst position {pos:,} wait {wait:,.0f} ms (drain {drain:,.0f}/s)")
-    return out
+SCENARIOS: list[tuple[str, Callable[[Broker, Params], dict[str, float]]]] = [
+    ("single, 1 producer", lambda b, p: {"single_1": enqueue_rate(b, "single-1", 1, 1,
+                                                                  p.window_s)}),
+    ("single, 8 producers", lambda b, p: {"single_8": enqueue_rate(b, "single-8", 8, 1,
+                                                                   p.window_s)}),
+    ("batch x100", lambda b, p: {"batch_100": enqueue_rate(b, "batch-100", 1, BATCH,
+                                                           p.window_s)}),
+    ("lifecycle batched", lambda b, p: {"lifecycle_batched": lifecycle(
+        b, "life-batched", p.lifecycle_batched, True)}),
+    ("lifecycle unbatched", lambda b, p: {"lifecycle_unbatched": lifecycle(
+        b, "life-unbatched", p.lifecycle_unbatched, False)}),
+    ("latency", lambda b, p: dict(zip(("latency_p50", "latency_p99"),
+                                      latency(b, "latency", p.latency_s)[:2], strict=True))),
+    ("noisy tenant", lambda b, p: dict(zip(("noisy_position", "noisy_wait"),
+                                           noisy_tenant(b, "noisy", p.noisy, p.quiet)[:2],
+                                           strict=True))),
+]
+
+
+def measure(brokers: list[Broker], p: Params, reps: int,
+            log: Callable[[str], None]) -> dict[str, dict[str, list[float]]]:
+    """Every scenario on every broker back to back (so background load hits all of them
+    alike), ``reps`` times, the broker order rotated each repetition."""
+    runs: dict[str, dict[str, list[float]]] = {b.name: {} for b in brokers}
+    for rep in range(reps):
+        order = brokers[rep % len(brokers):] + brokers[:rep % len(brokers)]
+        for title, scenario in SCENARIOS:
+            for b in order:
+                got = scenario(b, p)
+                for k, v in got.items():
+                    runs[b.name].setdefault(k, []).append(v)
+                shown = ", ".join(f"{k} {v:,.2f}" for k, v in got.items())
+                log(f"rep {rep + 1}/{reps} {title}: {b.name}: {shown}")
+    return runs
 
 
 def fmt(v: float, unit: str) -> str:
     if unit == "ms":
-        return f"{v:,.2f} ms" if v < 100 else f"{v:,.0f} ms"
-    return f"{v:,.0f}" + (f" {unit}" if unit else "")
+        return f"{v:,.2f}" if v < 100 else f"{v:,.0f}"
+    return f"{v:,.0f}"
 
 
-def ratio(fila: float, peer: float, higher_is_better: bool) -> str:
-    if not peer or not fila:
+def cell(vals: list[float], unit: str) -> str:
+    """median (min-max), or the one value."""
+    if not vals:
         return ""
-    r = fila / peer
-    better = r >= 1 if higher_is_better else r <= 1
-    return f"{r:.2f}" + (" (better)" if better and abs(r - 1) > 0.05 else "")
+    med = fmt(statistics.median(vals), unit)
+    if len(vals) == 1 or min(vals) == max(vals):
+        return med
+    return f"{med} ({fmt(min(vals), unit)}-{fmt(max(vals), unit)})"
 
 
-def table(results: dict[str, dict[str, float]]) -> str:
-    peers = [n for n in results if n != "Fila"]
-    cols = ["Scenario", *results, *(f"Fila / {n}" for n in peers)]
+def ratios(fila: list[float], peer: list[float]) -> list[float]:
+    """Fila / peer per repetition: the two were measured a few seconds apart."""
+    return [f / q for f, q in zip(fila, peer, strict=False) if q]
+
+
+def ratio_cell(rs: list[float], higher_is_better: bool) -> str:
+    if not rs:
+        return ""
+    med = statistics.median(rs)
+    text = f"{med:.2f}" if len(rs) == 1 else f"{med:.2f} ({min(rs):.2f}-{max(rs):.2f})"
+    better = med >= 1 if higher_is_better else med <= 1
+    return text + (" Fila better" if better and abs(med - 1) > 0.05 else "")
+
+
+def table(runs: dict[str, dict[str, list[float]]]) -> str:
+    peers = [n for n in runs if n != "Fila"]
+    cols = ["Scenario", *runs, *(f"Fila / {n}" for n in peers)]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for key, label, unit, hib in ROWS:
-        cells = [label]
-        cells += [fmt(results[n][key], unit) if key in results[n] else "" for n in results]
-        cells += [ratio(results["Fila"].get(key, 0), results[n].get(key, 0), hib)
+        cells = [label + (f" ({unit})" if unit else "")]
+        cells += [cell(runs[n].get(key, []), unit) for n in runs]
+        cells += [ratio_cell(ratios(runs["Fila"].get(key, []), runs[n].get(key, [])), hib)
                   for n in peers]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def chart(results: dict[str, dict[str, float]], path: Path, title: str) -> None:
+def chart(runs: dict[str, dict[str, list[float]]], path: Path, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")  # headless: the chart is only written to a file
     import matplotlib.pyplot as plt
 
+    results = {n: {k: statistics.median(v) for k, v in r.items()} for n, r in runs.items()}
     names = list(results)
     colors = {"Fila": "#2a7ab0", "RabbitMQ": "#f28e2b", "Redis": "#c0392b"}
     groups = [
@@ -831,7 +867,7 @@ def chart(results: dict[str, dict[str, float]], path: Path, title: str) -> None:
     for ax, (gtitle, keys, log_scale) in zip(axes, groups, strict=True):
         for j, name in enumerate(names):
             xs = [i + (j - (len(names) - 1) / 2) * width for i in range(len(keys))]
-            vals = [results[name].get(k, 0.0) for k, _ in keys]
+            vals = [results[name].get(k, 0.0) for k, _ in keys]  # medians
             bars = ax.bar(xs, vals, width, label=name, color=colors.get(name))
             for bar, v in zip(bars, vals, strict=True):
                 ax.annotate(f"{v:,.0f}" if v >= 10 else f"{v:.1f}",
@@ -876,6 +912,8 @@ def available_peers(wanted: list[str], workdir: Path) -> list[Broker]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small counts: a smoke test")
+    ap.add_argument("--reps", type=int, default=0,
+                    help="repetitions of every scenario (default 3; 1 with --quick)")
     ap.add_argument("--brokers", default="fila,rabbitmq,redis",
                     help="comma-separated subset of fila,rabbitmq,redis (fila is always run)")
     ap.add_argument("--json", metavar="PATH", help="also write the results as JSON ('-': stdout)")
@@ -883,6 +921,7 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"PNG chart (default {CHART.relative_to(ROOT)}; '' for none)")
     args = ap.parse_args(argv)
     p = QUICK if args.quick else FULL
+    reps = args.reps or (1 if args.quick else 3)
     wanted = ["fila", *(n for n in args.brokers.split(",") if n in ("rabbitmq", "redis"))]
     bad = set(args.brokers.split(",")) - {"fila", "rabbitmq", "redis", ""}
     if bad:
@@ -894,22 +933,19 @@ def main(argv: list[str] | None = None) -> int:
     log(header())
     load_before = loadavg()
     started = datetime.datetime.now(datetime.UTC)
-    results: dict[str, dict[str, float]] = {}
     versions: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="fila-peers-") as tmp:
         brokers = available_peers(wanted, Path(tmp))
         running: list[Broker] = []
         try:
-            for b in brokers:
+            for b in brokers:  # all up for the whole run: each scenario runs on each in turn
                 b.start()
                 running.append(b)
                 versions[b.name] = b.version()
                 log(f"{b.name}: {versions[b.name]}")
-                results[b.name] = measure(b, p, log)
-                b.stop()
-                running.remove(b)
+            runs = measure(brokers, p, reps, log)
         finally:
-            for b in running:  # an error or Ctrl-C: stop what we started, by PID
+            for b in running:  # done, an error or Ctrl-C: stop what we started, by PID
                 b.stop()
             stop_leftovers()
     load_after = loadavg()
@@ -918,25 +954,28 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{cpu_model()}, {os.cpu_count()} cores, {platform.system()} "
                    f"{platform.release()}, Python {platform.python_version()}",
         "commit": commit(),
-        "command": "python benchmarks/peers.py" + (" --quick" if args.quick else ""),
+        "command": "python benchmarks/peers.py" + (" --quick" if args.quick else "")
+                   + (f" --reps {args.reps}" if args.reps else ""),
         "params": p.__dict__,
+        "reps": reps,
         "load_before": load_before,
         "load_after": load_after,
         "versions": versions,
     }
-    md = table(results)
+    md = table(runs)
     if not to_stdout:
         print()
         print(md)
         print()
         print(f"load average before {load_before}, after {load_after}")
     if args.chart:
-        chart(results, Path(args.chart),
+        chart(runs, Path(args.chart),
               f"{meta['machine']}; commit {meta['commit']}; {meta['date']}"
               + ("; --quick" if args.quick else ""))
         log(f"chart: {args.chart}")
     if args.json:
-        doc = {"meta": meta, "results": results,
+        medians = {n: {k: statistics.median(v) for k, v in r.items()} for n, r in runs.items()}
+        doc = {"meta": meta, "results": medians, "runs": runs,
                "rows": [{"key": k, "label": lbl, "unit": u, "higher_is_better": h}
                         for k, lbl, u, h in ROWS],
                "table": md}
