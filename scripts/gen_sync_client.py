@@ -65,7 +65,10 @@ from typing import Protocol
 
 from fila.errors import FilaError
 from fila.types import (
+    Acl,
+    ApiKeyInfo,
     ConsumeMessage,
+    CreatedApiKey,
     EnqueueItem,
     HookResult,
     ListedMessage,

@@ -1,0 +1,159 @@
+"""The one place auth is enforced: a grpc.aio server interceptor over both Fila services.
+
+For each RPC it reads ``authorization: Bearer <key>``, asks the :class:`Keyring` who that
+is (UNAUTHENTICATED otherwise) and checks the permission table ``auth.RULES`` against the
+request (PERMISSION_DENIED otherwise), before the servicer runs, so a refused call changes
+nothing. ListQueues and WatchStats answers are filtered to the queues the key may see.
+Streams (Consume, WatchStats) are tracked per key: revoking a key ends them.
+
+The health and reflection services are not guarded (docs/security.md says why).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import grpc
+
+from fila.errors import REASON_KEY, FilaError, UnauthenticatedError
+from fila.server.auth import RULES, WATCH_ONE_QUEUE, ApiKey, Keyring, authorize, bearer_key
+
+__all__ = ["AuthGuard", "caller_of"]
+
+log = logging.getLogger("fila.auth")
+
+if TYPE_CHECKING:
+    _Handler = grpc.RpcMethodHandler[Any, Any]  # generic in the stubs only
+_GUARDED = ("/fila.v1.FilaService/", "/fila.v1.FilaAdmin/")
+_LIST_QUEUES = "/fila.v1.FilaAdmin/ListQueues"
+_WATCH_STATS = "/fila.v1.FilaAdmin/WatchStats"
+
+# The key the current call authenticated with (each RPC runs in its own task, so its own
+# context), for servicers that answer per caller: GetServerInfo says who you are.
+_CALLER: contextvars.ContextVar[ApiKey | None] = contextvars.ContextVar("fila_caller",
+                                                                       default=None)
+
+
+def caller_of() -> ApiKey | None:
+    """The key the current call authenticated with (None when auth is off)."""
+    return _CALLER.get()
+
+
+def _presented(context: Any) -> str | None:
+    for k, v in context.invocation_metadata() or ():
+        if k == "authorization":
+            return bearer_key(v if isinstance(v, str) else None)
+    return None
+
+
+async def _refuse(context: Any, exc: FilaError) -> None:
+    await context.abort(grpc.StatusCode[exc.code_name], exc.message,
+                        trailing_metadata=((REASON_KEY, exc.reason),))
+
+
+class AuthGuard(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    def __init__(self, keyring: Keyring, wall_ms: Callable[[], int] | None = None) -> None:
+        self._keyring = keyring
+        self._wall_ms = wall_ms or (lambda: int(time.time() * 1000))
+        self._handlers: dict[str, _Handler] = {}
+        # key id -> the tasks serving its open streams (cancelled on revocation).
+        self._streams: dict[str, set[asyncio.Task[Any]]] = {}
+        self._revoked: set[asyncio.Task[Any]] = set()
+        keyring.revoked_listeners.append(self._close_streams)
+
+    async def intercept_service(
+        self, continuation: Callable[[Any], Awaitable[_Handler]],
+        details: grpc.HandlerCallDetails,
+    ) -> _Handler:
+        method: str = details.method
+        cached = self._handlers.get(method)
+        if cached is not None:
+            return cached
+        handler = await continuation(details)
+        if handler is None or not method.startswith(_GUARDED):
+            return handler
+        wrapped = self._wrap(method, handler)
+        self._handlers[method] = wrapped
+        return wrapped
+
+    async def _check(self, method: str, request: Any, context: Any) -> ApiKey | None:
+        """The caller's key, or None after aborting the call (the abort raises)."""
+        try:
+            key = self._keyring.authenticate(_presented(context), self._wall_ms())
+            rule = RULES.get(method)
+            if method == _WATCH_STATS and request.queue:
+                rule = WATCH_ONE_QUEUE
+            authorize(rule, key, request)
+        except FilaError as exc:
+            # Never log the key itself: only who asked for what, and why it was refused.
+            log.warning("refused %s from %s: %s", method.rpartition("/")[2], context.peer(),
+                        exc.message)
+            await _refuse(context, exc)
+            return None
+        return key
+
+    def _wrap(self, method: str, handler: _Handler) -> _Handler:
+        if handler.unary_unary is not None:
+            inner = handler.unary_unary
+            filtered = method == _LIST_QUEUES
+
+            async def unary(request: Any, context: Any) -> Any:
+                key = await self._check(method, request, context)
+                if key is None:
+                    return None
+                _CALLER.set(key)
+                response = await inner(request, context)
+                if filtered and not key.superadmin:
+                    visible = [q for q in response.queues if key.sees(q.name)]
+                    del response.queues[:]
+                    response.queues.extend(visible)
+                return response
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary, request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer)
+        if handler.unary_stream is not None:
+            inner_stream: Any = handler.unary_stream
+            watch = method == _WATCH_STATS
+
+            async def stream(request: Any, context: Any) -> AsyncIterator[Any]:
+                key = await self._check(method, request, context)
+                if key is None:
+                    return
+                task = asyncio.current_task()
+                assert task is not None
+                tasks = self._streams.setdefault(key.key_id, set())
+                tasks.add(task)
+                try:
+                    async for item in inner_stream(request, context):
+                        if watch and not key.superadmin:
+                            visible = [q for q in item.queues if key.sees(q.name)]
+                            del item.queues[:]
+                            item.queues.extend(visible)
+                        yield item
+                except asyncio.CancelledError:
+                    if task in self._revoked:
+                        await _refuse(context, UnauthenticatedError(
+                            f'API key "{key.key_id}" was revoked'))
+                    raise
+                finally:
+                    tasks.discard(task)
+                    self._revoked.discard(task)
+                    if not tasks:
+                        self._streams.pop(key.key_id, None)
+
+            return grpc.unary_stream_rpc_method_handler(
+                stream, request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer)
+        return handler  # Fila has no client- or bidi-streaming RPCs
+
+    def _close_streams(self, key_id: str) -> None:
+        """A revocation is durable: end that key's open streams now."""
+        for task in list(self._streams.get(key_id, ())):
+            self._revoked.add(task)
+            task.cancel()
