@@ -40,6 +40,7 @@ __all__ = [
     "Rule",
     "bearer_key",
     "check_pattern",
+    "digest",
     "pattern_matches",
 ]
 
