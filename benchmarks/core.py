@@ -14,6 +14,10 @@ same run; the repetitions alternate between the two servers so background load
 drifts hit both alike. The ratio fila/do-nothing is the figure of merit: the
 ceiling of one message per RPC through this client on this machine.
 
+``--auth-overhead`` measures only the enqueue rate, of a server with API keys on (the
+producers use a key whose ACL grants ``produce`` on the queue) against one with auth off,
+alternating in the same run; target: the auth check costs <= 10 % (issue 13).
+
 Targets (reported, not asserted; docs/benchmarks.md, "Broker core"): durable enqueue
 >= 0.8 of the do-nothing rate with 8 producers; p99 enqueue->deliver < 10 ms at light load;
 recovery of 100 000 messages < 5 s; <= 300 bytes of RSS per pending message beyond its payload.
@@ -126,8 +130,8 @@ PAYLOAD = b"x" * 100
 HEADERS = {"tenant": "acme"}
 
 
-def rate_threads(addr: str, queue: str, producers: int, seconds: float, warmup: float
-                 ) -> tuple[float, int]:
+def rate_threads(addr: str, queue: str, producers: int, seconds: float, warmup: float,
+                 api_key: str | None = None) -> tuple[float, int]:
     """``producers`` threads, one blocking Client each; (msgs/s over the window, all calls)."""
     counts = [0] * producers
     totals = [0] * producers
@@ -136,7 +140,7 @@ def rate_threads(addr: str, queue: str, producers: int, seconds: float, warmup: 
     barrier = threading.Barrier(producers + 1)
 
     def work(i: int) -> None:
-        with Client(addr) as c:
+        with Client(addr, api_key=api_key) as c:
             c.enqueue(queue, HEADERS, PAYLOAD)  # connect before the clock starts
             barrier.wait()
             n = 0
@@ -166,12 +170,12 @@ def rate_threads(addr: str, queue: str, producers: int, seconds: float, warmup: 
     return sum(counts) / seconds, sum(totals)
 
 
-def rate_asyncio(addr: str, queue: str, producers: int, seconds: float, warmup: float
-                 ) -> tuple[float, int]:
+def rate_asyncio(addr: str, queue: str, producers: int, seconds: float, warmup: float,
+                 api_key: str | None = None) -> tuple[float, int]:
     """``producers`` asyncio tasks sharing one AsyncClient (one channel); as rate_threads."""
 
     async def main() -> tuple[float, int]:
-        async with AsyncClient(addr) as c:
+        async with AsyncClient(addr, api_key=api_key) as c:
             await c.enqueue(queue, HEADERS, PAYLOAD)
             loop = asyncio.get_running_loop()
             start = loop.time()
@@ -401,6 +405,72 @@ def update_docs(block: str) -> None:
 # ---- main ----------------------------------------------------------------------------
 
 
+AUTH_BOOT = "bench-bootstrap-key"
+TARGET_AUTH_COST = 0.10
+
+
+def auth_overhead(args: argparse.Namespace) -> None:
+    """Enqueue rate with auth on (a produce-only key) vs off, alternating, same run."""
+    repeats = args.repeats or (1 if args.quick else 3)
+    seconds = args.seconds or (2.0 if args.quick else 5.0)
+    drivers = sorted(DRIVERS) if args.driver == "both" else [args.driver]
+    print(header())
+    load_before = loadavg()
+    root = Path(tempfile.mkdtemp(prefix="fila-bench-auth-"))
+    rates: dict[tuple[str, str, int], list[float]] = {}
+    cpus: dict[tuple[str, str, int], list[float]] = {}
+    try:
+        # fsync off on both: the check is compared with the broker's CPU path, not hidden
+        # behind the disk's sync time (which only makes the relative cost smaller).
+        off = FilaServer(root / "off", {"storage": {"fsync": False}})
+        on = FilaServer(root / "on", {"storage": {"fsync": False},
+                                      "auth": {"bootstrap_apikey": AUTH_BOOT}})
+        off.start()
+        on.start()
+        try:
+            with Client(off.addr) as c:
+                c.create_queue("rate")
+            with Client(on.addr, api_key=AUTH_BOOT) as c:
+                c.create_queue("rate")
+                created = c.create_api_key("producer")
+                c.set_acl(created.key_id, [("produce", "rate")])
+            servers = (("off", off.addr, None, off.pid), ("on", on.addr, created.key, on.pid))
+            for r in range(repeats):
+                for dname in drivers:
+                    for p in (1, 8):
+                        # Alternate which goes first, so drift in background load is shared.
+                        for kind, addr, key, pid in servers if r % 2 == 0 else servers[::-1]:
+                            cpu0 = cpu_seconds(pid)
+                            value, total = DRIVERS[dname](addr, "rate", p, seconds, 0.5, key)
+                            us = (cpu_seconds(pid) - cpu0) / total * 1e6
+                            rates.setdefault((dname, kind, p), []).append(value)
+                            cpus.setdefault((dname, kind, p), []).append(us)
+                            print(f"  rep {r + 1}/{repeats} {dname:>7} auth {kind:>3} "
+                                  f"producers={p}: {value:,.0f} msgs/s, server CPU "
+                                  f"{us:,.0f} us/msg, load {loadavg().split()[0]}", flush=True)
+        finally:
+            off.kill()
+            on.kill()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    print(f"\n- Load average before {load_before}, after {loadavg()}; "
+          f"{repeats} repetition(s) of {seconds:g} s; median (min-max)\n")
+    print("| Producers | Auth off msgs/s | Auth on msgs/s | Rate cost (1 - on/off) | "
+          "Server CPU/msg off / on | CPU cost (on/off - 1) | <= 10 % |")
+    print("|---|---|---|---|---|---|---|")
+    for dname in drivers:
+        for p in (1, 8):
+            on_r, off_r = rates[(dname, "on", p)], rates[(dname, "off", p)]
+            on_c, off_c = cpus[(dname, "on", p)], cpus[(dname, "off", p)]
+            costs = [1 - a / b for a, b in zip(on_r, off_r, strict=True)]
+            cpu_costs = [a / b - 1 for a, b in zip(on_c, off_c, strict=True)]
+            print(f"| {p} ({dname}) | {spread(off_r)} | {spread(on_r)} | "
+                  f"{spread([c * 100 for c in costs], '{:.1f}')} % | "
+                  f"{spread(off_c)} / {spread(on_c)} us | "
+                  f"{spread([c * 100 for c in cpu_costs], '{:.1f}')} % | "
+                  f"{met(statistics.median(cpu_costs) <= TARGET_AUTH_COST)} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="one repetition, short windows")
@@ -414,10 +484,15 @@ def main() -> None:
                     help="skip the 0-byte-payload recovery/memory run (skipped with --quick)")
     ap.add_argument("--update-docs", action="store_true",
                     help="rewrite the generated block of docs/benchmarks.md")
+    ap.add_argument("--auth-overhead", action="store_true",
+                    help="only the enqueue rate, auth on vs off (issue 13: <= 10 %% cost)")
     ap.add_argument("--noop-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.noop_server:
         run_noop_server(args.noop_server)
+        return
+    if args.auth_overhead:
+        auth_overhead(args)
         return
     repeats = args.repeats or (1 if args.quick else 3)
     seconds = args.seconds or (2.0 if args.quick else 5.0)

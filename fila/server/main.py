@@ -29,7 +29,6 @@ from grpc_reflection.v1alpha import reflection
 from fila import __version__
 from fila.errors import FilaError
 from fila.server.auth import KEY_PREFIX, Keyring
-from fila.server.auth_guard import AuthGuard
 from fila.server.broker import Broker, BrokerSettings
 from fila.server.commit import GroupCommitter
 from fila.server.config import ConfigError, ServerConfig, load_config
@@ -169,10 +168,7 @@ class Server:
             log.warning("%d API key(s) stored but authentication is off (no bootstrap key "
                         "configured): every client may do everything", stored_keys)
 
-        # The guard is the one place auth is enforced; without auth there is no
-        # interceptor at all, so the unauthenticated path costs nothing.
-        interceptors = [AuthGuard(keyring)] if keyring.enabled else []
-        server = grpc.aio.server(interceptors=interceptors, options=[
+        server = grpc.aio.server(options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             # Detect dead consumers so their leases come back without waiting.

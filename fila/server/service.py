@@ -28,7 +28,7 @@ from fila.errors import (
 )
 from fila.server import convert
 from fila.server.auth import ApiKey, Keyring
-from fila.server.auth_guard import caller_of
+from fila.server.auth_guard import AuthGuard, add_guarded, caller_of
 from fila.server.broker import MAX_BATCH_ITEMS, Broker, Delivered
 from fila.server.engine import Engine
 from fila.server.stats import RateTracker, SnapshotCache, limit_snapshots, queue_snapshot
@@ -462,10 +462,16 @@ def _permissions(key: ApiKey) -> list[admin_pb2.AclPermission]:
 
 def register_services(server: grpc.aio.Server, engine: Engine, facts: ServerFacts,
                       keyring: Keyring | None = None) -> tuple[str, str]:
-    """Add both Fila services to ``server``; returns their full names (for reflection)."""
-    service_pb2_grpc.add_FilaServiceServicer_to_server(HotPathService(engine), server)
-    admin_pb2_grpc.add_FilaAdminServicer_to_server(
-        AdminService(engine, facts, keyring or Keyring()), server)
+    """Add both Fila services to ``server``; returns their full names (for reflection).
+
+    With auth on (``keyring.enabled``), every handler is registered behind the one
+    AuthGuard (auth_guard.py); with it off, as generated."""
+    keyring = keyring or Keyring()
+    guard = AuthGuard(keyring) if keyring.enabled else None
+    add_guarded(server, guard, service_pb2_grpc.add_FilaServiceServicer_to_server,
+                HotPathService(engine))
+    add_guarded(server, guard, admin_pb2_grpc.add_FilaAdminServicer_to_server,
+                AdminService(engine, facts, keyring))
     return (
         service_pb2.DESCRIPTOR.services_by_name["FilaService"].full_name,
         admin_pb2.DESCRIPTOR.services_by_name["FilaAdmin"].full_name,
