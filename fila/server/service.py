@@ -244,6 +244,9 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
         self._engine = engine
         self._facts = facts
         self._keyring = keyring
+        # Key changes one at a time: a SetAcl computed before a revocation landed must not
+        # write the revoked key's record back after it.
+        self._keys_lock = asyncio.Lock()
         self._snapshots = SnapshotCache(engine.broker)
         self._watchers = 0
 
@@ -409,19 +412,21 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
     @_rpc
     async def CreateApiKey(self, request: admin_pb2.CreateApiKeyRequest, context: Any
                            ) -> admin_pb2.CreateApiKeyResponse:
-        key, plaintext, batch = self._keyring.create(
-            request.name, request.expires_at_ms, request.is_superadmin,
-            self._broker.clock.wall_ms())
-        await self._engine.write(batch)
-        self._keyring.apply_put(key)
+        async with self._keys_lock:
+            key, plaintext, batch = self._keyring.create(
+                request.name, request.expires_at_ms, request.is_superadmin,
+                self._broker.clock.wall_ms())
+            await self._engine.write(batch)
+            self._keyring.apply_put(key)
         return admin_pb2.CreateApiKeyResponse(key_id=key.key_id, key=plaintext,
                                               is_superadmin=key.superadmin)
 
     @_rpc
     async def RevokeApiKey(self, request: admin_pb2.RevokeApiKeyRequest, context: Any
                            ) -> admin_pb2.RevokeApiKeyResponse:
-        await self._engine.write(self._keyring.revoke(request.key_id))
-        self._keyring.apply_revoke(request.key_id)
+        async with self._keys_lock:
+            await self._engine.write(self._keyring.revoke(request.key_id))
+            self._keyring.apply_revoke(request.key_id)
         return admin_pb2.RevokeApiKeyResponse()
 
     @_rpc
@@ -435,10 +440,11 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
     @_rpc
     async def SetAcl(self, request: admin_pb2.SetAclRequest, context: Any
                      ) -> admin_pb2.SetAclResponse:
-        key, batch = self._keyring.set_acl(request.key_id,
-                                           [(p.kind, p.pattern) for p in request.permissions])
-        await self._engine.write(batch)
-        self._keyring.apply_put(key)
+        async with self._keys_lock:
+            key, batch = self._keyring.set_acl(
+                request.key_id, [(p.kind, p.pattern) for p in request.permissions])
+            await self._engine.write(batch)
+            self._keyring.apply_put(key)
         return admin_pb2.SetAclResponse()
 
     @_rpc
