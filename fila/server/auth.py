@@ -52,6 +52,15 @@ BOOTSTRAP_KEY_ID = "bootstrap"
 _KEY_BYTES = 32
 _PLAINTEXT_PREFIX = "fila_"
 _BEARER = "bearer "
+# Bounds, so nothing unbounded is stored or echoed back in an error (gRPC status text
+# travels in headers): names and ids as queue names, a pattern a queue name plus "*".
+MAX_NAME_BYTES = 256
+MAX_PATTERN_BYTES = 257
+MAX_PERMISSIONS = 1000
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 64 else text[:61] + "..."
 
 
 def digest(plaintext: str) -> bytes:
@@ -62,9 +71,11 @@ def check_pattern(pattern: str) -> None:
     """A queue name, ``*``, or a prefix followed by ``*`` (``orders.*``); ``*`` nowhere else."""
     if not pattern:
         raise InvalidArgumentError("ACL pattern must not be empty")
+    if len(pattern.encode()) > MAX_PATTERN_BYTES:
+        raise InvalidArgumentError(f"ACL pattern is longer than {MAX_PATTERN_BYTES} bytes")
     if "*" in pattern[:-1]:
-        raise InvalidArgumentError(
-            f'invalid ACL pattern "{pattern}": "*" may only end the pattern (e.g. "orders.*")')
+        raise InvalidArgumentError(f'invalid ACL pattern "{_short(pattern)}": "*" may only '
+                                   'end the pattern (e.g. "orders.*")')
 
 
 def pattern_matches(pattern: str, queue: str) -> bool:
@@ -182,7 +193,7 @@ class Keyring:
     def get(self, key_id: str) -> ApiKey:
         key = self._by_id.get(key_id)
         if key is None:
-            raise NotFoundError(f'API key "{key_id}" does not exist')
+            raise NotFoundError(f'API key "{_short(key_id)}" does not exist')
         return key
 
     def list(self) -> list[ApiKey]:
@@ -194,6 +205,8 @@ class Keyring:
         """A new key: (record, plaintext shown once, batch to commit)."""
         if not name:
             raise InvalidArgumentError("API key name must not be empty")
+        if len(name.encode()) > MAX_NAME_BYTES:
+            raise InvalidArgumentError(f"API key name is longer than {MAX_NAME_BYTES} bytes")
         if expires_at_ms and expires_at_ms <= now_ms:
             raise InvalidArgumentError("expires_at_ms is in the past")
         plaintext = _PLAINTEXT_PREFIX + secrets.token_urlsafe(_KEY_BYTES)
@@ -210,11 +223,14 @@ class Keyring:
     def set_acl(self, key_id: str, permissions: Sequence[tuple[str, str]]
                 ) -> tuple[ApiKey, WriteBatch]:
         key = self._mutable(key_id)
+        if len(permissions) > MAX_PERMISSIONS:
+            raise InvalidArgumentError(
+                f"ACL has {len(permissions)} permissions (limit {MAX_PERMISSIONS})")
         perms: list[Permission] = []
         for kind, pattern in permissions:
             if kind not in KINDS:
                 raise InvalidArgumentError(
-                    f'unknown permission "{kind}" (expected {", ".join(KINDS)})')
+                    f'unknown permission "{_short(kind)}" (expected {", ".join(KINDS)})')
             check_pattern(pattern)
             if Permission(kind, pattern) not in perms:
                 perms.append(Permission(kind, pattern))

@@ -125,3 +125,21 @@ def test_unknown_rpcs_and_key_management_need_a_superadmin() -> None:
         authorize(RULES["/fila.v1.FilaAdmin/CreateApiKey"], key(("admin", "*")),
                   admin_pb2.CreateApiKeyRequest())
     authorize(None, key(superadmin=True), object())
+
+
+def test_nothing_unbounded_is_stored_or_echoed() -> None:
+    ring = Keyring("boot")
+    with pytest.raises(NotFoundError) as missing:
+        ring.get("x" * 2_000_000)
+    assert len(missing.value.message) < 200  # status text travels in headers
+    with pytest.raises(InvalidArgumentError, match="longer than 256"):
+        ring.create("n" * 257, 0, False, 0)
+    created, _, _ = ring.create("n", 0, False, 0)
+    ring.apply_put(created)
+    with pytest.raises(InvalidArgumentError, match="longer than 257"):
+        ring.set_acl(created.key_id, [("produce", "q" * 300)])
+    with pytest.raises(InvalidArgumentError, match="limit 1000"):
+        ring.set_acl(created.key_id, [("produce", f"q{i}") for i in range(1001)])
+    with pytest.raises(InvalidArgumentError) as bad_kind:
+        ring.set_acl(created.key_id, [("k" * 100_000, "q")])
+    assert len(bad_kind.value.message) < 200
