@@ -16,7 +16,8 @@ ceiling of one message per RPC through this client on this machine.
 
 ``--auth-overhead`` measures only the enqueue rate, of a server with API keys on (the
 producers use a key whose ACL grants ``produce`` on the queue) against one with auth off,
-alternating in the same run; target: the auth check costs <= 10 % (issue 13).
+alternating in the same run; target (docs/benchmarks.md, "Auth overhead"): the auth check
+costs <= 10 %.
 
 Targets (reported, not asserted; docs/benchmarks.md, "Broker core"): durable enqueue
 >= 0.8 of the do-nothing rate with 8 producers; p99 enqueue->deliver < 10 ms at light load;
@@ -485,7 +486,7 @@ def main() -> None:
     ap.add_argument("--update-docs", action="store_true",
                     help="rewrite the generated block of docs/benchmarks.md")
     ap.add_argument("--auth-overhead", action="store_true",
-                    help="only the enqueue rate, auth on vs off (issue 13: <= 10 %% cost)")
+                    help="only the enqueue rate, auth on vs off (target: <= 10 %% cost)")
     ap.add_argument("--noop-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.noop_server:
