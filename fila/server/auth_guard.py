@@ -98,7 +98,8 @@ class AuthGuard:
         self._wall_ms = wall_ms or (lambda: int(time.time() * 1000))
         # key id -> the tasks serving its open streams (cancelled on revocation).
         self._streams: dict[str, set[asyncio.Task[Any]]] = {}
-        self._revoked: set[asyncio.Task[Any]] = set()
+        # Streams being ended by the guard -> why (the status text the client gets).
+        self._ended: dict[asyncio.Task[Any], str] = {}
         keyring.revoked_listeners.append(self._close_streams)
 
     async def _check(self, method: str, request: Any, context: Any) -> ApiKey | None:
@@ -149,6 +150,12 @@ class AuthGuard:
                 assert task is not None
                 tasks = self._streams.setdefault(key.key_id, set())
                 tasks.add(task)
+                expiry = None
+                if key.expires_at_ms:
+                    # An expiring key's stream ends when the key does, like a revoked one's.
+                    delay = max(0.0, (key.expires_at_ms - self._wall_ms()) / 1000)
+                    expiry = asyncio.get_running_loop().call_later(
+                        delay, self._end, task, f'API key "{key.key_id}" has expired')
                 try:
                     async for item in inner_stream(request, context):
                         if watch and not key.superadmin:
@@ -157,13 +164,15 @@ class AuthGuard:
                             item.queues.extend(visible)
                         yield item
                 except asyncio.CancelledError:
-                    if task in self._revoked:
-                        await _refuse(context, UnauthenticatedError(
-                            f'API key "{key.key_id}" was revoked'))
+                    why = self._ended.pop(task, None)
+                    if why is not None:
+                        await _refuse(context, UnauthenticatedError(why))
                     raise
                 finally:
+                    if expiry is not None:
+                        expiry.cancel()
                     tasks.discard(task)
-                    self._revoked.discard(task)
+                    self._ended.pop(task, None)
                     if not tasks:
                         self._streams.pop(key.key_id, None)
 
@@ -175,5 +184,15 @@ class AuthGuard:
     def _close_streams(self, key_id: str) -> None:
         """A revocation is durable: end that key's open streams now."""
         for task in list(self._streams.get(key_id, ())):
-            self._revoked.add(task)
+            self._end(task, f'API key "{key_id}" was revoked')
+
+    def _end(self, task: asyncio.Task[Any], why: str) -> None:
+        """Cancel a stream's task; its wrapper turns that into UNAUTHENTICATED ``why``.
+
+        A stream waits for its next message or tick almost all the time, so the
+        cancellation lands in the wrapped generator. In the rare case it lands while gRPC
+        is writing a frame, the client sees CANCELLED instead; the stream ends either way.
+        """
+        if task not in self._ended:
+            self._ended[task] = why
             task.cancel()

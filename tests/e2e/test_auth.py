@@ -284,14 +284,39 @@ def test_a_revoked_keys_consume_stream_is_closed(
         with Client(server.addr, api_key=created.key) as worker:
             stream = worker.consume("jobs")
             first = next(stream)
+            watch = worker.watch_stats("jobs", interval_ms=100)
+            next(watch)
             c.revoke_api_key(created.key_id)
             with pytest.raises(UnauthenticatedError, match="revoked"):
                 next(stream)
+            with pytest.raises(UnauthenticatedError, match="revoked"):
+                for _ in watch:
+                    pass
             with pytest.raises(UnauthenticatedError):
                 worker.ack("jobs", first.id)
         # The stream's lease went back: the message is delivered again.
         again = next(c.consume("jobs"))
         assert again.id == first.id
+
+
+def test_streams_of_an_expiring_key_end_when_it_expires(
+        make_server: Callable[..., ServerProcess]) -> None:
+    server = auth_server(make_server)
+    with admin(server) as c:
+        c.create_queue("jobs")
+        created = c.create_api_key("brief", expires_at_ms=int(time.time() * 1000) + 1500)
+        c.set_acl(created.key_id, [("consume", "jobs")])
+    with Client(server.addr, api_key=created.key) as worker:
+        stream = worker.consume("jobs")
+        watch = worker.watch_stats(interval_ms=100)
+        next(watch)
+        started = time.monotonic()
+        with pytest.raises(UnauthenticatedError, match="expired"):
+            next(stream)  # nothing to deliver: it waits until the key expires
+        with pytest.raises(UnauthenticatedError, match="expired"):
+            for _ in watch:
+                assert time.monotonic() - started < 10
+        assert time.monotonic() - started < 10
 
 
 def test_only_a_superadmin_manages_keys(make_server: Callable[..., ServerProcess]) -> None:
