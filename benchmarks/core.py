@@ -64,6 +64,7 @@ from _harness import (
 )
 
 from fila.client import AsyncClient, Client
+from fila.types import EnqueueItem
 from fila.v1 import service_pb2, service_pb2_grpc
 
 DOCS = ROOT / "docs" / "benchmarks.md"
@@ -284,8 +285,9 @@ def pct(values: list[float], p: float) -> float:
 # ---- 3/4. recovery and memory --------------------------------------------------------
 
 
-def fill(addr: str, queue: str, n: int, payload: bytes, concurrency: int = 64) -> float:
-    """Enqueue ``n`` messages with ``concurrency`` asyncio producers; returns seconds."""
+def fill(addr: str, queue: str, n: int, payload: bytes, concurrency: int = 4) -> float:
+    """Enqueue ``n`` messages in EnqueueBatch calls of 500 from ``concurrency`` asyncio
+    producers (the fill is set-up for the recovery figures, not a rate); returns seconds."""
 
     async def main() -> None:
         async with AsyncClient(addr, timeout=60) as c:
@@ -294,8 +296,12 @@ def fill(addr: str, queue: str, n: int, payload: bytes, concurrency: int = 64) -
             async def work() -> None:
                 nonlocal left
                 while left > 0:
-                    left -= 1
-                    await c.enqueue(queue, HEADERS, payload)
+                    take = min(500, left)
+                    left -= take
+                    results = await c.enqueue_many(
+                        [EnqueueItem(queue, payload, HEADERS) for _ in range(take)])
+                    if not all(isinstance(r, str) for r in results):
+                        raise RuntimeError(f"fill failed: {results[0]!r}")
 
             await asyncio.gather(*(work() for _ in range(concurrency)))
 
@@ -583,6 +589,10 @@ def main() -> None:
         return (r["rss_recovered"] - r["rss_empty"]) / n - payload
 
     bpm = per_msg(rec, len(PAYLOAD))
+    # Issue 12's targets for a million pending messages are tighter per message and
+    # looser in time than the 100 000-message ones.
+    big = n >= 1_000_000
+    t_rec, t_bpm = (10.0, 200.0) if big else (TARGET_RECOVERY_S, TARGET_BYTES_PER_MSG)
     lines = [
         f"- Machine: {info['nproc']} cores, {info['cpu']}, {info['ram']} RAM; "
         f"{info['disk']}; Python {info['python']}, grpcio {info['grpcio']}",
@@ -627,26 +637,26 @@ def main() -> None:
         f"| Enqueue->deliver max (all runs) | {max(all_d):.2f} ms | | |",
         f"| Enqueue RPC alone p50 / p99 (same runs) | {spread(e50, '{:.2f}')} / "
         f"{spread(e99, '{:.2f}')} ms | | |",
-        f"| Fill {n:,} messages (64 asyncio producers) | {rec['fill_s']:.1f} s "
+        f"| Fill {n:,} messages (EnqueueBatch of 500, 4 producers) | {rec['fill_s']:.1f} s "
         f"({n / rec['fill_s']:,.0f} msgs/s) | | |",
         f"| SIGTERM stop with {n:,} stored | {rec['stop_s']:.2f} s | | |",
         f"| Restart recovery, spawn -> first ListQueues OK | {rec['recovery_s']:.2f} s "
-        f"(server log: recovered in {rec['server_reported_s']:.2f} s) | < 5 s "
-        f"| {met(rec['recovery_s'] < TARGET_RECOVERY_S)} |",
+        f"(server log: recovered in {rec['server_reported_s']:.2f} s) | < {t_rec:.0f} s "
+        f"| {met(rec['recovery_s'] < t_rec)} |",
         f"| GetStats depth after restart | {int(rec['depth']):,} | = {n:,} "
         f"| {met(int(rec['depth']) == n)} |",
         f"| RSS empty store / after fill / after recovery | "
         f"{rec['rss_empty'] / 2**20:.1f} / {rec['rss_after_fill'] / 2**20:.1f} / "
         f"{rec['rss_recovered'] / 2**20:.1f} MiB | | |",
         f"| Memory per pending message beyond payload (100 B payloads) | {bpm:,.0f} B "
-        f"| <= 300 B | {met(bpm <= TARGET_BYTES_PER_MSG)} |",
+        f"| <= {t_bpm:.0f} B | {met(bpm <= t_bpm)} |",
     ]
     if rec0 is not None:
         bpm0 = per_msg(rec0, 0)
         lines.append(
             f"| Memory per pending message (0 B payloads) | {bpm0:,.0f} B "
             f"(recovery {rec0['recovery_s']:.2f} s, depth {int(rec0['depth']):,}) "
-            f"| <= 300 B | {met(bpm0 <= TARGET_BYTES_PER_MSG)} |")
+            f"| <= {t_bpm:.0f} B | {met(bpm0 <= t_bpm)} |")
     block = "\n".join(lines)
     print()
     print(block)

@@ -43,6 +43,7 @@ CORE = [
     "recovery",
     "runtime_config",
     "hookguard",
+    "fresh",
     "auth",
 ]
 FORBIDDEN_IN_CORE = ["lupa", "grpc", "google.protobuf", "asyncio", "time", "rocksdict"]

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 
 from fila.errors import (
     FailedPreconditionError,
+    FilaError,
     InvalidArgumentError,
     MessageNotFoundError,
     QueueNotFoundError,
@@ -94,26 +95,29 @@ class Broker(QueueAdmin):
     # ---- enqueue ----------------------------------------------------------------
 
     def check_enqueue(self, queue: str, headers: Mapping[str, str], payload: bytes,
-                      delay_ms: int = 0) -> Hooks | None:
+                      delay_ms: int = 0, now_ms: int | None = None) -> Hooks | None:
         """Validate an enqueue; returns the on_enqueue hooks the shell should run first."""
         q = self._queue(queue)
         if len(headers) > MAX_HEADERS:
             raise InvalidArgumentError(f"too many headers (limit {MAX_HEADERS})")
-        size = sum(len(k) + len(v) for k, v in headers.items())
+        size = sum(map(len, headers)) + sum(map(len, headers.values())) if headers else 0
         if size > MAX_HEADER_BYTES:
             raise InvalidArgumentError(f"headers exceed {MAX_HEADER_BYTES} bytes")
         if len(payload) > MAX_PAYLOAD_BYTES:
             raise InvalidArgumentError(f"payload exceeds {MAX_PAYLOAD_BYTES} bytes")
         if delay_ms < 0 or delay_ms > MAX_DELAY_MS:
             raise InvalidArgumentError(f"delay_ms must be 0..{MAX_DELAY_MS}")
-        return q.guard.to_run("on_enqueue", self._clock.wall_ms())
+        return q.guard.to_run("on_enqueue", self._clock.wall_ms() if now_ms is None else now_ms)
 
     def prepare_enqueue(self, queue: str, headers: Mapping[str, str], payload: bytes,
                         delay_ms: int = 0, decision: EnqueueDecision | None = None, *,
-                        validate: bool = True) -> PreparedEnqueue:
+                        validate: bool = True, into: WriteBatch | None = None,
+                        now_ms: int | None = None) -> PreparedEnqueue:
         """Build the batch from the hook's ``decision``. Memory is untouched.
 
         ``validate=False`` when :meth:`check_enqueue` just validated the same request.
+        ``into``: append the records to this batch (one batch for a whole EnqueueBatch)
+        instead of a new one; ``now_ms``: the wall clock, read once for a whole batch.
         """
         q = self._queue(queue)
         if validate:
@@ -121,34 +125,60 @@ class Broker(QueueAdmin):
         if decision is None:
             decision = _DEFAULT_ENQUEUE
         delay = max(delay_ms, decision.delay_ms)
-        now_ms = self._clock.wall_ms()
+        if now_ms is None:
+            now_ms = self._clock.wall_ms()
         msg_id = self._ids.new(now_ms)
         fkey = self._intern(decision.fairness_key or DEFAULT_KEY)
-        tkeys = tuple(dict.fromkeys(self._intern(k) for k in decision.throttle_keys))
+        tkeys = (tuple(dict.fromkeys(self._intern(k) for k in decision.throttle_keys))
+                 if decision.throttle_keys else ())
         weight = max(1, decision.weight)
         deliver_after = now_ms + delay if delay > 0 else 0
-        stored = StoredMessage(dict(headers), fkey, weight, tkeys, 0, now_ms, self._next_seq(),
+        self._seq += 1
+        stored = StoredMessage(dict(headers), fkey, weight, tkeys, 0, now_ms, self._seq,
                                deliver_after)
-        batch = WriteBatch()
-        batch.put(keys.msg(queue, msg_id), stored.encode())
-        batch.put(keys.payload(queue, msg_id), payload)
+        batch = WriteBatch() if into is None else into
+        batch.ops += ((keys.msg(queue, msg_id), stored.encode()),
+                      (keys.payload(queue, msg_id), payload))
         state = State.DELAYED if deliver_after else State.READY
         record = MessageRecord(msg_id, fkey, weight, tkeys, 0, state, deliver_after)
-        return PreparedEnqueue(queue, record, batch, q.incarnation)
+        return PreparedEnqueue(queue, record, batch, q.incarnation, stored, payload)
 
     def apply_enqueue(self, prepared: PreparedEnqueue) -> Effects:
         """Index a durable enqueue and deliver what can go now."""
-        effects = Effects()
-        q = self._queues.get(prepared.queue)
-        if q is None or q.incarnation != prepared.incarnation:
-            # Deleted while the write was in flight: remove the orphan records.
-            effects.batch.delete(keys.msg(prepared.queue, prepared.record.id))
-            effects.batch.delete(keys.payload(prepared.queue, prepared.record.id))
+        effects, gone = self.apply_enqueue_many([prepared])
+        if gone:
             raise QueueGoneError(prepared.queue, effects)
-        q.counters["enqueued"] += 1
-        self._index(prepared.queue, q, prepared.record)
-        self._dispatch(prepared.queue, q, effects)
         return effects
+
+    def apply_enqueue_many(self, prepared: list[PreparedEnqueue]
+                           ) -> tuple[Effects, set[int]]:
+        """Index durable enqueues (one commit's worth), then deliver what can go now.
+
+        Returns the effects and the positions (in ``prepared``) whose queue was deleted
+        while the write was in flight: their orphan records are deleted by the effects'
+        batch. Each queue is dispatched once, after all of the call's messages are indexed:
+        DRR chooses among the whole commit, which became visible at one instant, rather than
+        handing the first messages to idle consumers before it has seen the rest.
+        """
+        effects = Effects()
+        gone: set[int] = set()
+        touched: dict[str, QueueState] = {}
+        now = self._clock.monotonic()
+        for n, p in enumerate(prepared):
+            q = self._queues.get(p.queue)
+            if q is None or q.incarnation != p.incarnation:
+                effects.batch.delete(keys.msg(p.queue, p.record.id))
+                effects.batch.delete(keys.payload(p.queue, p.record.id))
+                gone.add(n)
+                continue
+            q.counters["enqueued"] += 1
+            self._index(p.queue, q, p.record, now)
+            if p.stored is not None:
+                self._fresh.add(p.record.id, p.queue, p.stored, p.payload)
+            touched[p.queue] = q
+        for qname, q in touched.items():
+            self._dispatch(qname, q, effects)
+        return effects, gone
 
     # ---- settle -----------------------------------------------------------------
 
@@ -172,19 +202,43 @@ class Broker(QueueAdmin):
         return q, rec
 
     def ack(self, queue: str, msg_id: str, peer: str = "", token: str = "") -> Effects:
+        effects = Effects()
+        q = self._ack(queue, msg_id, peer, token, effects)
+        self._dispatch(queue, q, effects)
+        return effects
+
+    def ack_many(self, items: Iterable[tuple[str, str]], peer: str = "", token: str = ""
+                 ) -> tuple[Effects, list[FilaError | None]]:
+        """Ack (queue, id) pairs for one commit; each item's error (or None) in its place.
+
+        Each queue is dispatched once, after all of its acks: the freed credit is handed
+        out in one DRR pass instead of one message per ack.
+        """
+        effects = Effects()
+        results: list[FilaError | None] = []
+        touched: dict[str, QueueState] = {}
+        for queue, msg_id in items:
+            try:
+                touched[queue] = self._ack(queue, msg_id, peer, token, effects)
+                results.append(None)
+            except FilaError as exc:
+                results.append(exc)
+        for queue, q in touched.items():
+            self._dispatch(queue, q, effects)
+        return effects, results
+
+    def _ack(self, queue: str, msg_id: str, peer: str, token: str, effects: Effects
+             ) -> QueueState:
         q, rec = self._leased(queue, msg_id, peer, token)
         transition(rec.state, Event.ACK)
-        effects = Effects()
         self._end_lease(queue, q, rec, effects)
         q.msgs.pop(rec.id, None)
         self._leases.forget(rec.id)
         q.counters["acked"] += 1
-        for key in (keys.msg(queue, rec.id), keys.payload(queue, rec.id),
-                    keys.lease(queue, rec.id)):
-            effects.batch.delete(key)
+        effects.batch.ops += ((keys.msg(queue, rec.id), None), (keys.payload(queue, rec.id), None),
+                              (keys.lease(queue, rec.id), None))
         effects.touched.append((queue, rec.id))
-        self._dispatch(queue, q, effects)
-        return effects
+        return q
 
     def extend_lease(self, queue: str, msg_id: str, extend_ms: int, peer: str = "",
                      token: str = "") -> Effects:

@@ -9,37 +9,47 @@ from fila.server.model import QueueConfig
 from fila.types import KeySnapshot, LimitSnapshot, QueueSnapshot, StatsSnapshot
 from fila.v1 import admin_pb2, messages_pb2
 
-__all__ = ["message", "queue_config", "queue_snapshot", "stats_snapshot"]
-
-
-def _ts(ms: int) -> Timestamp | None:
-    if ms <= 0:
-        return None
-    ts = Timestamp()
-    ts.FromMilliseconds(ms)
-    return ts
+__all__ = ["fill_message", "message", "queue_config", "queue_snapshot", "stats_snapshot"]
 
 
 def message(m: Delivered) -> messages_pb2.Message:
-    out = messages_pb2.Message(
-        id=m.id,
-        headers=m.headers,
-        payload=m.payload,
-        metadata=messages_pb2.MessageMetadata(
-            fairness_key=m.fairness_key,
-            weight=m.weight,
-            throttle_keys=m.throttle_keys,
-            attempt_count=m.attempts,
-            queue_id=m.queue,
-            last_error=m.last_error,
-        ),
-    )
-    for name, ms in (("enqueued_at", m.enqueued_at_ms), ("leased_at", m.leased_at_ms),
-                     ("deliver_after", m.deliver_after_ms)):
-        ts = _ts(ms)
-        if ts is not None:
-            getattr(out.timestamps, name).CopyFrom(ts)
+    out = messages_pb2.Message()
+    fill_message(out, m)
     return out
+
+
+def fill_message(out: messages_pb2.Message, m: Delivered) -> None:
+    """Write ``m`` into ``out`` (a field of the response, e.g. ``frame.messages.add()``).
+
+    Field by field into the response's own sub-message: building a Message with nested
+    constructors and copying it into the response cost six times as much, once per
+    delivered message.
+    """
+    out.id = m.id
+    if m.headers:
+        out.headers.update(m.headers)
+    out.payload = m.payload
+    md = out.metadata
+    md.fairness_key = m.fairness_key
+    md.weight = m.weight
+    if m.throttle_keys:
+        md.throttle_keys.extend(m.throttle_keys)
+    md.attempt_count = m.attempts
+    md.queue_id = m.queue
+    if m.last_error:
+        md.last_error = m.last_error
+    ts = out.timestamps
+    if m.enqueued_at_ms > 0:
+        _set_ts(ts.enqueued_at, m.enqueued_at_ms)
+    if m.leased_at_ms > 0:
+        _set_ts(ts.leased_at, m.leased_at_ms)
+    if m.deliver_after_ms > 0:
+        _set_ts(ts.deliver_after, m.deliver_after_ms)
+
+
+def _set_ts(ts: Timestamp, ms: int) -> None:
+    ts.seconds = ms // 1000
+    ts.nanos = ms % 1000 * 1_000_000
 
 
 def queue_config(c: QueueConfig) -> admin_pb2.QueueConfig:

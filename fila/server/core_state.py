@@ -21,6 +21,7 @@ from fila.errors import (
 )
 from fila.server import keys
 from fila.server.effects import Delivered
+from fila.server.fresh import FreshMessages
 from fila.server.hookguard import (
     HookGuard,
     Hooks,
@@ -118,6 +119,7 @@ class CoreState:
         self._next_consumer = 1
         self._seq = 0
         self._ids = Uuid7Generator()
+        self._fresh = FreshMessages()  # just enqueued, until first delivered
         self._interned: dict[str, str] = {}
         self._incarnations = 0
 
@@ -163,11 +165,19 @@ class CoreState:
             raise MessageNotFoundError(f'message "{msg_id}" is missing from storage')
         return StoredMessage.decode(raw)
 
-    def _read(self, qname: str, rec: MessageRecord, state: str) -> Delivered:
-        stored = self._load(qname, rec.id)
-        payload = self._store.get(keys.payload(qname, rec.id)) or b""
-        leased_at = 0
-        if rec.state == State.LEASED:
+    def _read(self, qname: str, rec: MessageRecord, state: str, leased_at_ms: int = 0
+              ) -> Delivered:
+        """Everything a client sees of a message. ``leased_at_ms``: known by the caller
+        (a delivery just made, which may also take the message from the fresh cache),
+        else read from the lease record."""
+        fresh = self._fresh.take(rec.id, qname) if leased_at_ms else None
+        if fresh is not None:
+            stored, payload = fresh
+        else:
+            stored = self._load(qname, rec.id)
+            payload = self._store.get(keys.payload(qname, rec.id)) or b""
+        leased_at = leased_at_ms
+        if rec.state == State.LEASED and not leased_at:
             raw = self._store.get(keys.lease(qname, rec.id))
             leased_at = LeaseRecord.decode(raw).leased_at_ms if raw else self._clock.wall_ms()
         return Delivered(rec.id, qname, stored.headers, payload, stored.fairness_key,

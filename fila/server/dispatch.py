@@ -187,41 +187,51 @@ class Dispatcher(CoreState):
             return
         now = self._clock.monotonic()
         now_ms = self._clock.wall_ms()
-        deadline_ms = now_ms + q.config.visibility_timeout_ms
+        vt_ms = q.config.visibility_timeout_ms
+        # Every lease of this pass has the same deadline and lease time: one record value.
+        lease_value = LeaseRecord(now_ms + vt_ms, now_ms).encode()
+        expires_at = now + vt_ms / 1000
 
         def check(key: str, msg_id: str) -> Block | None:
             return self._check_limits(qname, q, key, msg_id)
 
+        # Bound once: this loop runs once per delivered message.
+        msgs, tally, ready, waits, counters = q.msgs, q.tally, q.ready, q.waits, q.counters
+        pick, nxt = self._pick_consumer, q.sched.next
+        schedule, grant = self._timers.schedule, self._leases.grant
+        lease_ops, deliveries = effects.lease_batch.ops, effects.deliveries
+        touched = effects.touched
+        lease_key = keys.lease
         while True:
-            consumer = self._pick_consumer(q)
+            consumer = pick(q)
             if consumer is None:
                 return
-            picked = q.sched.next(check)
+            picked = nxt(check)
             if picked is None:
                 return
             key, msg_id = picked
-            rec = q.msgs[msg_id]
-            q.tally(rec.state, key, -1)
+            rec = msgs[msg_id]
+            tally(rec.state, key, -1)
             rec.state = transition(rec.state, Event.DELIVER) or State.LEASED
-            ks = q.tally(rec.state, key, +1)
+            ks = tally(rec.state, key, +1)
             if rec.throttle_keys:
                 self._limits.acquire(rec.throttle_keys, now)
             consumer.credit -= 1
             consumer.leases.add(msg_id)
-            q.ready.rotate(-1)
+            ready.rotate(-1)
             ks.delivered += 1
             ks.last_active = now
-            wait = max(0.0, now - rec.ready_at)
+            wait = now - rec.ready_at
+            if wait < 0.0:
+                wait = 0.0
             ks.add_wait(wait)
-            q.waits.append(wait)
-            q.counters["delivered"] += 1
-            self._timers.schedule(now + q.config.visibility_timeout_ms / 1000,
-                                  TimerRef(TimerKind.LEASE, qname, msg_id))
-            self._leases.grant(msg_id, consumer.id, consumer.peer, consumer.token)
-            effects.lease_batch.put(keys.lease(qname, msg_id),
-                                    LeaseRecord(deadline_ms, now_ms).encode())
-            effects.deliveries.append(Delivery(consumer.id, qname, msg_id))
-            effects.touched.append((qname, msg_id))
+            waits.append(wait)
+            counters["delivered"] += 1
+            schedule(expires_at, TimerRef(TimerKind.LEASE, qname, msg_id))
+            grant(msg_id, consumer.id, consumer.peer, consumer.token)
+            lease_ops.append((lease_key(qname, msg_id), lease_value))
+            deliveries.append(Delivery(consumer.id, qname, msg_id, now_ms))
+            touched.append((qname, msg_id))
 
     def _end_lease(self, qname: str, q: QueueState, rec: MessageRecord, effects: Effects,
                    *, expired: bool = False, unsettled: bool = False) -> None:
@@ -280,7 +290,7 @@ class Dispatcher(CoreState):
             return None
         if self._leases.owner(rec.id) != delivery.consumer:
             return None  # its lease ended and it went to another stream meanwhile
-        return self._read(delivery.queue, rec, "leased")
+        return self._read(delivery.queue, rec, "leased", delivery.leased_at_ms)
 
     # ---- timers -----------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from fila.server.model import MessageRecord
+from fila.server.model import MessageRecord, StoredMessage
 from fila.server.store import WriteBatch
 
 __all__ = ["Delivered", "Delivery", "Effects", "PreparedEnqueue", "merge"]
@@ -18,6 +18,7 @@ class Delivery:
     consumer: int
     queue: str
     msg_id: str
+    leased_at_ms: int = 0  # what the lease record says; saves reading it back to send
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,3 +87,5 @@ class PreparedEnqueue:
     record: MessageRecord
     batch: WriteBatch
     incarnation: int  # the queue's; a queue deleted and re-created meanwhile is another one
+    stored: StoredMessage | None = None  # kept for the first delivery (fresh.py)
+    payload: bytes = b""

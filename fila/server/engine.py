@@ -475,42 +475,47 @@ class Engine:
         """
         check_batch(len(items))
         self._admit()
+        broker = self.broker
         results: list[str | FilaError] = [""] * len(items)
-        prepared: list[tuple[int, PreparedEnqueue]] = []
+        prepared: list[PreparedEnqueue] = []
+        positions: list[int] = []
+        batch = WriteBatch()
+        now_ms = broker.clock.wall_ms()
         for i, (queue, headers, payload, delay_ms) in enumerate(items):
             try:
-                hooks = self.broker.check_enqueue(queue, headers, payload, delay_ms)
+                hooks = broker.check_enqueue(queue, headers, payload, delay_ms, now_ms)
                 decision: EnqueueDecision | None = None
                 if hooks is not None:
                     headers = dict(headers)
                     decision = await self.hook_calls.call(queue, hooks, "on_enqueue", headers,
                                                           len(payload), queue)
-                prepared.append((i, self.broker.prepare_enqueue(
-                    queue, headers, payload, delay_ms, decision, validate=hooks is not None)))
+                    now_ms = broker.clock.wall_ms()  # the hook took time
+                prepared.append(broker.prepare_enqueue(
+                    queue, headers, payload, delay_ms, decision, validate=hooks is not None,
+                    into=batch, now_ms=now_ms))
+                positions.append(i)
             except FilaError as exc:
                 results[i] = exc
         if not prepared:
             return results
-        batch = WriteBatch()
-        for _, p in prepared:
-            batch.extend(p.batch)
         written = self._submit(batch)
         try:
             await asyncio.shield(written)
         except asyncio.CancelledError:
-            for _, p in prepared:
-                written.add_done_callback(functools.partial(self._apply_late, p))
+            written.add_done_callback(functools.partial(self._apply_late_many, prepared))
             raise
-        parts: list[Effects] = []
-        for i, p in prepared:
-            try:
-                parts.append(self.broker.apply_enqueue(p))
-                results[i] = p.record.id
-            except QueueGoneError as gone:
-                parts.append(gone.effects)
-                results[i] = gone
-        await self._apply(merge(parts))
+        effects, gone = broker.apply_enqueue_many(prepared)
+        for n, (i, p) in enumerate(zip(positions, prepared, strict=True)):
+            results[i] = QueueGoneError(p.queue, Effects()) if n in gone else p.record.id
+        await self._apply(effects)
         return results
+
+    def _apply_late_many(self, prepared: list[PreparedEnqueue],
+                         written: asyncio.Future[None]) -> None:
+        if written.cancelled() or written.exception() is not None:
+            return
+        effects, _ = self.broker.apply_enqueue_many(prepared)
+        self._spawn(self._apply_logged(effects))
 
     async def ack(self, queue: str, message_id: str, peer: str = "", token: str = "") -> None:
         self._admit()
@@ -521,16 +526,9 @@ class Engine:
         """Settle many leases, one commit; each item's error (or None) in its place."""
         check_batch(len(items))
         self._admit()
-        results: list[FilaError | None] = []
-        parts: list[Effects] = []
-        for queue, message_id in items:
-            try:
-                parts.append(self.broker.ack(queue, message_id, peer, token))
-                results.append(None)
-            except FilaError as exc:
-                results.append(exc)
-        if parts:
-            await self._apply(merge(parts))
+        effects, results = self.broker.ack_many(items, peer, token)
+        if any(r is None for r in results):
+            await self._apply(effects)
         return results
 
     async def nack_batch(self, items: Sequence[tuple[str, str, str]], peer: str = "",

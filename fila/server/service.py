@@ -156,7 +156,9 @@ class HotPathService(service_pb2_grpc.FilaServiceServicer):  # type: ignore[misc
                         continue  # its lease ended while it waited here: not sent
                     message = item
                 if max_batch <= 1:
-                    yield service_pb2.ConsumeResponse(message=convert.message(message))
+                    single = service_pb2.ConsumeResponse()
+                    convert.fill_message(single.message, message)
+                    yield single
                     continue
                 # Batched: the next messages already waiting, in outbox (= DRR) order;
                 # never wait to fill a frame.
@@ -175,7 +177,11 @@ class HotPathService(service_pb2_grpc.FilaServiceServicer):  # type: ignore[misc
                         carry = item
                         break
                     frame.append(item)
-                yield service_pb2.ConsumeResponse(messages=[convert.message(m) for m in frame])
+                batched = service_pb2.ConsumeResponse()
+                add = batched.messages.add
+                for m in frame:
+                    convert.fill_message(add(), m)
+                yield batched
                 if ended:
                     await self._ended(context, request.queue)
                     return
@@ -195,7 +201,7 @@ class HotPathService(service_pb2_grpc.FilaServiceServicer):  # type: ignore[misc
     async def EnqueueBatch(self, request: service_pb2.EnqueueBatchRequest, context: Any
                            ) -> service_pb2.EnqueueBatchResponse:
         results = await self._engine.enqueue_batch(
-            [(m.queue, m.headers, m.payload, m.delay_ms) for m in request.messages])
+            [(m.queue, dict(m.headers), m.payload, m.delay_ms) for m in request.messages])
         return service_pb2.EnqueueBatchResponse(results=[
             service_pb2.EnqueueResult(message_id=r) if isinstance(r, str)
             else service_pb2.EnqueueResult(error=_item_error(r)) for r in results])
