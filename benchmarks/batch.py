@@ -21,7 +21,7 @@ Scenarios, each against a real ``fila-server`` (durable: fsync on every commit g
    do-nothing server's unary Enqueue rate with as many concurrent callers (the ceiling of
    one RPC per message through this client).
 
-Targets (reported, not asserted; issue 12): batched enqueue >= 100k msg/s and >= 0.5 of
+Targets (reported, not asserted): batched enqueue >= 100k msg/s and >= 0.5 of
 do-nothing, <= 0.05 fsyncs per message; unbatched drain >= 0.8 of the unary ceiling.
 Client and server share the machine's cores; the load average is printed.
 """

@@ -646,7 +646,7 @@ def main() -> None:
         return (r["rss_recovered"] - r["rss_empty"]) / n - payload
 
     bpm = per_msg(rec, len(PAYLOAD))
-    # Issue 12's targets for a million pending messages are tighter per message and
+    # The targets for a million pending messages are tighter per message and
     # looser in time than the 100 000-message ones.
     big = n >= 1_000_000
     t_rec, t_bpm = (10.0, 200.0) if big else (TARGET_RECOVERY_S, TARGET_BYTES_PER_MSG)
