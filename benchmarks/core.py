@@ -14,6 +14,11 @@ same run; the repetitions alternate between the two servers so background load
 drifts hit both alike. The ratio fila/do-nothing is the figure of merit: the
 ceiling of one message per RPC through this client on this machine.
 
+``--auth-overhead`` measures only the enqueue rate, of a server with API keys on (the
+producers use a key whose ACL grants ``produce`` on the queue) against one with auth off,
+alternating in the same run; target (docs/benchmarks.md, "Auth overhead"): the auth check
+costs <= 10 %.
+
 Targets (reported, not asserted; docs/benchmarks.md, "Broker core"): durable enqueue
 >= 0.8 of the do-nothing rate with 8 producers; p99 enqueue->deliver < 10 ms at light load;
 recovery of 100 000 messages < 5 s; <= 300 bytes of RSS per pending message beyond its payload.
@@ -127,8 +132,8 @@ PAYLOAD = b"x" * 100
 HEADERS = {"tenant": "acme"}
 
 
-def rate_threads(addr: str, queue: str, producers: int, seconds: float, warmup: float
-                 ) -> tuple[float, int]:
+def rate_threads(addr: str, queue: str, producers: int, seconds: float, warmup: float,
+                 api_key: str | None = None) -> tuple[float, int]:
     """``producers`` threads, one blocking Client each; (msgs/s over the window, all calls)."""
     counts = [0] * producers
     totals = [0] * producers
@@ -137,7 +142,7 @@ def rate_threads(addr: str, queue: str, producers: int, seconds: float, warmup: 
     barrier = threading.Barrier(producers + 1)
 
     def work(i: int) -> None:
-        with Client(addr) as c:
+        with Client(addr, api_key=api_key) as c:
             c.enqueue(queue, HEADERS, PAYLOAD)  # connect before the clock starts
             barrier.wait()
             n = 0
@@ -167,8 +172,8 @@ def rate_threads(addr: str, queue: str, producers: int, seconds: float, warmup: 
     return sum(counts) / seconds, sum(totals)
 
 
-def rate_asyncio(addr: str, queue: str, producers: int, seconds: float, warmup: float
-                 ) -> tuple[float, int]:
+def rate_asyncio(addr: str, queue: str, producers: int, seconds: float, warmup: float,
+                 api_key: str | None = None) -> tuple[float, int]:
     """``producers`` asyncio tasks sharing one AsyncClient (one channel); as rate_threads.
 
     Coalescing is off: this measures the unary path, one Enqueue RPC per message, as the
@@ -177,7 +182,7 @@ def rate_asyncio(addr: str, queue: str, producers: int, seconds: float, warmup: 
     """
 
     async def main() -> tuple[float, int]:
-        async with AsyncClient(addr, enqueue_coalesce=False) as c:
+        async with AsyncClient(addr, api_key=api_key, enqueue_coalesce=False) as c:
             await c.enqueue(queue, HEADERS, PAYLOAD)
             loop = asyncio.get_running_loop()
             start = loop.time()
@@ -412,6 +417,129 @@ def update_docs(block: str) -> None:
 # ---- main ----------------------------------------------------------------------------
 
 
+AUTH_BOOT = "bench-bootstrap-key"
+TARGET_AUTH_COST = 0.10
+
+
+def guard_cost_us(n: int = 100_000) -> tuple[float, float]:
+    """In-process, no network: one Enqueue handler called bare and behind the AuthGuard
+    (a produce-only key), in microseconds per call. What the check adds, free of the noise
+    a shared machine puts on end-to-end rates."""
+    from fila.server.auth import Keyring
+    from fila.server.auth_guard import AuthGuard
+
+    ring = Keyring(AUTH_BOOT)
+    key, plaintext, _ = ring.create("producer", 0, False, 1)
+    ring.apply_put(key)
+    key, _ = ring.set_acl(key.key_id, [("produce", "rate")])
+    ring.apply_put(key)
+
+    async def bare(request: Any, context: Any) -> Any:
+        return service_pb2.EnqueueResponse(message_id="x")
+
+    guarded = AuthGuard(ring).wrap("/fila.v1.FilaService/Enqueue",
+                                   grpc.unary_unary_rpc_method_handler(bare)).unary_unary
+
+    class Context:
+        metadata = (("user-agent", "grpc-python"), ("authorization", f"Bearer {plaintext}"))
+
+        def invocation_metadata(self) -> Any:
+            return self.metadata
+
+    request = service_pb2.EnqueueRequest(queue="rate", headers=HEADERS, payload=PAYLOAD)
+    context = Context()
+
+    async def per_call(fn: Any) -> float:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            await fn(request, context)
+        return (time.perf_counter() - t0) / n * 1e6
+
+    async def both() -> tuple[float, float]:
+        runs = [(await per_call(bare), await per_call(guarded)) for _ in range(3)]
+        return min(r[0] for r in runs), min(r[1] for r in runs)
+
+    return asyncio.run(both())
+
+
+def auth_overhead(args: argparse.Namespace) -> None:
+    """Enqueue rate with auth on (a produce-only key) vs off, alternating, same run."""
+    repeats = args.repeats or (1 if args.quick else 3)
+    seconds = args.seconds or (2.0 if args.quick else 5.0)
+    drivers = sorted(DRIVERS) if args.driver == "both" else [args.driver]
+    print(header())
+    load_before = loadavg()
+    root = Path(tempfile.mkdtemp(prefix="fila-bench-auth-"))
+    rates: dict[tuple[str, str, int], list[float]] = {}
+    cpus: dict[tuple[str, str, int], list[float]] = {}
+    try:
+        # fsync off on both: the check is compared with the broker's CPU path, not hidden
+        # behind the disk's sync time (which only makes the relative cost smaller).
+        off = FilaServer(root / "off", {"storage": {"fsync": False}})
+        on = FilaServer(root / "on", {"storage": {"fsync": False},
+                                      "auth": {"bootstrap_apikey": AUTH_BOOT}})
+        off.start()
+        on.start()
+        try:
+            with Client(off.addr) as c:
+                c.create_queue("rate")
+            with Client(on.addr, api_key=AUTH_BOOT) as c:
+                c.create_queue("rate")
+                created = c.create_api_key("producer")
+                c.set_acl(created.key_id, [("produce", "rate")])
+            # "hdr": the auth-off server, with clients sending the key anyway (it ignores
+            # it): what carrying "authorization: Bearer ..." costs, apart from checking it.
+            servers = [("off", off.addr, None, off.pid), ("hdr", off.addr, created.key, off.pid),
+                       ("on", on.addr, created.key, on.pid)]
+            for r in range(repeats):
+                for dname in drivers:
+                    for p in (1, 8):
+                        # Alternate which goes first, so drift in background load is shared.
+                        for kind, addr, key, pid in servers[r % 3:] + servers[:r % 3]:
+                            cpu0 = cpu_seconds(pid)
+                            value, total = DRIVERS[dname](addr, "rate", p, seconds, 0.5, key)
+                            us = (cpu_seconds(pid) - cpu0) / total * 1e6
+                            rates.setdefault((dname, kind, p), []).append(value)
+                            cpus.setdefault((dname, kind, p), []).append(us)
+                            print(f"  rep {r + 1}/{repeats} {dname:>7} auth {kind:>3} "
+                                  f"producers={p}: {value:,.0f} msgs/s, server CPU "
+                                  f"{us:,.0f} us/msg, load {loadavg().split()[0]}", flush=True)
+        finally:
+            off.kill()
+            on.kill()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    print(f"\n- Load average before {load_before}, after {loadavg()}; "
+          f"{repeats} repetition(s) of {seconds:g} s; median (min-max)\n")
+    print("| Producers | msgs/s: auth off / off + header / on | server CPU per msg: off / "
+          "off + header / on | on vs off: rate cost, CPU cost | on vs off + header: CPU | "
+          "<= 10 % |")
+    print("|---|---|---|---|---|---|")
+    for dname in drivers:
+        for p in (1, 8):
+            r_off, r_hdr, r_on = (rates[(dname, k, p)] for k in ("off", "hdr", "on"))
+            c_off, c_hdr, c_on = (cpus[(dname, k, p)] for k in ("off", "hdr", "on"))
+            rate_cost = [1 - a / b for a, b in zip(r_on, r_off, strict=True)]
+            cpu_cost = [a / b - 1 for a, b in zip(c_on, c_off, strict=True)]
+            check_cost = [a / b - 1 for a, b in zip(c_on, c_hdr, strict=True)]
+
+            def pc(values: list[float]) -> str:
+                return f"{statistics.median(values) * 100:.1f} %"
+
+            print(f"| {p} ({dname}) | {statistics.median(r_off):,.0f} / "
+                  f"{statistics.median(r_hdr):,.0f} / {statistics.median(r_on):,.0f} | "
+                  f"{statistics.median(c_off):,.0f} / {statistics.median(c_hdr):,.0f} / "
+                  f"{statistics.median(c_on):,.0f} us | {pc(rate_cost)}, {pc(cpu_cost)} | "
+                  f"{pc(check_cost)} | {met(statistics.median(cpu_cost) <= TARGET_AUTH_COST)} |")
+    bare_us, guarded_us = guard_cost_us()
+    fila_cpu = statistics.median(
+        [x for (_, kind, _), v in cpus.items() if kind == "off" for x in v])
+    print(f"\nIn-process, no network: the Enqueue handler {bare_us:.2f} us bare, "
+          f"{guarded_us:.2f} us behind the guard: the check adds {guarded_us - bare_us:.2f} us, "
+          f"{(guarded_us - bare_us) / fila_cpu * 100:.1f} % of the {fila_cpu:,.0f} us of server "
+          "CPU an enqueue costs (median, auth off, above).")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="one repetition, short windows")
@@ -425,10 +553,15 @@ def main() -> None:
                     help="skip the 0-byte-payload recovery/memory run (skipped with --quick)")
     ap.add_argument("--update-docs", action="store_true",
                     help="rewrite the generated block of docs/benchmarks.md")
+    ap.add_argument("--auth-overhead", action="store_true",
+                    help="only the enqueue rate, auth on vs off (target: <= 10 %% cost)")
     ap.add_argument("--noop-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.noop_server:
         run_noop_server(args.noop_server)
+        return
+    if args.auth_overhead:
+        auth_overhead(args)
         return
     repeats = args.repeats or (1 if args.quick else 3)
     seconds = args.seconds or (2.0 if args.quick else 5.0)

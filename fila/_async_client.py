@@ -18,6 +18,9 @@ from fila._acker import AsyncAcker
 from fila._client_common import (
     AsyncStream,
     T,
+    _acl,
+    _api_key_info,
+    _auth_metadata,
     _create_req,
     _details,
     _dlq_of,
@@ -32,6 +35,7 @@ from fila._client_common import (
     _stats_snapshot,
     _StreamTokens,
     _test_hook_req,
+    _tls_options,
     _token_of,
     _update_req,
     admin_pb2,
@@ -45,7 +49,10 @@ from fila.addr import parse_addr
 from fila.errors import FilaError
 from fila.types import (
     STREAM_TOKEN_KEY,
+    Acl,
+    ApiKeyInfo,
     ConsumeMessage,
+    CreatedApiKey,
     EnqueueItem,
     HookResult,
     ListedMessage,
@@ -67,12 +74,20 @@ class AsyncClient:
         addr: ``host:port`` or ``http://host:port`` (``https://`` for TLS).
         timeout: Seconds allowed for each unary call (None = no limit). Streams
             (``consume``, ``watch_stats``) have no deadline.
+        tls: Use TLS, verifying the broker with the system trust store (also implied by
+            ``https://`` and by ``ca_cert``).
+        ca_cert: PEM CA certificate that signed the broker's certificate (implies TLS).
+        client_cert: PEM client certificate, for a broker that requires mTLS.
+        client_key: PEM private key of ``client_cert``.
+        api_key: Sent with every call as ``authorization: Bearer <key>``.
         enqueue_coalesce: Send concurrent ``enqueue()`` calls together as EnqueueBatch
             RPCs: calls made while one is in flight go in the next (a lone call is sent
             at once, as a unary Enqueue). False: one RPC per call.
         enqueue_linger: Seconds each enqueue may wait for others to join its batch
             (0 = none: coalescing then adds no latency).
         enqueue_max_batch: Most messages per coalesced batch (at most 1000).
+
+    The TLS and ``api_key`` options are those of the published fila-python SDK.
 
     Every method raises :class:`fila.errors.UnavailableError` when the broker
     cannot be reached; the ``Raises:`` sections list what else each one can raise.
@@ -83,14 +98,21 @@ class AsyncClient:
         addr: str = "localhost:5555",
         *,
         timeout: float | None = 10.0,
+        tls: bool = False,
+        ca_cert: bytes | None = None,
+        client_cert: bytes | None = None,
+        client_key: bytes | None = None,
+        api_key: str | None = None,
         enqueue_coalesce: bool = True,
         enqueue_linger: float = 0.0,
         enqueue_max_batch: int = MAX_BATCH_ITEMS,
     ) -> None:
         self.addr = addr
         self._timeout = timeout
-        target, tls = parse_addr(addr)
-        self._channel = _open_channel(target, tls)
+        target, https = parse_addr(addr)
+        tls_options = _tls_options(tls or https, ca_cert, client_cert, client_key)
+        self._channel = _open_channel(target, tls_options)
+        self._auth = _auth_metadata(api_key)
         self._service = service_pb2_grpc.FilaServiceStub(self._channel)
         self._admin_stub: Any = None
         self._tokens = _StreamTokens()
@@ -124,6 +146,8 @@ class AsyncClient:
     async def _unary(
         self, method: Any, request: Any, *, message_scoped: bool = False, metadata: Any = None
     ) -> Any:
+        if self._auth:
+            metadata = self._auth + tuple(metadata or ())
         try:
             return await method(request, timeout=self._timeout, metadata=metadata)
         except grpc.RpcError as e:
@@ -202,7 +226,7 @@ class AsyncClient:
             UnavailableError: the broker went away.
         """
         req = service_pb2.ConsumeRequest(queue=queue, prefetch=prefetch, max_batch=max_batch)
-        call = self._service.Consume(req)
+        call = self._service.Consume(req, metadata=self._auth or None)
         token: list[str] = []
         pending: list[ConsumeMessage] = []  # the rest of a batched frame, in order
 
@@ -518,7 +542,7 @@ class AsyncClient:
             UnavailableError: the broker went away.
         """
         req = admin_pb2.WatchStatsRequest(queue=queue, interval_ms=interval_ms, top_keys=top_keys)
-        call = self._admin.WatchStats(req)
+        call = self._admin.WatchStats(req, metadata=self._auth or None)
 
         async def convert(frame: Any) -> StatsSnapshot:
             return _stats_snapshot(frame)
@@ -533,3 +557,64 @@ class AsyncClient:
         """
         resp = await self._unary(self._admin.GetServerInfo, admin_pb2.GetServerInfoRequest())
         return _server_info(resp)
+
+    # -- API keys and ACLs (superadmin keys only, when auth is on) --
+
+    async def create_api_key(
+        self, name: str, *, expires_at_ms: int = 0, is_superadmin: bool = False
+    ) -> CreatedApiKey:
+        """Create an API key; the plaintext ``key`` is returned this once (the broker keeps
+        only its hash). ``expires_at_ms``: wall-clock expiry in Unix ms (0 = never).
+
+        Raises:
+            InvalidArgumentError: an empty name, or an expiry in the past.
+            PermissionDeniedError: the caller is not a superadmin.
+        """
+        req = admin_pb2.CreateApiKeyRequest(
+            name=name, expires_at_ms=expires_at_ms, is_superadmin=is_superadmin
+        )
+        resp = await self._unary(self._admin.CreateApiKey, req)
+        return CreatedApiKey(resp.key_id, resp.key, resp.is_superadmin)
+
+    async def revoke_api_key(self, key_id: str) -> None:
+        """Revoke a key: its next call is refused and its open streams end.
+
+        Raises:
+            NotFoundError: no key with that id.
+            PermissionDeniedError: the caller is not a superadmin.
+        """
+        await self._unary(self._admin.RevokeApiKey, admin_pb2.RevokeApiKeyRequest(key_id=key_id))
+
+    async def list_api_keys(self) -> list[ApiKeyInfo]:
+        """Every stored key (never the key itself), oldest first.
+
+        Raises:
+            PermissionDeniedError: the caller is not a superadmin.
+        """
+        resp = await self._unary(self._admin.ListApiKeys, admin_pb2.ListApiKeysRequest())
+        return [_api_key_info(k) for k in resp.keys]
+
+    async def set_acl(self, key_id: str, permissions: Sequence[tuple[str, str]]) -> None:
+        """Replace a key's permissions: (kind, pattern) pairs, kind ``produce``, ``consume``
+        or ``admin``, pattern a queue name, ``*`` or a prefix such as ``orders.*``.
+
+        Raises:
+            NotFoundError: no key with that id.
+            InvalidArgumentError: an unknown kind or a malformed pattern.
+            PermissionDeniedError: the caller is not a superadmin.
+        """
+        req = admin_pb2.SetAclRequest(
+            key_id=key_id,
+            permissions=[admin_pb2.AclPermission(kind=k, pattern=p) for k, p in permissions],
+        )
+        await self._unary(self._admin.SetAcl, req)
+
+    async def get_acl(self, key_id: str) -> Acl:
+        """A key's permissions.
+
+        Raises:
+            NotFoundError: no key with that id.
+            PermissionDeniedError: the caller is not a superadmin.
+        """
+        resp = await self._unary(self._admin.GetAcl, admin_pb2.GetAclRequest(key_id=key_id))
+        return _acl(resp)

@@ -12,7 +12,10 @@ from typing import Protocol
 from fila._acker import BlockingAcker
 from fila.errors import FilaError
 from fila.types import (
+    Acl,
+    ApiKeyInfo,
     ConsumeMessage,
+    CreatedApiKey,
     EnqueueItem,
     HookResult,
     ListedMessage,
@@ -296,5 +299,54 @@ class ClientAPI(Protocol):
 
         Raises:
             UnavailableError: the broker cannot be reached.
+        """
+        ...
+
+    def create_api_key(
+        self, name: str, *, expires_at_ms: int = 0, is_superadmin: bool = False
+    ) -> CreatedApiKey:
+        """Create an API key; the plaintext ``key`` is returned this once (the broker keeps
+        only its hash). ``expires_at_ms``: wall-clock expiry in Unix ms (0 = never).
+
+        Raises:
+            InvalidArgumentError: an empty name, or an expiry in the past.
+            PermissionDeniedError: the caller is not a superadmin.
+        """
+        ...
+
+    def revoke_api_key(self, key_id: str) -> None:
+        """Revoke a key: its next call is refused and its open streams end.
+
+        Raises:
+            NotFoundError: no key with that id.
+            PermissionDeniedError: the caller is not a superadmin.
+        """
+        ...
+
+    def list_api_keys(self) -> list[ApiKeyInfo]:
+        """Every stored key (never the key itself), oldest first.
+
+        Raises:
+            PermissionDeniedError: the caller is not a superadmin.
+        """
+        ...
+
+    def set_acl(self, key_id: str, permissions: Sequence[tuple[str, str]]) -> None:
+        """Replace a key's permissions: (kind, pattern) pairs, kind ``produce``, ``consume``
+        or ``admin``, pattern a queue name, ``*`` or a prefix such as ``orders.*``.
+
+        Raises:
+            NotFoundError: no key with that id.
+            InvalidArgumentError: an unknown kind or a malformed pattern.
+            PermissionDeniedError: the caller is not a superadmin.
+        """
+        ...
+
+    def get_acl(self, key_id: str) -> Acl:
+        """A key's permissions.
+
+        Raises:
+            NotFoundError: no key with that id.
+            PermissionDeniedError: the caller is not a superadmin.
         """
         ...

@@ -18,6 +18,8 @@ import grpc
 from fila import __version__, errors
 from fila.types import (
     STREAM_TOKEN_KEY,
+    Acl,
+    ApiKeyInfo,
     ConsumeMessage,
     HookResult,
     KeySnapshot,
@@ -219,7 +221,18 @@ def _hook_result(resp: Any) -> HookResult:
 
 
 def _server_info(resp: Any) -> ServerInfo:
-    return _record(ServerInfo, resp, features=tuple(resp.features))
+    return _record(ServerInfo, resp, features=tuple(resp.features),
+                   caller_permissions=tuple((p.kind, p.pattern)
+                                            for p in resp.caller_permissions))
+
+
+def _api_key_info(pb: Any) -> ApiKeyInfo:
+    return _record(ApiKeyInfo, pb)
+
+
+def _acl(resp: Any) -> Acl:
+    return Acl(resp.key_id, tuple((p.kind, p.pattern) for p in resp.permissions),
+               resp.is_superadmin)
 
 
 # ---- requests shared by both clients ------------------------------------------
@@ -268,8 +281,35 @@ def _test_hook_req(
     )
 
 
-def _channel_credentials(tls: bool) -> grpc.ChannelCredentials | None:
-    return grpc.ssl_channel_credentials() if tls else None
+@dataclasses.dataclass(frozen=True)
+class _Tls:
+    ca_cert: bytes | None
+    client_cert: bytes | None
+    client_key: bytes | None
+
+
+def _tls_options(tls: bool, ca_cert: bytes | None, client_cert: bytes | None,
+                 client_key: bytes | None) -> _Tls | None:
+    """The channel's TLS settings (None: plaintext), checked as the published SDK does."""
+    use_tls = tls or ca_cert is not None
+    if (client_cert is not None or client_key is not None) and not use_tls:
+        raise ValueError(
+            "client_cert and client_key require ca_cert or tls=True to establish a TLS channel")
+    if (client_cert is None) != (client_key is None):
+        raise ValueError("client_cert and client_key go together (mutual TLS needs both)")
+    return _Tls(ca_cert, client_cert, client_key) if use_tls else None
+
+
+def _auth_metadata(api_key: str | None) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {api_key}"),) if api_key else ()
+
+
+def _channel_credentials(tls: _Tls | None) -> grpc.ChannelCredentials | None:
+    if tls is None:
+        return None
+    return grpc.ssl_channel_credentials(root_certificates=tls.ca_cert,
+                                        private_key=tls.client_key,
+                                        certificate_chain=tls.client_cert)
 
 
 # ---- streams ------------------------------------------------------------------
@@ -359,14 +399,14 @@ class AsyncStream(Generic[T]):
 # ---- the per-side pieces ------------------------------------------------------
 
 
-def _sync_channel(target: str, tls: bool) -> grpc.Channel:
+def _sync_channel(target: str, tls: _Tls | None) -> grpc.Channel:
     creds = _channel_credentials(tls)
     if creds is None:
         return grpc.insecure_channel(target, options=_CHANNEL_OPTIONS)
     return grpc.secure_channel(target, creds, options=_CHANNEL_OPTIONS)
 
 
-def _async_channel(target: str, tls: bool) -> Any:
+def _async_channel(target: str, tls: _Tls | None) -> Any:
     import grpc.aio  # only the asyncio client pays for it
 
     creds = _channel_credentials(tls)

@@ -6,7 +6,10 @@ from dataclasses import dataclass
 
 __all__ = [
     "STREAM_TOKEN_KEY",
+    "Acl",
+    "ApiKeyInfo",
     "ConsumeMessage",
+    "CreatedApiKey",
     "EnqueueItem",
     "HookResult",
     "KeySnapshot",
@@ -184,3 +187,49 @@ class ServerInfo:
     commit_groups: int = 0
     commit_batches: int = 0
     fsync: bool = True
+    storage_error: str = ""
+    # Who the caller is when auth is on (GetServerInfo answers per key).
+    auth_enabled: bool = False
+    caller_key_id: str = ""
+    caller_name: str = ""
+    caller_superadmin: bool = False
+    caller_permissions: tuple[tuple[str, str], ...] = ()  # (kind, pattern)
+
+    def may(self, kind: str, queue: str | None = None) -> bool:
+        """Whether the caller's key grants ``kind`` (produce, consume, admin) on ``queue``
+        (None: on every queue, pattern ``*``). Always true with auth off."""
+        if not self.auth_enabled or self.caller_superadmin:
+            return True
+        for k, pattern in self.caller_permissions:
+            if k != kind:
+                continue
+            if pattern == "*" or (queue is not None and (
+                    pattern == queue
+                    or (pattern.endswith("*") and queue.startswith(pattern[:-1])))):
+                return True
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedApiKey:
+    """A new API key; ``key`` is the plaintext, shown this once (the broker keeps a hash)."""
+
+    key_id: str
+    key: str
+    is_superadmin: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyInfo:
+    key_id: str
+    name: str
+    created_at_ms: int = 0
+    expires_at_ms: int = 0  # 0 = never
+    is_superadmin: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Acl:
+    key_id: str
+    permissions: tuple[tuple[str, str], ...]  # (kind, pattern)
+    is_superadmin: bool = False

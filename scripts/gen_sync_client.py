@@ -69,7 +69,10 @@ from typing import Protocol
 from fila._acker import BlockingAcker
 from fila.errors import FilaError
 from fila.types import (
+    Acl,
+    ApiKeyInfo,
     ConsumeMessage,
+    CreatedApiKey,
     EnqueueItem,
     HookResult,
     ListedMessage,

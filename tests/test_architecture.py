@@ -44,6 +44,7 @@ CORE = [
     "runtime_config",
     "hookguard",
     "fresh",
+    "auth",
 ]
 FORBIDDEN_IN_CORE = ["lupa", "grpc", "google.protobuf", "asyncio", "time", "rocksdict"]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from fila.cli import common, config, demo, hook, message, queue, redrive, tui, version
+from fila.cli import auth, common, config, demo, hook, message, queue, redrive, tui, version
 from fila.cli.common import FilaCommand
 
 app = typer.Typer(
@@ -27,6 +27,7 @@ app.command("enqueue", cls=FilaCommand)(message.enqueue)
 app.command("consume", cls=FilaCommand)(message.consume)
 app.command("peek", cls=FilaCommand)(message.peek)
 app.add_typer(hook.app, name="hook")  # test
+app.add_typer(auth.app, name="auth")  # key create | list | revoke, acl set | get
 app.command("version", cls=FilaCommand)(version.version)
 
 
@@ -34,7 +35,9 @@ tui.register(app)  # tui
 demo.register(app)  # demo
 
 # Options of the root that may also be written after the command (`fila queue list --addr X`).
-GLOBAL_OPTIONS: dict[str, bool] = {"--addr": True, "--json": False, "--yes": False, "-y": False}
+GLOBAL_OPTIONS: dict[str, bool] = {"--addr": True, "--json": False, "--yes": False, "-y": False,
+                                   "--api-key": True, "--tls-ca": True, "--tls-cert": True,
+                                   "--tls-key": True}
 
 
 def hoist_global_options(root: typer.core.TyperGroup, args: list[str]) -> list[str]:

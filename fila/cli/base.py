@@ -28,7 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fila.errors import FilaError, InvalidArgumentError, OverloadedError, UnavailableError
+from fila.errors import (
+    FilaError,
+    InvalidArgumentError,
+    OverloadedError,
+    UnauthenticatedError,
+    UnavailableError,
+)
 
 if TYPE_CHECKING:
     from fila.client import Client
@@ -44,6 +50,11 @@ class State:
     addr: str = DEFAULT_ADDR
     json: bool = False
     yes: bool = False
+    # Security options; None falls back to FILA_API_KEY / FILA_TLS_CA / _CERT / _KEY.
+    api_key: str | None = None
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
 
 
 def env_addr() -> str:
@@ -76,6 +87,8 @@ def describe_error(error: FilaError, addr: str = "") -> str:
         if error.message.startswith(CONNECT_FAILURE_PREFIX):
             return error.message
         return "broker unavailable (connection lost or server down)"
+    if isinstance(error, UnauthenticatedError):
+        return f"{error.message} (pass --api-key or set FILA_API_KEY)"
     return error.message or f"request failed ({error.code_name})"
 
 
@@ -135,12 +148,30 @@ def check_addr(addr: str) -> None:
         raise fail(e.message, USAGE_EXIT) from None
 
 
+def _pem(path: str | None, option: str) -> bytes | None:
+    if not path:
+        return None
+    try:
+        return Path(path).expanduser().read_bytes()
+    except OSError as e:
+        raise fail(f"cannot read {option} {path}: {e.strerror or e}") from None
+
+
 def open_client(st: State, *, timeout: float | None = 10.0) -> Client:
-    """A client for ``st.addr`` (exit 2 first when the address is malformed)."""
+    """A client for ``st.addr`` with the TLS files and API key of ``st`` (or the
+    environment); exit 2 first when the address is malformed, 1 when a file is unreadable."""
     check_addr(st.addr)
     from fila.client import Client
 
-    return Client(st.addr, timeout=timeout)
+    env = os.environ
+    ca = _pem(st.tls_ca or env.get("FILA_TLS_CA"), "--tls-ca")
+    cert = _pem(st.tls_cert or env.get("FILA_TLS_CERT"), "--tls-cert")
+    key = _pem(st.tls_key or env.get("FILA_TLS_KEY"), "--tls-key")
+    if (cert is None) != (key is None):
+        raise fail("--tls-cert and --tls-key go together (a client certificate and its key)",
+                   USAGE_EXIT)
+    return Client(st.addr, timeout=timeout, ca_cert=ca, client_cert=cert, client_key=key,
+                  tls=cert is not None, api_key=st.api_key or env.get("FILA_API_KEY") or None)
 
 
 @contextmanager

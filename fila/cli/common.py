@@ -68,6 +68,26 @@ AddrOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+ApiKeyOpt = Annotated[
+    str | None,
+    typer.Option("--api-key", envvar="FILA_API_KEY", show_envvar=True,
+                 help="API key, sent as 'authorization: Bearer <key>' (when auth is on)."),
+]
+TlsCaOpt = Annotated[
+    str | None,
+    typer.Option("--tls-ca", envvar="FILA_TLS_CA", show_envvar=True, metavar="FILE",
+                 help="PEM CA certificate that signed the broker's certificate (turns TLS on)."),
+]
+TlsCertOpt = Annotated[
+    str | None,
+    typer.Option("--tls-cert", envvar="FILA_TLS_CERT", show_envvar=True, metavar="FILE",
+                 help="PEM client certificate, for a broker that requires mTLS."),
+]
+TlsKeyOpt = Annotated[
+    str | None,
+    typer.Option("--tls-key", envvar="FILA_TLS_KEY", show_envvar=True, metavar="FILE",
+                 help="PEM private key of --tls-cert."),
+]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
 
@@ -76,9 +96,14 @@ def root_callback(
     addr: AddrOpt = DEFAULT_ADDR,
     json_out: JsonOpt = False,
     yes: YesOpt = False,
+    api_key: ApiKeyOpt = None,
+    tls_ca: TlsCaOpt = None,
+    tls_cert: TlsCertOpt = None,
+    tls_key: TlsKeyOpt = None,
 ) -> None:
     """Fila: a message broker with fair scheduling and per-key throttling."""
-    ctx.obj = State(addr=addr, json=json_out, yes=yes)
+    ctx.obj = State(addr=addr, json=json_out, yes=yes, api_key=api_key, tls_ca=tls_ca,
+                    tls_cert=tls_cert, tls_key=tls_key)
 
 
 def state(ctx: typer.Context) -> State:

@@ -181,16 +181,16 @@ def demo(
     ] = False,
 ) -> None:
     """Run a noisy, a quiet and a throttled tenant plus a consumer until Ctrl-C."""
-    from fila.cli.base import check_addr, describe_error
-    from fila.cli.tui import _root_addr
-    from fila.client import Client
+    from fila.cli.base import check_addr, describe_error, open_client
+    from fila.cli.tui import _root_addr, root_state
     from fila.errors import FilaError
 
     target = addr or _root_addr(ctx)
     check_addr(target)
 
     def make_client() -> Client:
-        return Client(target)
+        # The global --api-key / --tls-* options (or env) apply to every demo client.
+        return open_client(root_state(ctx, target))
 
     try:
         with make_client() as client:

@@ -11,7 +11,8 @@ Typer commands (fila/cli/oneshot.py); tests/cli/test_cli_startup.py runs both wa
     fila [--addr A] [--json] [-y] enqueue QUEUE PAYLOAD [-H K=V]... [--delay MS] [--json]
     fila [--addr A] [--json] [-y] version [--json]
 
-(``--addr`` and the other global options may also follow the command.) ``fila enqueue
+(``--addr`` and the other global options may also follow the command, and so may the
+security options ``--api-key``, ``--tls-ca``, ``--tls-cert``, ``--tls-key``.) ``fila enqueue
 --jsonl`` (many messages) goes to Typer: its start-up cost is spread over the batch.
 """
 
@@ -31,10 +32,14 @@ class _Parsed:
     positionals: list[str] = field(default_factory=list)
     headers: list[str] = field(default_factory=list)
     delay_ms: int = 0
+    security: dict[str, str] = field(default_factory=dict)
 
 
 # Global flags, accepted before or after the command (--addr, which takes a value, too).
 _GLOBAL_FLAGS = {"--json": "json", "--yes": None, "-y": None}
+# Global options with a value -> the State field they fill.
+_SECURITY = {"--api-key": "api_key", "--tls-ca": "tls_ca", "--tls-cert": "tls_cert",
+             "--tls-key": "tls_key"}
 # Per command: the options that take a value, and the field each fills.
 _VALUE_OPTS: dict[str, dict[str, str]] = {
     "enqueue": {"--header": "headers", "-H": "headers", "--delay": "delay_ms"},
@@ -55,7 +60,7 @@ def parse(argv: Sequence[str]) -> _Parsed | None:
         if token in _GLOBAL_FLAGS:
             if _GLOBAL_FLAGS[token] == "json":
                 target.json = True
-        elif name == "--addr":
+        elif name == "--addr" or name in _SECURITY:
             if eq:
                 value = inline
             elif i + 1 < len(args):
@@ -63,11 +68,15 @@ def parse(argv: Sequence[str]) -> _Parsed | None:
                 value = args[i]
             else:
                 return None
-            target.addr = value
+            if name == "--addr":
+                target.addr = value
+            else:
+                target.security[_SECURITY[name]] = value
         elif parsed is None:
             if token not in _VALUE_OPTS:
                 return None  # another command, an option Typer knows, or --help
-            parsed = _Parsed(command=token, addr=before.addr, json=before.json)
+            parsed = _Parsed(command=token, addr=before.addr, json=before.json,
+                             security=before.security)
         elif name in _VALUE_OPTS[parsed.command]:
             if eq:
                 value = inline
@@ -103,7 +112,10 @@ def run(argv: Sequence[str]) -> bool:
     from fila.cli.base import State, env_addr
     from fila.cli.oneshot import run_enqueue, run_version
 
-    st = State(addr=parsed.addr if parsed.addr is not None else env_addr(), json=parsed.json)
+    sec = parsed.security
+    st = State(addr=parsed.addr if parsed.addr is not None else env_addr(), json=parsed.json,
+               api_key=sec.get("api_key"), tls_ca=sec.get("tls_ca"),
+               tls_cert=sec.get("tls_cert"), tls_key=sec.get("tls_key"))
     commands: dict[str, Callable[[], None]] = {
         "enqueue": lambda: run_enqueue(
             st,

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import dataclasses
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-__all__ = ["register", "tui"]
+if TYPE_CHECKING:
+    from fila.cli.base import State
+
+__all__ = ["register", "root_state", "tui"]
 
 
 def tui(
@@ -32,22 +36,34 @@ def tui(
     ] = 100,
 ) -> None:
     """Live dashboard: who is waiting, and why. Edit hooks, limits and redrive DLQs."""
-    from fila.cli.base import check_addr
+    from fila.cli.base import check_addr, open_client
 
     target = addr or _root_addr(ctx)
     check_addr(target)  # a malformed address is a usage error: one line, exit 2
     # Imported here so `fila --help` (and a mistyped address) does not load Textual and grpc.
-    from fila.client import Client
     from fila.tui.app import build_app
 
     # The app owns the client from here: it closes it on exit to end the stats stream.
-    client = Client(target)
+    # TLS files and the API key: the global options (--tls-ca ... --api-key) or env.
+    client = open_client(root_state(ctx, target))
     try:
         build_app(
             client, addr=target, read_only=read_only, interval_ms=interval_ms, top_keys=top_keys
         ).run()
     finally:
         client.close()
+
+
+def root_state(ctx: typer.Context, addr: str) -> State:
+    """The root options (security ones included) with ``addr`` as the address."""
+    from fila.cli.base import State
+
+    try:
+        from fila.cli.common import state
+
+        return dataclasses.replace(state(ctx), addr=addr)
+    except ImportError:  # the CLI core is optional for this command
+        return State(addr=addr)
 
 
 def _root_addr(ctx: typer.Context) -> str:

@@ -187,19 +187,20 @@ def load_config(
             origins[name] = var
     config = replace(config, origins=tuple(origins.items()), **overrides)
     _validate_addr(config.listen_addr, origins.get("listen_addr", "defaults: listen_addr"))
-    _refuse_unbuilt_security(config)
+    _check_security(config)
     return config
 
 
-def _refuse_unbuilt_security(config: ServerConfig) -> None:
-    """TLS and API keys are not built yet. Serving plaintext without auth while the
-    operator believes both are on would be worse than not starting."""
+def _check_security(config: ServerConfig) -> None:
+    """TLS needs a certificate and its key together; a CA file alone means nothing.
+    (Whether the files exist and parse is checked at start: fila/server/tls.py.)"""
     origins = dict(config.origins)
-    asked = [origins.get(name, name) for name in ("tls_cert_file", "tls_key_file",
-                                                  "tls_ca_file", "bootstrap_apikey")
-             if getattr(config, name)]
-    if asked:
-        raise ConfigError(
-            f"{', '.join(asked)} set, but this fila-server does not support TLS or API keys "
-            "yet; remove them to run without"
-        )
+    cert, key, ca = config.tls_cert_file, config.tls_key_file, config.tls_ca_file
+    if bool(cert) != bool(key):
+        have, missing = ("tls_cert_file", "[tls] key_file") if cert else (
+            "tls_key_file", "[tls] cert_file")
+        raise ConfigError(f"{origins.get(have, have)} is set but {missing} is not: TLS needs "
+                          "both the certificate and its private key")
+    if ca and not cert:
+        raise ConfigError(f"{origins.get('tls_ca_file', 'tls_ca_file')} is set but "
+                          "[tls] cert_file is not: client certificates (mTLS) need TLS on")

@@ -420,6 +420,11 @@ class Engine:
         await self._apply(effects)
         return config
 
+    async def write(self, batch: WriteBatch) -> None:
+        """Commit a batch the core does not own (API keys, auth.py): durable on return."""
+        self._admit()
+        await self._submit(batch)
+
     async def set_config(self, key: str, value: str) -> None:
         self._admit()
         await self._apply(self.broker.set_config(key, value))

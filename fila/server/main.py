@@ -29,6 +29,7 @@ from grpc_reflection.v1alpha import reflection
 
 from fila import __version__
 from fila.errors import FilaError
+from fila.server.auth import KEY_PREFIX, Keyring
 from fila.server.broker import Broker, BrokerSettings
 from fila.server.commit import GroupCommitter
 from fila.server.config import ConfigError, ServerConfig, load_config
@@ -38,6 +39,7 @@ from fila.server.hooks import HookSettings
 from fila.server.overlay import OverlayStore
 from fila.server.rocks import RocksStore
 from fila.server.service import ServerFacts, register_services
+from fila.server.tls import CertificateReloader, TlsError
 
 __all__ = ["Server", "main"]
 
@@ -139,10 +141,14 @@ class Server:
         self._health = health.aio.HealthServicer()  # type: ignore[attr-defined]
         self._health_names: tuple[str, ...] = ("",)
         self._health_tasks: set[asyncio.Task[None]] = set()
+        self._tls: CertificateReloader | None = None
 
     async def start(self) -> None:
         cfg = self.config
         started = time.monotonic()
+        # Certificates first: a bad file is reported before storage is touched.
+        if cfg.tls_cert_file:
+            self._tls = CertificateReloader(cfg)
         Path(cfg.data_dir).mkdir(parents=True, exist_ok=True)
         self._store = RocksStore(cfg.data_dir)
         clock = SystemClock()
@@ -174,6 +180,11 @@ class Server:
         # After recover(): the runtime config is loaded, so a script's top level can read it.
         await self._engine.load_hooks()
         self._engine.start()
+        keyring = Keyring(cfg.bootstrap_apikey)
+        stored_keys = keyring.load(self._store.scan(KEY_PREFIX))
+        if stored_keys and not keyring.enabled:
+            log.warning("%d API key(s) stored but authentication is off (no bootstrap key "
+                        "configured): every client may do everything", stored_keys)
 
         server = grpc.aio.server(options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -200,7 +211,7 @@ class Server:
                             self._store.size_bytes, time.monotonic, storage_counters,
                             storage_error=lambda: storage_health.reason,
                             max_watch_streams=cfg.max_watch_streams)
-        fila_names = register_services(server, self._engine, facts)
+        fila_names = register_services(server, self._engine, facts, keyring)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         names = (
             *fila_names,
@@ -209,7 +220,10 @@ class Server:
         )
         reflection.enable_server_reflection(names, server)
         try:
-            self.port = server.add_insecure_port(cfg.listen_addr)
+            if self._tls is not None:
+                self.port = server.add_secure_port(cfg.listen_addr, self._tls.credentials())
+            else:
+                self.port = server.add_insecure_port(cfg.listen_addr)
         except RuntimeError:
             self.port = 0
         if self.port == 0:
@@ -224,9 +238,19 @@ class Server:
         if not _is_loopback(cfg.listen_addr) and not cfg.bootstrap_apikey:
             log.warning("listening on %s without authentication: anyone who can reach this "
                         "address can read and change every queue", cfg.listen_addr)
-        log.info("fila-server %s listening on %s (data %s, %d message(s) recovered in %.2f s)",
-                 __version__, cfg.listen_addr.rpartition(":")[0] + f":{self.port}",
-                 cfg.data_dir, loaded, time.monotonic() - started)
+        security = ("mTLS" if self._tls.mutual else "TLS") if self._tls else "plaintext"
+        log.info("fila-server %s listening on %s (%s, auth %s; data %s, %d message(s) "
+                 "recovered in %.2f s)",
+                 __version__, cfg.listen_addr.rpartition(":")[0] + f":{self.port}", security,
+                 "on" if keyring.enabled else "off", cfg.data_dir, loaded,
+                 time.monotonic() - started)
+
+    def reload_tls(self) -> None:
+        """SIGHUP: re-read the certificate files (new connections use them)."""
+        if self._tls is None:
+            log.info("SIGHUP: TLS is not configured, nothing to reload")
+            return
+        self._tls.reload()
 
     def _storage_health_changed(self, degraded: bool) -> None:
         engine = self._engine
@@ -274,13 +298,14 @@ async def _serve(config: ServerConfig) -> int:
     server = Server(config)
     try:
         await server.start()
-    except (FilaError, OSError, RuntimeError) as exc:
+    except (FilaError, OSError, RuntimeError, TlsError) as exc:
         print(f"fila-server: cannot start: {exc}", file=sys.stderr)
         return 1
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, server.reload_tls)
     waiter = asyncio.ensure_future(server.wait())
     stopper = asyncio.ensure_future(stop.wait())
     await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)

@@ -27,6 +27,8 @@ from fila.errors import (
     UnavailableError,
 )
 from fila.server import convert
+from fila.server.auth import ApiKey, Keyring
+from fila.server.auth_guard import AuthGuard, add_guarded, caller_of
 from fila.server.broker import MAX_BATCH_ITEMS, Broker, Delivered
 from fila.server.engine import Engine
 from fila.server.stats import RateTracker, SnapshotCache, limit_snapshots, queue_snapshot
@@ -244,9 +246,13 @@ class HotPathService(service_pb2_grpc.FilaServiceServicer):  # type: ignore[misc
 class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
     """fila.v1.FilaAdmin: queues, runtime config, stats, redrive, hooks."""
 
-    def __init__(self, engine: Engine, facts: ServerFacts) -> None:
+    def __init__(self, engine: Engine, facts: ServerFacts, keyring: Keyring) -> None:
         self._engine = engine
         self._facts = facts
+        self._keyring = keyring
+        # Key changes one at a time: a SetAcl computed before a revocation landed must not
+        # write the revoked key's record back after it.
+        self._keys_lock = asyncio.Lock()
         self._snapshots = SnapshotCache(engine.broker)
         self._watchers = 0
 
@@ -404,33 +410,80 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
             uptime_ms=int((f.monotonic() - f.started_monotonic) * 1000),
             data_dir_bytes=f.size_bytes(), data_dir=f.data_dir, listen_addr=f.listen_addr,
             wal_syncs=syncs, commit_groups=groups, commit_batches=batches, fsync=fsync,
-            storage_error=f.storage_error())
+            storage_error=f.storage_error(), auth_enabled=self._keyring.enabled,
+            **_caller_fields(caller_of()))
 
-    async def _unimplemented(self, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED,
-                            "API keys and ACLs are not available in this version")
+    # ---- API keys and ACLs (who may call these: auth_guard.py, auth.RULES) ----------
 
-    async def CreateApiKey(self, request: Any, context: Any) -> Any:
-        return await self._unimplemented(context)
+    @_rpc
+    async def CreateApiKey(self, request: admin_pb2.CreateApiKeyRequest, context: Any
+                           ) -> admin_pb2.CreateApiKeyResponse:
+        async with self._keys_lock:
+            key, plaintext, batch = self._keyring.create(
+                request.name, request.expires_at_ms, request.is_superadmin,
+                self._broker.clock.wall_ms())
+            await self._engine.write(batch)
+            self._keyring.apply_put(key)
+        return admin_pb2.CreateApiKeyResponse(key_id=key.key_id, key=plaintext,
+                                              is_superadmin=key.superadmin)
 
-    async def RevokeApiKey(self, request: Any, context: Any) -> Any:
-        return await self._unimplemented(context)
+    @_rpc
+    async def RevokeApiKey(self, request: admin_pb2.RevokeApiKeyRequest, context: Any
+                           ) -> admin_pb2.RevokeApiKeyResponse:
+        async with self._keys_lock:
+            await self._engine.write(self._keyring.revoke(request.key_id))
+            self._keyring.apply_revoke(request.key_id)
+        return admin_pb2.RevokeApiKeyResponse()
 
-    async def ListApiKeys(self, request: Any, context: Any) -> Any:
-        return await self._unimplemented(context)
+    @_rpc
+    async def ListApiKeys(self, request: admin_pb2.ListApiKeysRequest, context: Any
+                          ) -> admin_pb2.ListApiKeysResponse:
+        return admin_pb2.ListApiKeysResponse(keys=[
+            admin_pb2.ApiKeyInfo(key_id=k.key_id, name=k.name, created_at_ms=k.created_at_ms,
+                                 expires_at_ms=k.expires_at_ms, is_superadmin=k.superadmin)
+            for k in self._keyring.list()])
 
-    async def SetAcl(self, request: Any, context: Any) -> Any:
-        return await self._unimplemented(context)
+    @_rpc
+    async def SetAcl(self, request: admin_pb2.SetAclRequest, context: Any
+                     ) -> admin_pb2.SetAclResponse:
+        async with self._keys_lock:
+            key, batch = self._keyring.set_acl(
+                request.key_id, [(p.kind, p.pattern) for p in request.permissions])
+            await self._engine.write(batch)
+            self._keyring.apply_put(key)
+        return admin_pb2.SetAclResponse()
 
-    async def GetAcl(self, request: Any, context: Any) -> Any:
-        return await self._unimplemented(context)
+    @_rpc
+    async def GetAcl(self, request: admin_pb2.GetAclRequest, context: Any
+                     ) -> admin_pb2.GetAclResponse:
+        key = self._keyring.get(request.key_id)
+        return admin_pb2.GetAclResponse(key_id=key.key_id, permissions=_permissions(key),
+                                        is_superadmin=key.superadmin)
 
 
-def register_services(server: grpc.aio.Server, engine: Engine, facts: ServerFacts
-                      ) -> tuple[str, str]:
-    """Add both Fila services to ``server``; returns their full names (for reflection)."""
-    service_pb2_grpc.add_FilaServiceServicer_to_server(HotPathService(engine), server)
-    admin_pb2_grpc.add_FilaAdminServicer_to_server(AdminService(engine, facts), server)
+def _caller_fields(key: ApiKey | None) -> dict[str, Any]:
+    if key is None:
+        return {}
+    return {"caller_key_id": key.key_id, "caller_name": key.name,
+            "caller_superadmin": key.superadmin, "caller_permissions": _permissions(key)}
+
+
+def _permissions(key: ApiKey) -> list[admin_pb2.AclPermission]:
+    return [admin_pb2.AclPermission(kind=p.kind, pattern=p.pattern) for p in key.permissions]
+
+
+def register_services(server: grpc.aio.Server, engine: Engine, facts: ServerFacts,
+                      keyring: Keyring | None = None) -> tuple[str, str]:
+    """Add both Fila services to ``server``; returns their full names (for reflection).
+
+    With auth on (``keyring.enabled``), every handler is registered behind the one
+    AuthGuard (auth_guard.py); with it off, as generated."""
+    keyring = keyring or Keyring()
+    guard = AuthGuard(keyring) if keyring.enabled else None
+    add_guarded(server, guard, service_pb2_grpc.add_FilaServiceServicer_to_server,
+                HotPathService(engine))
+    add_guarded(server, guard, admin_pb2_grpc.add_FilaAdminServicer_to_server,
+                AdminService(engine, facts, keyring))
     return (
         service_pb2.DESCRIPTOR.services_by_name["FilaService"].full_name,
         admin_pb2.DESCRIPTOR.services_by_name["FilaAdmin"].full_name,

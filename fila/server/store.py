@@ -12,6 +12,7 @@ queue's records sort together and one queue is never a prefix of another's):
     p/<queue>\\x00<message id>       payload bytes (raw, never re-encoded)
     l/<queue>\\x00<message id>       lease: wall-clock deadline ms, leased-at ms
     c/<key>                         runtime config value
+    k/<key id>                      API key: SHA-256 of the key, name, expiry, ACL (JSON; auth.py)
     s/<name>                        server metadata (e.g. schema version)
 
 Values are opaque bytes here; the broker owns their encoding.

@@ -169,6 +169,9 @@ def header_text(
     parts = [addr, f"v{info.version}", f"up {fmt_uptime(info.uptime_ms + elapsed_ms)}"]
     if info.data_dir_bytes:
         parts.append(f"data {fmt_bytes(info.data_dir_bytes)}")
+    if info.auth_enabled:  # who we are connected as
+        who = info.caller_name or info.caller_key_id
+        parts.append(f"as {who}" + (" (superadmin)" if info.caller_superadmin else ""))
     return "  ".join(parts)
 
 

@@ -513,7 +513,7 @@ class GetServerInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetServerInfoResponse(_message.Message):
-    __slots__ = ("version", "features", "uptime_ms", "data_dir_bytes", "data_dir", "listen_addr", "wal_syncs", "commit_groups", "commit_batches", "fsync", "storage_error")
+    __slots__ = ("version", "features", "uptime_ms", "data_dir_bytes", "data_dir", "listen_addr", "wal_syncs", "commit_groups", "commit_batches", "fsync", "storage_error", "auth_enabled", "caller_key_id", "caller_name", "caller_superadmin", "caller_permissions")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     FEATURES_FIELD_NUMBER: _ClassVar[int]
     UPTIME_MS_FIELD_NUMBER: _ClassVar[int]
@@ -525,6 +525,11 @@ class GetServerInfoResponse(_message.Message):
     COMMIT_BATCHES_FIELD_NUMBER: _ClassVar[int]
     FSYNC_FIELD_NUMBER: _ClassVar[int]
     STORAGE_ERROR_FIELD_NUMBER: _ClassVar[int]
+    AUTH_ENABLED_FIELD_NUMBER: _ClassVar[int]
+    CALLER_KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    CALLER_NAME_FIELD_NUMBER: _ClassVar[int]
+    CALLER_SUPERADMIN_FIELD_NUMBER: _ClassVar[int]
+    CALLER_PERMISSIONS_FIELD_NUMBER: _ClassVar[int]
     version: str
     features: _containers.RepeatedScalarFieldContainer[str]
     uptime_ms: int
@@ -536,4 +541,9 @@ class GetServerInfoResponse(_message.Message):
     commit_batches: int
     fsync: bool
     storage_error: str
-    def __init__(self, version: _Optional[str] = ..., features: _Optional[_Iterable[str]] = ..., uptime_ms: _Optional[int] = ..., data_dir_bytes: _Optional[int] = ..., data_dir: _Optional[str] = ..., listen_addr: _Optional[str] = ..., wal_syncs: _Optional[int] = ..., commit_groups: _Optional[int] = ..., commit_batches: _Optional[int] = ..., fsync: _Optional[bool] = ..., storage_error: _Optional[str] = ...) -> None: ...
+    auth_enabled: bool
+    caller_key_id: str
+    caller_name: str
+    caller_superadmin: bool
+    caller_permissions: _containers.RepeatedCompositeFieldContainer[AclPermission]
+    def __init__(self, version: _Optional[str] = ..., features: _Optional[_Iterable[str]] = ..., uptime_ms: _Optional[int] = ..., data_dir_bytes: _Optional[int] = ..., data_dir: _Optional[str] = ..., listen_addr: _Optional[str] = ..., wal_syncs: _Optional[int] = ..., commit_groups: _Optional[int] = ..., commit_batches: _Optional[int] = ..., fsync: _Optional[bool] = ..., storage_error: _Optional[str] = ..., auth_enabled: _Optional[bool] = ..., caller_key_id: _Optional[str] = ..., caller_name: _Optional[str] = ..., caller_superadmin: _Optional[bool] = ..., caller_permissions: _Optional[_Iterable[_Union[AclPermission, _Mapping]]] = ...) -> None: ...

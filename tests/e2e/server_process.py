@@ -39,10 +39,17 @@ def _toml_value(value: Any) -> str:
 
 
 class ServerProcess:
-    """A fila-server child process on a fixed port and data dir (restartable)."""
+    """A fila-server child process on a fixed port and data dir (restartable).
+
+    With TLS configured, pass ``ready_tls`` = (ca, client cert, client key) PEM bytes (the
+    client pair may be None) so the readiness probe can connect. With auth on, the probe's
+    UNAUTHENTICATED answer counts as ready: the server answered.
+    """
 
     def __init__(self, workdir: Path, sections: dict[str, dict[str, Any]] | None = None,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None,
+                 ready_tls: tuple[bytes, bytes | None, bytes | None] | None = None) -> None:
+        self.ready_tls = ready_tls
         self.workdir = workdir
         self.port = free_port()
         self.addr = f"127.0.0.1:{self.port}"
@@ -71,14 +78,25 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"fila-server exited with {self.proc.returncode}:\n{self.log()}")
             try:
-                with grpc.insecure_channel(self.addr) as channel:
+                with self._probe_channel() as channel:
                     admin_pb2_grpc.FilaAdminStub(channel).ListQueues(
                         admin_pb2.ListQueuesRequest(), timeout=1)
                 return self
-            except grpc.RpcError:
+            except grpc.RpcError as exc:
+                if exc.code() in (grpc.StatusCode.UNAUTHENTICATED,
+                                  grpc.StatusCode.PERMISSION_DENIED):
+                    return self
                 time.sleep(0.05)  # polling for readiness, bounded by the deadline
         self.kill()
         raise RuntimeError(f"fila-server not ready within {timeout}s:\n{self.log()}")
+
+    def _probe_channel(self) -> grpc.Channel:
+        if self.ready_tls is None:
+            return grpc.insecure_channel(self.addr)
+        ca, cert, key = self.ready_tls
+        creds = grpc.ssl_channel_credentials(root_certificates=ca, private_key=key,
+                                             certificate_chain=cert)
+        return grpc.secure_channel(self.addr, creds)
 
     def stop(self, timeout: float = 15.0) -> int:
         """SIGTERM and wait; returns the exit code."""

@@ -518,6 +518,7 @@ ops = st.one_of(
     op("GetAcl", st.builds(admin_pb2.GetAclRequest, key_id=any_text)),
 )
 API_KEY_RPCS = {"CreateApiKey", "RevokeApiKey", "ListApiKeys", "SetAcl", "GetAcl"}
+API_KEY_CODES = {S.OK, S.INVALID_ARGUMENT, S.NOT_FOUND}
 
 
 def run_ops(t: Target, sequence: list[tuple[str, Any]]) -> None:
@@ -555,8 +556,9 @@ def run_op(t: Target, name: str, request: Any) -> None:
         return
     stub = t.svc if name in ("Enqueue", "Ack", "Nack") else t.admin
     code, resp = t.call(name, getattr(stub, name), request)
-    if name in API_KEY_RPCS and code != S.UNIMPLEMENTED:
-        t.fail(f"{name} answered {code.name}, expected UNIMPLEMENTED")
+    # Auth is off on the fuzz target: the key RPCs work and refuse bad input cleanly.
+    if name in API_KEY_RPCS and code not in API_KEY_CODES:
+        t.fail(f"{name} answered {code.name}, expected one of OK, INVALID_ARGUMENT, NOT_FOUND")
     if name == "CreateQueue" and code == S.OK:
         t.created_queues.add(request.name)
     if name == "SetConfig":
@@ -832,7 +834,7 @@ def test_fuzz_lua_return_values(target: Target, enqueue_ret: str, failure_ret: s
     target.run(lambda: run_lua(target, enqueue_ret, failure_ret, delay_ms))
 
 
-def test_api_key_rpcs_are_unimplemented(target: Target) -> None:
+def test_api_key_rpcs_answer_empty_requests_cleanly(target: Target) -> None:
     def body() -> None:
         for name in sorted(API_KEY_RPCS):
             request = getattr(admin_pb2, f"{name}Request")()

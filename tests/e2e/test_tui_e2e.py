@@ -21,6 +21,7 @@ from fila.tui.screens.queue import QueueScreen
 from fila.tui.widgets.table import RowTable
 
 if TYPE_CHECKING:
+    from e2e.certs import Pki
     from e2e.server_process import ServerProcess
 
 HOOK = """function on_enqueue(msg)
@@ -92,3 +93,44 @@ async def test_queue_screen_shows_keys_and_why_the_throttled_one_waits(
         consumer_client.close()  # ends the blocked consume stream
         client.close()
         consumer.join(timeout=5)
+
+
+@pytest.mark.timeout(90)
+async def test_tui_over_tls_with_a_key_shows_who_and_disables_what_it_may_not_do(
+    make_server: Callable[..., ServerProcess], pki: Pki,
+) -> None:
+    """`fila tui` through TLS with a consume-only key: the header names the key, the hook
+    editor's Apply and Test are disabled, and the header says which permission is missing."""
+    from fila.tui.screens.hook_editor import HookEditorScreen
+    from fila.tui.widgets.status import InfoBar
+
+    server = make_server({"tls": {"cert_file": str(pki.server_cert),
+                                  "key_file": str(pki.server_key)},
+                          "auth": {"bootstrap_apikey": "tui-boot"}},
+                         ready_tls=(pki.ca.read_bytes(), None, None))
+    ca = pki.ca.read_bytes()
+    with Client(server.addr, ca_cert=ca, api_key="tui-boot") as admin:
+        admin.create_queue("orders")
+        admin.create_queue("secret")
+        reader = admin.create_api_key("reader")
+        admin.set_acl(reader.key_id, [("consume", "orders")])
+    client = Client(server.addr, ca_cert=ca, api_key=reader.key)
+    app = build_app(client, addr=server.addr, backoff=Backoff(first=0.2, maximum=1.0))
+    try:
+        async with app.run_test(size=(140, 30)) as pilot:
+            def header() -> str:
+                bars = app.screen.query(InfoBar)  # none while a new screen composes
+                return str(bars.first().render()) if bars else ""
+
+            await _wait(pilot, lambda: app.live.connected and "as reader" in header(), 30)
+            # Only the queue the key may see is listed.
+            assert {q.name for q in app.live.snapshot.queues} == {"orders"}  # type: ignore[union-attr]
+            app._open_hook_editor("orders")
+            await _wait(pilot, lambda: isinstance(app.screen, HookEditorScreen), 10)
+            screen = app.screen
+            await _wait(pilot, lambda: "key lacks admin on orders" in header(), 10)
+            assert screen.check_action("apply", ()) is None  # shown disabled
+            assert screen.check_action("test", ()) is None
+            assert screen.check_action("back", ()) is True
+    finally:
+        client.close()

@@ -27,6 +27,10 @@ class LiveScreen(Screen[None]):
 
     # Actions that change the broker; hidden and disabled with --read-only.
     WRITE_ACTIONS: frozenset[str] = frozenset()
+    # Action -> the permission it needs, (kind, queue); queue None = every queue ("*").
+    # With auth on, an action the connected key may not do is shown disabled, and the
+    # header says why (GetServerInfo tells the TUI what its key may do).
+    NEEDS: dict[str, tuple[str, str | None]] = {}
 
     def __init__(self, backend: Backend, live: LiveState, settings: Settings) -> None:
         super().__init__()
@@ -54,14 +58,36 @@ class LiveScreen(Screen[None]):
             self._paint_chrome()
             self.live_changed(self.live)
 
+    def needs(self, action: str) -> tuple[str, str | None] | None:
+        """The permission ``action`` needs here (screens with a queue override)."""
+        return self.NEEDS.get(action)
+
+    def denied(self, action: str) -> str | None:
+        """Why the connected key may not do ``action`` ("admin on orders"), else None."""
+        need, info = self.needs(action), self.live.info
+        if need is None or info is None or info.may(*need):
+            return None
+        kind, queue = need
+        return f"{kind} on {queue if queue is not None else '*'}"
+
     def _paint_chrome(self) -> None:
         live, addr = self.live, self.settings.addr
         self.set_class(not live.connected, "-stale")
-        self.query_one(InfoBar).show(live.header(addr), live.indicator(), self.size.width)
+        header = live.header(addr)
+        if not self.settings.read_only:
+            missing = sorted({d for a in self.WRITE_ACTIONS if (d := self.denied(a))})
+            if missing:
+                header += f"  · key lacks {', '.join(missing)}: actions off"
+        self.refresh_bindings()  # the key's permissions may have just arrived
+        self.query_one(InfoBar).show(header, live.indicator(), self.size.width)
         self.query_one(ConnectionBanner).show(live.banner(addr))
 
     def live_changed(self, live: LiveState) -> None:
         """Repaint live numbers; subclasses override."""
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return not (self.settings.read_only and action in self.WRITE_ACTIONS)
+        if self.settings.read_only and action in self.WRITE_ACTIONS:
+            return False
+        if self.denied(action) is not None:
+            return None  # shown, but disabled: the header says which permission is missing
+        return True

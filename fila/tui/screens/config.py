@@ -30,6 +30,7 @@ CONFIG_COLUMNS = (
 
 class ConfigScreen(LiveScreen):
     WRITE_ACTIONS = frozenset({"add", "edit", "delete"})
+    NEEDS = {action: ("admin", None) for action in WRITE_ACTIONS}
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("slash", "filter", "Filter", key_display="/"),

@@ -49,6 +49,9 @@ class DlqScreen(LiveScreen):
         self.error = ""
         self.loaded_depth: int | None = None  # the DLQ depth when this page was loaded
 
+    def needs(self, action: str) -> tuple[str, str | None] | None:
+        return ("admin", self.dlq) if action in self.WRITE_ACTIONS else None
+
     @property
     def is_dlq(self) -> bool:
         return self.dlq.endswith(".dlq")

@@ -64,6 +64,10 @@ class HookEditorScreen(LiveScreen):
         Binding("e", "edit", "Edit script"),
     ]
 
+    def needs(self, action: str) -> tuple[str, str | None] | None:
+        # Trying a hook (TestHook) and applying it (UpdateQueue) both need admin on the queue.
+        return ("admin", self.queue) if action in ("apply", "test") else None
+
     def __init__(self, backend: Backend, live: LiveState, settings: Settings, queue: str) -> None:
         super().__init__(backend, live, settings)
         self.queue = queue

@@ -38,6 +38,9 @@ class QueueScreen(LiveScreen):
         Binding("c", "config", "Config", show=False),
     ]
 
+    def needs(self, action: str) -> tuple[str, str | None] | None:
+        return ("consume", self.queue) if action == "peek" else None  # reads payloads
+
     def __init__(self, backend: Backend, live: LiveState, settings: Settings, queue: str) -> None:
         super().__init__(backend, live, settings)
         self.queue = queue
