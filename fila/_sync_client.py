@@ -20,6 +20,7 @@ from fila._client_common import (
     _create_req,
     _details,
     _dlq_of,
+    _enqueue_batch_req,
     _hook_result,
     _is_cancelled,
     _item_error,
@@ -201,7 +202,9 @@ class Client:
         return str(resp.message_id)
 
     def _enqueue_reqs(self, reqs: Sequence[Any]) -> list[Result]:
-        req = service_pb2.EnqueueBatchRequest(messages=reqs)
+        return self._enqueue_batch(service_pb2.EnqueueBatchRequest(messages=reqs))
+
+    def _enqueue_batch(self, req: Any) -> list[Result]:
         resp = self._unary(self._service.EnqueueBatch, req)
         return [
             str(r.message_id) if r.WhichOneof("result") == "message_id" else _item_error(r.error)
@@ -266,12 +269,7 @@ class Client:
                 is larger than the broker accepts.
             OverloadedError: the broker is overloaded or out of disk space; try again later.
         """
-        return self._enqueue_reqs([
-            service_pb2.EnqueueRequest(
-                queue=i.queue, headers=i.headers or {}, payload=i.payload, delay_ms=i.delay_ms
-            )
-            for i in items
-        ])
+        return self._enqueue_batch(_enqueue_batch_req(items))
 
     def _settle_many(
         self, method: Any, request: Callable[..., Any], items: list[Any]
