@@ -149,7 +149,7 @@ def enqueue_rate(addr: str, queue: str, producers: int, seconds: float) -> float
 
 def unary_rate(addr: str, queue: str, callers: int, seconds: float) -> float:
     async def main() -> float:
-        async with AsyncClient(addr, timeout=60) as c:
+        async with AsyncClient(addr, timeout=60, enqueue_coalesce=False) as c:
             await c.enqueue(queue, HEADERS, PAYLOAD)
             loop = asyncio.get_running_loop()
             begin = loop.time() + 0.5

@@ -253,7 +253,7 @@ class Broker(QueueAdmin):
                               TimerRef(TimerKind.LEASE, queue, rec.id))
         effects = Effects()
         effects.batch.put(keys.lease(queue, rec.id),
-                          LeaseRecord(now_ms + extend_ms, leased_at).encode())
+                          LeaseRecord(now_ms + extend_ms, leased_at, extend_ms).encode())
         effects.touched.append((queue, rec.id))
         return effects
 
@@ -448,10 +448,11 @@ class Broker(QueueAdmin):
         """Index a recovered record; a leased one gets its expiry timer and limit slots."""
         self._index(qname, q, rec, now)
         if lease is not None:
-            # Wall-clock deadline -> monotonic timer, clamped to the timeout so a
-            # wall-clock jump cannot stretch or collapse every lease at once.
-            timeout = q.config.visibility_timeout_ms
-            remaining = min(max(0, lease.deadline_ms - now_ms), timeout)
+            # Wall-clock deadline -> monotonic timer, clamped to the span the lease was
+            # granted (the timeout, or an extension) so a wall-clock jump cannot stretch
+            # or collapse every lease at once.
+            span = lease.span_ms or q.config.visibility_timeout_ms
+            remaining = min(max(0, lease.deadline_ms - now_ms), span)
             self._timers.schedule(now + remaining / 1000, TimerRef(TimerKind.LEASE, qname, rec.id))
             if rec.throttle_keys:
                 self._limits.hold(rec.throttle_keys)

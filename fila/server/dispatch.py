@@ -108,7 +108,8 @@ class Dispatcher(CoreState):
             leased_at = LeaseRecord.decode(raw).leased_at_ms if raw else self._clock.wall_ms()
             deadline_ms = self._clock.wall_ms() + self.settings.release_grace_ms
             effects.batch.put(keys.lease(consumer.queue, msg_id),
-                              LeaseRecord(deadline_ms, leased_at).encode())
+                              LeaseRecord(deadline_ms, leased_at,
+                                          self.settings.release_grace_ms).encode())
             effects.touched.append((consumer.queue, msg_id))
         self._dispatch(consumer.queue, q, effects)
         return effects
@@ -189,7 +190,7 @@ class Dispatcher(CoreState):
         now_ms = self._clock.wall_ms()
         vt_ms = q.config.visibility_timeout_ms
         # Every lease of this pass has the same deadline and lease time: one record value.
-        lease_value = LeaseRecord(now_ms + vt_ms, now_ms).encode()
+        lease_value = LeaseRecord(now_ms + vt_ms, now_ms, vt_ms).encode()
         expires_at = now + vt_ms / 1000
 
         def check(key: str, msg_id: str) -> Block | None:

@@ -178,18 +178,23 @@ class StoredMessage:
 
 @dataclass(frozen=True, slots=True)
 class LeaseRecord:
-    """A durable lease (key ``l/<queue>\\0<id>``): wall-clock deadline and lease time."""
+    """A durable lease (key ``l/<queue>\\0<id>``): wall-clock deadline, lease time, and the
+    span granted when the deadline was last set (the visibility timeout, an ExtendLease's
+    ``extend_ms``, or the release grace). Recovery clamps the deadline to that span from
+    the restart, so a wall-clock jump cannot stretch a lease, and an extension survives.
+    Records written before the span was stored have ``span_ms`` 0: the timeout applies."""
 
     deadline_ms: int
     leased_at_ms: int
+    span_ms: int = 0
 
     def encode(self) -> bytes:
-        return b"%d,%d" % (self.deadline_ms, self.leased_at_ms)
+        return b"%d,%d,%d" % (self.deadline_ms, self.leased_at_ms, self.span_ms)
 
     @classmethod
     def decode(cls, raw: bytes) -> LeaseRecord:
-        deadline, leased = raw.split(b",")
-        return cls(int(deadline), int(leased))
+        parts = raw.split(b",")
+        return cls(int(parts[0]), int(parts[1]), int(parts[2]) if len(parts) > 2 else 0)
 
 
 @dataclass(frozen=True, slots=True)

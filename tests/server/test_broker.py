@@ -10,7 +10,7 @@ import pytest
 from fila.errors import InvalidArgumentError, MessageNotFoundError, QueueNotFoundError
 from fila.server.broker import Broker, BrokerSettings, Effects
 from fila.server.hooks import HookError, QueueHooks
-from fila.server.model import State
+from fila.server.model import LeaseRecord, State
 from fila.server.store import MemoryStore
 
 HOOK = """
@@ -382,10 +382,9 @@ def test_extend_lease_moves_the_expiry(h: Harness) -> None:
     assert h.delivered[cid] == [msg_id, msg_id]
 
 
-def test_extended_lease_after_a_restart_is_clamped_to_the_timeout(h: Harness) -> None:
-    """Recovery clamps every recovered lease to the visibility timeout (wall-clock jumps);
-    an extension is not remembered across a crash: the lease ends at most one timeout
-    after the restart, and the message is redelivered (at least once, never lost)."""
+def test_an_extension_survives_a_restart(h: Harness) -> None:
+    """The lease record keeps the granted span: after a crash the extended lease still ends
+    when the extension said, not one visibility timeout after the restart."""
     h.create_queue("q", visibility_timeout_ms=1000)
     msg_id = h.enqueue("q")
     h.consumer("q")
@@ -394,8 +393,36 @@ def test_extended_lease_after_a_restart_is_clamped_to_the_timeout(h: Harness) ->
     h.delivered.clear()  # consumer ids start again after a restart
     cid = h.consumer("q")
     assert h.delivered[cid] == []  # still leased after recovery
-    h.advance(1.1)
+    h.advance(30)
+    assert h.delivered[cid] == []  # a timeout would have ended it 29 s ago
+    h.advance(30.1)
     assert h.delivered[cid] == [msg_id]
+
+
+def test_a_recovered_lease_is_clamped_to_its_span_after_a_wall_clock_jump(h: Harness) -> None:
+    """A wall clock stepped back an hour before the restart makes every stored deadline look
+    an hour away: each lease still ends within the span it was granted."""
+    h.create_queue("q", visibility_timeout_ms=1000)
+    plain = h.enqueue("q")
+    extended = h.enqueue("q")
+    h.consumer("q")
+    h.apply(h.broker.extend_lease("q", extended, 5000))
+    h.clock.wall -= 3_600_000
+    h.restart()
+    h.delivered.clear()
+    cid = h.consumer("q")
+    h.advance(1.1)
+    assert h.delivered[cid] == [plain]  # its 1 s span, not the hour the record suggests
+    h.advance(3.7)
+    assert extended not in h.delivered[cid]  # 4.8 s: inside its 5 s extension
+    h.advance(0.4)
+    assert extended in h.delivered[cid]
+
+
+def test_a_lease_record_without_a_span_reads_as_the_timeout(h: Harness) -> None:
+    """Records written before the span was stored ("deadline,leased_at") still recover."""
+    assert LeaseRecord.decode(b"5000,1000") == LeaseRecord(5000, 1000, 0)
+    assert LeaseRecord.decode(LeaseRecord(5000, 1000, 30_000).encode()).span_ms == 30_000
 
 
 def test_extend_lease_follows_the_ack_rules(h: Harness) -> None:
