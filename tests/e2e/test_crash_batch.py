@@ -13,7 +13,7 @@ import time
 
 import grpc
 
-from e2e.helpers import Stubs
+from e2e.helpers import Stream, Stubs
 from fila.v1 import admin_pb2, service_pb2
 
 CYCLES = 3
@@ -93,3 +93,30 @@ def test_kill_9_with_enqueue_batches_in_flight(fila_server) -> None:  # type: ig
     assert not partial, f"partial batches after the crash: {sorted(partial)[:5]}"
     unexpected = by_batch.keys() - sent
     assert not unexpected
+
+
+def test_an_extended_lease_survives_kill_9(fila_server) -> None:  # type: ignore[no-untyped-def]
+    """ExtendLease is stored with the lease: after kill -9 and a restart the message stays
+    leased for the extension, not one visibility timeout; the extension's holder can still
+    ack it (the stale-ack rule does not apply to a lease that never ended)."""
+    stubs = Stubs(fila_server.addr)
+    stubs.create("slow", visibility_timeout_ms=1000)
+    msg_id = stubs.enqueue("slow", b"long job")
+    stream = Stream(stubs, "slow")
+    assert stream.get().id == msg_id
+    stubs.svc.ExtendLease(service_pb2.ExtendLeaseRequest(queue="slow", message_id=msg_id,
+                                                         extend_ms=60_000), timeout=10)
+    # The stream stays open up to the crash: closing it would release the lease (after
+    # the release grace) instead.
+    fila_server.kill()
+    stream.cancel()
+    stubs.close()
+    fila_server.start()
+    stubs = Stubs(fila_server.addr)
+    other = Stream(stubs, "slow")
+    # A lease clamped to the 1 s timeout would be back within about 1 s of the restart.
+    assert other.nothing_within(2.5), "the extended lease ended at the restart's timeout"
+    listed = stubs.admin.ListMessages(admin_pb2.ListMessagesRequest(queue="slow"), timeout=10)
+    assert [(m.message.id, m.state) for m in listed.messages] == [(msg_id, "leased")]
+    other.cancel()
+    stubs.close()
