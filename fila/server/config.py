@@ -36,6 +36,8 @@ class ServerConfig:
     # Second line of defence: a hook job past this wall time is abandoned (hookrunner.py).
     lua_watchdog_ms: int = 1000
     otlp_endpoint: str = ""
+    # HOST:PORT of the Prometheus /metrics endpoint; "" = metrics off (the default).
+    prometheus_addr: str = ""
     service_name: str = "fila"
     metrics_interval_ms: int = 10_000
     tls_cert_file: str = ""
@@ -89,6 +91,7 @@ _KEYS: dict[tuple[str, str], tuple[str, type]] = {
     ("lua", "circuit_breaker_cooldown_ms"): ("lua_breaker_cooldown_ms", int),
     ("lua", "watchdog_ms"): ("lua_watchdog_ms", int),
     ("telemetry", "otlp_endpoint"): ("otlp_endpoint", str),
+    ("telemetry", "prometheus_addr"): ("prometheus_addr", str),
     ("telemetry", "service_name"): ("service_name", str),
     ("telemetry", "metrics_interval_ms"): ("metrics_interval_ms", int),
     ("tls", "cert_file"): ("tls_cert_file", str),
@@ -187,6 +190,8 @@ def load_config(
             origins[name] = var
     config = replace(config, origins=tuple(origins.items()), **overrides)
     _validate_addr(config.listen_addr, origins.get("listen_addr", "defaults: listen_addr"))
+    if config.prometheus_addr:
+        _validate_addr(config.prometheus_addr, origins["prometheus_addr"])
     _check_security(config)
     return config
 

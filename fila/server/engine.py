@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fila.errors import FilaError, InvalidArgumentError, UnavailableError
 from fila.server.broker import (
@@ -38,6 +38,9 @@ from fila.server.model import QueueConfig
 from fila.server.overlay import OverlayStore
 from fila.server.store import WriteBatch
 from fila.types import HookResult
+
+if TYPE_CHECKING:  # prometheus-client is imported only when metrics are on
+    from fila.server.metrics import Metrics
 
 __all__ = ["REDRIVE_CHUNK", "Consumer", "Engine", "SystemClock"]
 
@@ -88,12 +91,17 @@ class Engine:
     """Drives the core from the event loop."""
 
     def __init__(self, broker: Broker, committer: GroupCommitter, overlay: OverlayStore,
-                 hooks: HookRunner | None = None, health: StorageHealth | None = None) -> None:
+                 hooks: HookRunner | None = None, health: StorageHealth | None = None,
+                 metrics: Metrics | None = None) -> None:
         self.broker = broker
         self._committer = committer
         self._overlay = overlay
         self.hooks = hooks or HookRunner(DEFAULT_HOOK_WATCHDOG_S)
         self.hook_calls = HookCalls(broker, self.hooks)
+        # None when metrics are off: then nothing below records anything.
+        self.metrics = metrics
+        if metrics is not None:
+            self.hook_calls.observe = metrics.hook
         self._purges: dict[str, asyncio.Task[None]] = {}
         self._consumers: dict[int, Consumer] = {}
         self._timer: asyncio.TimerHandle | None = None
@@ -220,6 +228,9 @@ class Engine:
 
     def _put(self, consumer: Consumer, message: Delivered) -> None:
         consumer.outbox.put_nowait(message)
+        if self.metrics is not None:
+            self.metrics.delivery_wait(
+                message.queue, max(0, message.leased_at_ms - message.enqueued_at_ms) / 1000)
         consumer.unsent_bytes += len(message.payload)
         if not consumer.paused and consumer.unsent_bytes > self.broker.settings.max_outbox_bytes:
             consumer.paused = True
@@ -383,6 +394,8 @@ class Engine:
         self._admit()
         config = self.broker.queue_config(name)
         await self._apply(self.broker.delete_queue(name))
+        if self.metrics is not None:
+            self.metrics.forget_queue(name)
         for qname in (name, config.dead_letter_queue):
             if qname and self.broker.purging(qname) and qname not in self._purges:
                 self._purges[qname] = asyncio.ensure_future(self._purge(qname))

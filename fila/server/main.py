@@ -21,7 +21,10 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -40,6 +43,9 @@ from fila.server.overlay import OverlayStore
 from fila.server.rocks import RocksStore
 from fila.server.service import ServerFacts, register_services
 from fila.server.tls import CertificateReloader, TlsError
+
+if TYPE_CHECKING:
+    from fila.server.metrics import Metrics, MetricsServer
 
 __all__ = ["Server", "main"]
 
@@ -115,6 +121,13 @@ def _bind_failure(addr: str) -> str:
     return f"cannot listen on {addr}"
 
 
+def _metrics_module() -> ModuleType:
+    """fila.server.metrics, imported on first use (it pulls in prometheus-client)."""
+    import fila.server.metrics
+
+    return fila.server.metrics
+
+
 class _UndecodableRequestFilter(logging.Filter):
     """grpc logs a full traceback when a request does not decode (hostile or broken
     client input). The client already got a status; one warning line is enough."""
@@ -138,6 +151,7 @@ class Server:
         self._engine: Engine | None = None
         self._committer: GroupCommitter | None = None
         self._store: RocksStore | None = None
+        self._metrics_server: MetricsServer | None = None
         self._health = health.aio.HealthServicer()  # type: ignore[attr-defined]
         self._health_names: tuple[str, ...] = ("",)
         self._health_tasks: set[asyncio.Task[None]] = set()
@@ -172,11 +186,14 @@ class Server:
         if len(cleanup):
             log.info("removing %d orphaned record(s)", len(cleanup))
             self._store.write(cleanup)
-        self._committer = GroupCommitter(self._store, sync=cfg.fsync)
+        # Off by default: then prometheus-client is never imported and nothing is recorded.
+        metrics = _metrics_module().Metrics() if cfg.prometheus_addr else None
+        self._committer = GroupCommitter(self._store, sync=cfg.fsync,
+                                         observe=metrics.commit if metrics else None)
         if not cfg.fsync:
             log.warning("[storage] fsync = false: a power loss can lose acknowledged writes")
         self._engine = Engine(broker, self._committer, overlay,
-                              HookRunner(cfg.lua_watchdog_ms / 1000))
+                              HookRunner(cfg.lua_watchdog_ms / 1000), metrics=metrics)
         # After recover(): the runtime config is loaded, so a script's top level can read it.
         await self._engine.load_hooks()
         self._engine.start()
@@ -207,6 +224,8 @@ class Server:
                     committer.batches_written, cfg.fsync)
 
         storage_health = self._engine.health
+        if metrics is not None:
+            self._start_metrics(metrics, broker, storage_counters)
         facts = ServerFacts(cfg.listen_addr, str(Path(cfg.data_dir).resolve()), started,
                             self._store.size_bytes, time.monotonic, storage_counters,
                             storage_error=lambda: storage_health.reason,
@@ -252,6 +271,22 @@ class Server:
             return
         self._tls.reload()
 
+    def _start_metrics(self, metrics: Metrics, broker: Broker,
+                       storage_counters: Callable[[], tuple[int, int, int, bool]]) -> None:
+        m = _metrics_module()
+        committer, engine = self._committer, self._engine
+        assert committer is not None and engine is not None
+        storage = m.StorageSource(storage_counters, lambda: committer.groups_failed,
+                                  lambda: engine.health.degraded)
+        metrics.registry.register(m.CoreCollector(broker, asyncio.get_running_loop(), storage))
+        addr = self.config.prometheus_addr
+        try:
+            self._metrics_server = m.MetricsServer(metrics, addr)
+        except OSError as exc:
+            raise OSError(f"cannot serve metrics on {addr}: {exc.strerror or exc}") from None
+        log.info("metrics on http://%s:%d/metrics", addr.rpartition(":")[0],
+                 self._metrics_server.port)
+
     def _storage_health_changed(self, degraded: bool) -> None:
         engine = self._engine
         assert engine is not None
@@ -283,6 +318,8 @@ class Server:
             await stop_engine
         if self._committer is not None:
             await self._committer.close()
+        if self._metrics_server is not None:
+            self._metrics_server.close()
         if self._store is not None:
             try:
                 self._store.close()
