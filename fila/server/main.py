@@ -352,12 +352,31 @@ async def _serve(config: ServerConfig) -> int:
     return 0
 
 
+def _check(addr: str, config_path: str | None) -> int:
+    from fila.server.healthcheck import check, dial_addr
+
+    if not addr:
+        try:
+            addr = dial_addr(load_config(config_path).listen_addr)
+        except ConfigError as exc:
+            print(f"fila-server: {exc}", file=sys.stderr)
+            return 1
+    serving, line = check(addr)
+    print(line if serving else f"fila-server: {line}", file=sys.stdout if serving else sys.stderr)
+    return 0 if serving else 1
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="fila-server", description="Run the Fila broker.")
     parser.add_argument("--config", help="path to fila.toml (default: ./fila.toml, then "
                                          "/etc/fila/fila.toml)")
     parser.add_argument("--version", action="version", version=f"fila-server {__version__}")
+    parser.add_argument("--check", nargs="?", const="", metavar="HOST:PORT",
+                        help="exit 0 if the server (at HOST:PORT, default the configured "
+                             "listen_addr) answers gRPC health SERVING, else 1")
     args = parser.parse_args(argv)
+    if args.check is not None:
+        sys.exit(_check(args.check, args.config))
     # The group-commit thread returns from fsync needing the GIL; with the default 5 ms
     # switch interval it can wait that long behind the event loop, which stalls every
     # enqueue in the group. A short interval keeps commit latency near the fsync time.
