@@ -34,6 +34,7 @@ from fila.server.health import PROBE_KEY, StorageHealth
 from fila.server.hookcalls import HookCalls
 from fila.server.hookguard import EnqueueDecision, FailureDecision
 from fila.server.hookrunner import HookRunner
+from fila.server.logfmt import fields
 from fila.server.model import QueueConfig
 from fila.server.overlay import OverlayStore
 from fila.server.store import WriteBatch
@@ -220,7 +221,8 @@ class Engine:
             try:
                 message = self.broker.materialize(delivery)
             except FilaError as exc:  # a record vanished under us: skip it, send the rest
-                log.error("cannot read message %s for delivery: %s", delivery.msg_id, exc)
+                log.error("cannot read message %s for delivery: %s", delivery.msg_id, exc,
+                          extra=fields(queue=delivery.queue, message_id=delivery.msg_id))
                 continue
             if message is not None:
                 self.broker.queued(consumer.id, message.id)
@@ -247,7 +249,8 @@ class Engine:
             try:
                 later = self.broker.materialize(delivery)
             except FilaError as exc:
-                log.error("cannot read message %s for delivery: %s", delivery.msg_id, exc)
+                log.error("cannot read message %s for delivery: %s", delivery.msg_id, exc,
+                          extra=fields(queue=delivery.queue, message_id=delivery.msg_id))
                 later = None
             if later is None:  # its lease ended while deferred: free its slot
                 self._apply_later(self.broker.take(consumer.id, delivery.msg_id)[1])
@@ -411,13 +414,14 @@ class Engine:
                     await self._until_healthy()
                     continue
                 log.error("removing the records of deleted queue %s failed (retrying): %s",
-                          name, exc)
+                          name, exc, extra=fields(queue=name))
                 await asyncio.sleep(1.0)  # retry cadence while storage is failing
                 continue
             removed += len(batch)
         self._purges.pop(name, None)
         if removed > PURGE_CHUNK:
-            log.info("deleted queue %s: %d record(s) removed", name, removed)
+            log.info("deleted queue %s: %d record(s) removed", name, removed,
+                     extra=fields(queue=name, count=removed))
 
     async def update_queue(self, name: str, on_enqueue: str | None, on_failure: str | None,
                            visibility_timeout_ms: int | None) -> QueueConfig:

@@ -17,6 +17,7 @@ from fila.server.broker import MAX_ERROR_BYTES, Broker
 from fila.server.hookguard import Hooks, HookSettings
 from fila.server.hookrunner import HookRunner, HookStuck
 from fila.server.hooks import HookError, QueueHooks
+from fila.server.logfmt import fields
 from fila.types import HookResult
 
 __all__ = ["HookCalls"]
@@ -52,7 +53,8 @@ class HookCalls:
                 hooks = await self.compile(config.name, config.on_enqueue_script,
                                                  config.on_failure_script)
             except InvalidArgumentError as exc:
-                log.warning("%s; the queue runs without hooks until they are updated", exc)
+                log.warning("%s; the queue runs without hooks until they are updated", exc,
+                            extra=fields(queue=config.name))
                 self.broker.install_hooks(config.name, None, str(exc))
             else:
                 self.broker.install_hooks(config.name, hooks)

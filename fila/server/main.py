@@ -32,6 +32,7 @@ from grpc_reflection.v1alpha import reflection
 
 from fila import __version__
 from fila.errors import FilaError
+from fila.server import logfmt
 from fila.server.auth import KEY_PREFIX, Keyring
 from fila.server.broker import Broker, BrokerSettings
 from fila.server.commit import GroupCommitter
@@ -51,7 +52,6 @@ __all__ = ["Server", "main"]
 
 log = logging.getLogger("fila.server")
 
-_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 GRACE_SECONDS = 5.0
 SWITCH_INTERVAL_S = float(os.environ.get("FILA_SWITCH_INTERVAL_S", "0.0005"))
 # Well above the 4 MiB payload limit, so an oversized payload gets the broker's own
@@ -381,18 +381,12 @@ def main(argv: list[str] | None = None) -> None:
     # switch interval it can wait that long behind the event loop, which stalls every
     # enqueue in the group. A short interval keeps commit latency near the fsync time.
     sys.setswitchinterval(SWITCH_INTERVAL_S)
-    level = os.environ.get("FILA_LOG_LEVEL", "INFO").upper()
-    if level not in _LOG_LEVELS:
-        print(f"fila-server: FILA_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}, "
-              f"got {os.environ['FILA_LOG_LEVEL']!r}", file=sys.stderr)
-        sys.exit(1)
-    logging.basicConfig(level=level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config = load_config(args.config)
     except ConfigError as exc:
         print(f"fila-server: {exc}", file=sys.stderr)
         sys.exit(1)
+    logfmt.setup(config.log_format, config.log_level)
     logging.getLogger("grpc._cython.cygrpc").addFilter(_UndecodableRequestFilter())
     for warning in config.warnings:
         log.warning("%s", warning)

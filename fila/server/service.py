@@ -32,6 +32,7 @@ from fila.server.auth import ApiKey, Keyring
 from fila.server.auth_guard import AuthGuard, add_guarded, caller_of
 from fila.server.broker import MAX_BATCH_ITEMS, Broker, Delivered
 from fila.server.engine import Engine
+from fila.server.logfmt import audit
 from fila.server.stats import RateTracker, SnapshotCache, limit_snapshots, queue_snapshot
 from fila.types import STREAM_TOKEN_KEY
 from fila.v1 import admin_pb2, admin_pb2_grpc, service_pb2, service_pb2_grpc
@@ -293,12 +294,14 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
         c = request.config
         await self._engine.create_queue(request.name, c.on_enqueue_script, c.on_failure_script,
                                         c.visibility_timeout_ms)
+        audit("create queue", context.peer(), queue=request.name)
         return admin_pb2.CreateQueueResponse(queue_id=request.name)
 
     @_rpc
     async def DeleteQueue(self, request: admin_pb2.DeleteQueueRequest, context: Any
                           ) -> admin_pb2.DeleteQueueResponse:
         await self._engine.delete_queue(request.queue)
+        audit("delete queue", context.peer(), queue=request.queue)
         return admin_pb2.DeleteQueueResponse()
 
     @_rpc
@@ -342,6 +345,8 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
     async def SetConfig(self, request: admin_pb2.SetConfigRequest, context: Any
                         ) -> admin_pb2.SetConfigResponse:
         await self._engine.set_config(request.key, request.value)
+        audit("set config" if request.value else "delete config", context.peer(),
+              key=request.key, detail=request.value)
         return admin_pb2.SetConfigResponse()
 
     @_rpc
@@ -363,6 +368,8 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
                       ) -> admin_pb2.RedriveResponse:
         moved = await self._engine.redrive(request.dlq_queue, request.count,
                                            request.fairness_key, request.dry_run)
+        if not request.dry_run:
+            audit("redrive", context.peer(), queue=request.dlq_queue, count=moved)
         return admin_pb2.RedriveResponse(redriven=moved)
 
     @_rpc
@@ -381,6 +388,9 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
         config = await self._engine.update_queue(
             request.name, opt("on_enqueue_script"), opt("on_failure_script"),
             opt("visibility_timeout_ms"))
+        audit("update queue", context.peer(), queue=request.name, detail=",".join(
+            f for f in ("on_enqueue_script", "on_failure_script", "visibility_timeout_ms")
+            if request.HasField(f)))
         return admin_pb2.UpdateQueueResponse(config=convert.queue_config(config))
 
     @_rpc
