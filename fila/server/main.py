@@ -34,6 +34,7 @@ from fila import __version__
 from fila.errors import FilaError
 from fila.server import logfmt
 from fila.server.auth import KEY_PREFIX, Keyring
+from fila.server.backup import Backups, RestoreError, restore
 from fila.server.broker import Broker, BrokerSettings
 from fila.server.commit import GroupCommitter
 from fila.server.config import ConfigError, ServerConfig, load_config
@@ -229,7 +230,8 @@ class Server:
         facts = ServerFacts(cfg.listen_addr, str(Path(cfg.data_dir).resolve()), started,
                             self._store.size_bytes, time.monotonic, storage_counters,
                             storage_error=lambda: storage_health.reason,
-                            max_watch_streams=cfg.max_watch_streams)
+                            max_watch_streams=cfg.max_watch_streams,
+                            backup=Backups(self._store, cfg.data_dir).take)
         fila_names = register_services(server, self._engine, facts, keyring)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         names = (
@@ -352,6 +354,18 @@ async def _serve(config: ServerConfig) -> int:
     return 0
 
 
+def _restore(src: str, config_path: str | None) -> int:
+    """``fila-server restore SRC``: into the configured data directory (FILA_DATA_DIR wins)."""
+    try:
+        data_dir = load_config(config_path).data_dir
+        files, size = restore(src, data_dir)
+    except (ConfigError, RestoreError) as exc:
+        print(f"fila-server: {exc}", file=sys.stderr)
+        return 1
+    print(f"restored {src} into {data_dir} ({files} files, {size / (1 << 20):.1f} MiB)")
+    return 0
+
+
 def _check(addr: str, config_path: str | None) -> int:
     from fila.server.healthcheck import check, dial_addr
 
@@ -374,9 +388,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--check", nargs="?", const="", metavar="HOST:PORT",
                         help="exit 0 if the server (at HOST:PORT, default the configured "
                              "listen_addr) answers gRPC health SERVING, else 1")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    restore_cmd = commands.add_parser(
+        "restore", help="copy a backup (fila backup DEST) into an empty data directory; "
+                        "run with the server stopped")
+    restore_cmd.add_argument("src", metavar="SRC", help="the backup directory")
+    restore_cmd.add_argument("--config", dest="restore_config", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.check is not None:
         sys.exit(_check(args.check, args.config))
+    if args.command == "restore":
+        sys.exit(_restore(args.src, args.restore_config or args.config))
     # The group-commit thread returns from fsync needing the GIL; with the default 5 ms
     # switch interval it can wait that long behind the event loop, which stalls every
     # enqueue in the group. A short interval keeps commit latency near the fsync time.

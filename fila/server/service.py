@@ -21,6 +21,7 @@ import grpc
 from fila import __version__
 from fila.errors import (
     REASON_KEY,
+    FailedPreconditionError,
     FilaError,
     InvalidArgumentError,
     OverloadedError,
@@ -38,6 +39,7 @@ from fila.types import STREAM_TOKEN_KEY
 from fila.v1 import admin_pb2, admin_pb2_grpc, service_pb2, service_pb2_grpc
 
 if TYPE_CHECKING:
+    from fila.server.backup import BackupResult
     from fila.server.metrics import Metrics
 
 __all__ = ["AdminService", "HotPathService", "ServerFacts", "register_services"]
@@ -62,6 +64,8 @@ class ServerFacts:
     features: tuple[str, ...] = field(default=("fairness", "throttling", "lua", "dlq",
                                                "delayed", "watch_stats"))
     max_watch_streams: int = 64
+    # Online backup into a new directory on the server (backup.py); None = not offered.
+    backup: Callable[[str], Awaitable[BackupResult]] | None = None
 
 
 async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: Exception) -> NoReturn:
@@ -449,6 +453,16 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
             wal_syncs=syncs, commit_groups=groups, commit_batches=batches, fsync=fsync,
             storage_error=f.storage_error(), auth_enabled=self._keyring.enabled,
             **_caller_fields(caller_of()))
+
+    @_rpc
+    async def Backup(self, request: admin_pb2.BackupRequest, context: Any
+                     ) -> admin_pb2.BackupResponse:
+        if self._facts.backup is None:
+            raise FailedPreconditionError("this server does not take backups")
+        result = await self._facts.backup(request.dest)
+        audit("backup", context.peer(), detail=result.path)
+        return admin_pb2.BackupResponse(path=result.path, bytes=result.bytes,
+                                        elapsed_ms=result.elapsed_ms)
 
     # ---- API keys and ACLs (who may call these: auth_guard.py, auth.RULES) ----------
 
