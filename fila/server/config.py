@@ -202,6 +202,12 @@ def load_config(
     _validate_addr(config.listen_addr, origins.get("listen_addr", "defaults: listen_addr"))
     if config.prometheus_addr:
         _validate_addr(config.prometheus_addr, origins["prometheus_addr"])
+    if config.otlp_endpoint:
+        scheme, sep, rest = config.otlp_endpoint.partition("://")
+        host, _, port = (rest if sep else config.otlp_endpoint).rstrip("/").rpartition(":")
+        if (sep and scheme not in ("http", "https")) or not host or not port.isdigit():
+            raise ConfigError(f"{origins['otlp_endpoint']} must be http://HOST:PORT, "
+                              f"https://HOST:PORT or HOST:PORT, got {config.otlp_endpoint!r}")
     if config.log_format not in LOG_FORMATS:
         raise ConfigError(f"{origins['log_format']} must be one of "
                           f"{', '.join(map(repr, LOG_FORMATS))}, got {config.log_format!r}")

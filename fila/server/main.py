@@ -48,6 +48,7 @@ from fila.server.tls import CertificateReloader, TlsError
 
 if TYPE_CHECKING:
     from fila.server.metrics import Metrics, MetricsServer
+    from fila.server.otlp import OtlpExporter
 
 __all__ = ["Server", "main"]
 
@@ -153,6 +154,7 @@ class Server:
         self._committer: GroupCommitter | None = None
         self._store: RocksStore | None = None
         self._metrics_server: MetricsServer | None = None
+        self._otlp: OtlpExporter | None = None
         self._health = health.aio.HealthServicer()  # type: ignore[attr-defined]
         self._health_names: tuple[str, ...] = ("",)
         self._health_tasks: set[asyncio.Task[None]] = set()
@@ -188,7 +190,8 @@ class Server:
             log.info("removing %d orphaned record(s)", len(cleanup))
             self._store.write(cleanup)
         # Off by default: then prometheus-client is never imported and nothing is recorded.
-        metrics = _metrics_module().Metrics() if cfg.prometheus_addr else None
+        metrics = (_metrics_module().Metrics() if cfg.prometheus_addr or cfg.otlp_endpoint
+                   else None)
         self._committer = GroupCommitter(self._store, sync=cfg.fsync,
                                          observe=metrics.commit if metrics else None)
         if not cfg.fsync:
@@ -282,12 +285,22 @@ class Server:
                                   lambda: engine.health.degraded)
         metrics.registry.register(m.CoreCollector(broker, asyncio.get_running_loop(), storage))
         addr = self.config.prometheus_addr
-        try:
-            self._metrics_server = m.MetricsServer(metrics, addr)
-        except OSError as exc:
-            raise OSError(f"cannot serve metrics on {addr}: {exc.strerror or exc}") from None
-        log.info("metrics on http://%s:%d/metrics", addr.rpartition(":")[0],
-                 self._metrics_server.port)
+        if addr:
+            try:
+                self._metrics_server = m.MetricsServer(metrics, addr)
+            except OSError as exc:
+                raise OSError(f"cannot serve metrics on {addr}: {exc.strerror or exc}"
+                              ) from None
+            log.info("metrics on http://%s:%d/metrics", addr.rpartition(":")[0],
+                     self._metrics_server.port)
+        if self.config.otlp_endpoint:
+            from fila.server.otlp import OtlpExporter
+
+            self._otlp = OtlpExporter(metrics.registry, self.config.otlp_endpoint,
+                                      self.config.service_name,
+                                      self.config.metrics_interval_ms / 1000)
+            log.info("exporting metrics over OTLP to %s every %d ms",
+                     self.config.otlp_endpoint, self.config.metrics_interval_ms)
 
     def _storage_health_changed(self, degraded: bool) -> None:
         engine = self._engine
@@ -320,8 +333,12 @@ class Server:
             await stop_engine
         if self._committer is not None:
             await self._committer.close()
+        # Off the loop: both may be waiting for it to read the core (a scrape, the last
+        # OTLP export), so closing them from the loop thread would wait for ourselves.
+        if self._otlp is not None:
+            await asyncio.to_thread(self._otlp.close)
         if self._metrics_server is not None:
-            self._metrics_server.close()
+            await asyncio.to_thread(self._metrics_server.close)
         if self._store is not None:
             try:
                 self._store.close()

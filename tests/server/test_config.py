@@ -109,3 +109,17 @@ def test_prometheus_addr_is_off_by_default_and_checked(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"\[telemetry\] prometheus_addr must be HOST:PORT, "
                                           r"got '9464'$"):
         load_config(write(tmp_path, '[telemetry]\nprometheus_addr = "9464"\n'), env={})
+
+
+@pytest.mark.parametrize("endpoint", ["http://collector:4317", "https://c.example:4317",
+                                      "127.0.0.1:4317"])
+def test_otlp_endpoint_forms(tmp_path: Path, endpoint: str) -> None:
+    cfg = load_config(write(tmp_path, f'[telemetry]\notlp_endpoint = "{endpoint}"\n'), env={})
+    assert cfg.otlp_endpoint == endpoint
+
+
+def test_a_bad_otlp_endpoint_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"\[telemetry\] otlp_endpoint must be "
+                                          r"http://HOST:PORT, https://HOST:PORT or HOST:PORT, "
+                                          r"got 'ftp://x:1'$"):
+        load_config(write(tmp_path, '[telemetry]\notlp_endpoint = "ftp://x:1"\n'), env={})
