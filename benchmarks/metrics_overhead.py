@@ -10,7 +10,8 @@ background load drifts hit both alike. During the metrics run /metrics is scrape
 second (Prometheus usually scrapes every 15 s: a pessimistic case). fsync is off by
 default so the rate is bound by CPU, where an instrumentation cost would show; server
 CPU seconds per message are reported too, as they are less sensitive to the client
-sharing the machine. Target (issue 14): metrics on costs at most 5 %.
+sharing the machine. Target (docs/benchmarks.md, "Metrics overhead"): metrics on costs
+at most 5 %.
 """
 
 from __future__ import annotations
