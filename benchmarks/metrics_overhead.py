@@ -7,7 +7,8 @@ Run:  python benchmarks/metrics_overhead.py             (about 1 minute)
 Two real ``fila-server`` processes, identical but for metrics, are driven in turn by the
 same client (``core.rate_asyncio`` or ``core.rate_threads``), repetitions alternating so
 background load drifts hit both alike. During the metrics run /metrics is scraped once a
-second (Prometheus usually scrapes every 15 s: a pessimistic case). fsync is off by
+second by default (Prometheus usually scrapes every 15 s: a pessimistic case;
+``--scrape-interval 0`` leaves the recording cost alone). fsync is off by
 default so the rate is bound by CPU, where an instrumentation cost would show; server
 CPU seconds per message are reported too, as they are less sensitive to the client
 sharing the machine. Target (docs/benchmarks.md, "Metrics overhead"): metrics on costs
@@ -29,9 +30,9 @@ from core import DRIVERS
 from fila.client import Client
 
 
-def scrape_loop(url: str, stop: threading.Event) -> int:
+def scrape_loop(url: str, stop: threading.Event, interval: float) -> int:
     scrapes = 0
-    while not stop.wait(1.0):
+    while not stop.wait(interval):
         with urllib.request.urlopen(url, timeout=5) as response:
             response.read()
         scrapes += 1
@@ -45,6 +46,8 @@ def main() -> None:
     ap.add_argument("--producers", type=int, default=8)
     ap.add_argument("--driver", choices=sorted(DRIVERS), default="asyncio")
     ap.add_argument("--fsync", action="store_true", help="keep fsync on (default off)")
+    ap.add_argument("--scrape-interval", type=float, default=1.0,
+                    help="seconds between scrapes during the metrics runs (0 = none)")
     args = ap.parse_args()
     print(header())
     print(f"load before: {loadavg()}")
@@ -69,9 +72,10 @@ def main() -> None:
                 for name, server in servers.items():
                     stop = threading.Event()
                     scraper = None
-                    if name == "on":
+                    if name == "on" and args.scrape_interval > 0:
                         url = f"http://127.0.0.1:{metrics_port}/metrics"
-                        scraper = threading.Thread(target=scrape_loop, args=(url, stop))
+                        scraper = threading.Thread(target=scrape_loop,
+                                                   args=(url, stop, args.scrape_interval))
                         scraper.start()
                     cpu0 = cpu_seconds(server.pid)
                     rate, total = drive(server.addr, "bench", args.producers, args.seconds, 1.0)
@@ -85,8 +89,11 @@ def main() -> None:
             for server in servers.values():
                 server.stop()
     print(f"load after: {loadavg()}")
+    scrapes = (f"scraped every {args.scrape_interval:g} s" if args.scrape_interval
+               else "never scraped")
     print(f"unary Enqueue, {args.producers} producers ({args.driver}), fsync "
-          f"{'on' if args.fsync else 'off'}, {args.repeats} x {args.seconds:.0f} s alternating")
+          f"{'on' if args.fsync else 'off'}, {args.repeats} x {args.seconds:.0f} s alternating, "
+          f"{scrapes}")
     print(f"{'metrics':<8} {'msgs/s (median)':>16} {'runs':>28} {'server CPU us/msg':>18}")
     for name in ("off", "on"):
         runs = ", ".join(f"{r:,.0f}" for r in rates[name])
