@@ -2,13 +2,13 @@
 
 ``[log] format = "json"`` writes one JSON object per line with ``ts`` (UTC, ISO 8601 with
 milliseconds), ``level``, ``logger`` and ``msg`` (the same text the text format shows),
-plus the event's fields when it has them: ``queue``, ``message_id``, ``key``, ``peer``,
-``action`` (see ``FIELDS``). Callers attach fields with ``extra=fields(queue=...)``; the
+plus the event's fields when it has them: ``queue``, ``message_id``, ``key``, ``caller``,
+``peer``, ``action`` (see ``FIELDS``). Callers attach fields with ``extra=fields(queue=...)``; the
 text format appends them as ``key=value`` so both formats carry the same facts.
 
 Admin changes (create, update and delete a queue, set config, redrive) are logged by
 :func:`audit` on the ``fila.audit`` logger: what, on what, and who (the client's address;
-it becomes the API key name once auth exists). "When" is the line's timestamp.
+and, when auth is on, the API key's name and id). "When" is the line's timestamp.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from typing import Any
 __all__ = ["FIELDS", "JsonFormatter", "TextFormatter", "audit", "fields", "setup"]
 
 # The structured fields a record may carry (set through ``extra``), in output order.
-FIELDS = ("action", "queue", "message_id", "key", "peer", "count", "detail")
+FIELDS = ("action", "queue", "message_id", "key", "caller", "caller_key_id", "peer", "count",
+          "detail")
 # LogRecord attributes live in the record's __dict__ too: the fields go under a prefix so
 # a field named like one of them ("msg", "name") could never clobber it.
 _PREFIX = "fila_"
@@ -96,9 +97,11 @@ def setup(fmt: str = "text", level: str = "INFO") -> None:
     root.setLevel(level)
 
 
-def audit(action: str, peer: str, *, queue: str = "", key: str = "", count: int | None = None,
-          detail: str = "") -> None:
-    """One audit line for an admin change that took effect."""
+def audit(action: str, peer: str, *, queue: str = "", key: str = "", caller: str = "",
+          caller_key_id: str = "", count: int | None = None, detail: str = "") -> None:
+    """One audit line for an admin change that took effect. ``caller``: the API key's name
+    (auth on); ``peer``: the client's address."""
     what = f"{action} {queue or key}".strip()
-    audit_log.info("%s", what, extra=fields(action=action, queue=queue, key=key, peer=peer,
+    audit_log.info("%s", what, extra=fields(action=action, queue=queue, key=key, caller=caller,
+                                             caller_key_id=caller_key_id, peer=peer,
                                              count=count, detail=detail))

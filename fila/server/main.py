@@ -384,15 +384,20 @@ def _restore(src: str, config_path: str | None) -> int:
 
 
 def _check(addr: str, config_path: str | None) -> int:
-    from fila.server.healthcheck import check, dial_addr
+    from fila.server.healthcheck import check, dial_addr, tls_from_env
 
+    try:
+        # The config says where (without an address) and whether the port speaks TLS.
+        config = load_config(config_path) if not addr or config_path else None
+        server_tls = config is not None and bool(config.tls_cert_file)
+        tls = tls_from_env(os.environ, server_tls)
+    except (ConfigError, OSError) as exc:
+        print(f"fila-server: {exc}", file=sys.stderr)
+        return 1
     if not addr:
-        try:
-            addr = dial_addr(load_config(config_path).listen_addr)
-        except ConfigError as exc:
-            print(f"fila-server: {exc}", file=sys.stderr)
-            return 1
-    serving, line = check(addr)
+        assert config is not None
+        addr = dial_addr(config.listen_addr)
+    serving, line = check(addr, tls=tls)
     print(line if serving else f"fila-server: {line}", file=sys.stdout if serving else sys.stderr)
     return 0 if serving else 1
 

@@ -298,14 +298,14 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
         c = request.config
         await self._engine.create_queue(request.name, c.on_enqueue_script, c.on_failure_script,
                                         c.visibility_timeout_ms)
-        audit("create queue", context.peer(), queue=request.name)
+        _audit("create queue", context, queue=request.name)
         return admin_pb2.CreateQueueResponse(queue_id=request.name)
 
     @_rpc
     async def DeleteQueue(self, request: admin_pb2.DeleteQueueRequest, context: Any
                           ) -> admin_pb2.DeleteQueueResponse:
         await self._engine.delete_queue(request.queue)
-        audit("delete queue", context.peer(), queue=request.queue)
+        _audit("delete queue", context, queue=request.queue)
         return admin_pb2.DeleteQueueResponse()
 
     @_rpc
@@ -349,7 +349,7 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
     async def SetConfig(self, request: admin_pb2.SetConfigRequest, context: Any
                         ) -> admin_pb2.SetConfigResponse:
         await self._engine.set_config(request.key, request.value)
-        audit("set config" if request.value else "delete config", context.peer(),
+        _audit("set config" if request.value else "delete config", context,
               key=request.key, detail=request.value)
         return admin_pb2.SetConfigResponse()
 
@@ -373,7 +373,7 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
         moved = await self._engine.redrive(request.dlq_queue, request.count,
                                            request.fairness_key, request.dry_run)
         if not request.dry_run:
-            audit("redrive", context.peer(), queue=request.dlq_queue, count=moved)
+            _audit("redrive", context, queue=request.dlq_queue, count=moved)
         return admin_pb2.RedriveResponse(redriven=moved)
 
     @_rpc
@@ -392,7 +392,7 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
         config = await self._engine.update_queue(
             request.name, opt("on_enqueue_script"), opt("on_failure_script"),
             opt("visibility_timeout_ms"))
-        audit("update queue", context.peer(), queue=request.name, detail=",".join(
+        _audit("update queue", context, queue=request.name, detail=",".join(
             f for f in ("on_enqueue_script", "on_failure_script", "visibility_timeout_ms")
             if request.HasField(f)))
         return admin_pb2.UpdateQueueResponse(config=convert.queue_config(config))
@@ -460,7 +460,7 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
         if self._facts.backup is None:
             raise FailedPreconditionError("this server does not take backups")
         result = await self._facts.backup(request.dest)
-        audit("backup", context.peer(), detail=result.path)
+        _audit("backup", context, detail=result.path)
         return admin_pb2.BackupResponse(path=result.path, bytes=result.bytes,
                                         elapsed_ms=result.elapsed_ms)
 
@@ -475,6 +475,8 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
                 self._broker.clock.wall_ms())
             await self._engine.write(batch)
             self._keyring.apply_put(key)
+        _audit("create api key", context, detail=f"{key.key_id} {key.name}"
+               + (" superadmin" if key.superadmin else ""))
         return admin_pb2.CreateApiKeyResponse(key_id=key.key_id, key=plaintext,
                                               is_superadmin=key.superadmin)
 
@@ -484,6 +486,7 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
         async with self._keys_lock:
             await self._engine.write(self._keyring.revoke(request.key_id))
             self._keyring.apply_revoke(request.key_id)
+        _audit("revoke api key", context, detail=request.key_id)
         return admin_pb2.RevokeApiKeyResponse()
 
     @_rpc
@@ -502,6 +505,8 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
                 request.key_id, [(p.kind, p.pattern) for p in request.permissions])
             await self._engine.write(batch)
             self._keyring.apply_put(key)
+        _audit("set acl", context, detail=request.key_id + " " + ",".join(
+            f"{p.kind}:{p.pattern}" for p in request.permissions))
         return admin_pb2.SetAclResponse()
 
     @_rpc
@@ -510,6 +515,14 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
         key = self._keyring.get(request.key_id)
         return admin_pb2.GetAclResponse(key_id=key.key_id, permissions=_permissions(key),
                                         is_superadmin=key.superadmin)
+
+
+def _audit(action: str, context: Any, **fields: Any) -> None:
+    """An audit line for a change that took effect: who is the caller's API key when auth
+    is on (its name and id), and always the client's address."""
+    key = caller_of()
+    audit(action, context.peer(), caller=key.name if key else "",
+          caller_key_id=key.key_id if key else "", **fields)
 
 
 def _caller_fields(key: ApiKey | None) -> dict[str, Any]:

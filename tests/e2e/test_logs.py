@@ -39,3 +39,21 @@ def test_a_bad_log_format_is_one_line(make_server: Callable[..., ServerProcess])
     assert done.returncode == 1
     assert done.stderr == ("fila-server: fila.toml [log] format must be one of 'text', 'json', "
                            "got 'xml'\n")
+
+
+def test_with_auth_the_audit_names_the_api_key(make_server: Callable[..., ServerProcess]
+                                               ) -> None:
+    boot = "boot-secret-for-the-audit-test"
+    server = make_server({"auth": {"bootstrap_apikey": boot}, "log": {"format": "json"}})
+    with Client(server.addr, api_key=boot) as root:
+        created = root.create_api_key("ops")
+        root.set_acl(created.key_id, [("admin", "*")])
+    with Client(server.addr, api_key=created.key) as ops:
+        ops.create_queue("orders")
+    assert server.stop() == 0
+    audits = [line for line in map(json.loads, server.log().splitlines())
+              if line["logger"] == "fila.audit"]
+    assert [a["action"] for a in audits] == ["create api key", "set acl", "create queue"]
+    assert audits[2]["caller"] == "ops" and audits[2]["caller_key_id"] == created.key_id
+    assert audits[0]["caller_key_id"] == "bootstrap"
+    assert created.key not in server.log()  # the plaintext key is never logged
