@@ -31,6 +31,7 @@ from fila._client_common import (
     _listed,
     _map_error,
     _message,
+    _record,
     _server_info,
     _stats,
     _stats_snapshot,
@@ -52,6 +53,7 @@ from fila.types import (
     STREAM_TOKEN_KEY,
     Acl,
     ApiKeyInfo,
+    BackupInfo,
     ConsumeMessage,
     CreatedApiKey,
     EnqueueItem,
@@ -616,3 +618,16 @@ class AsyncClient:
         """
         resp = await self._unary(self._admin.GetAcl, admin_pb2.GetAclRequest(key_id=key_id))
         return _acl(resp)
+    async def backup(self, dest: str) -> BackupInfo:
+        """Have the broker write a consistent checkpoint of its data into ``dest``.
+
+        ``dest`` is a path on the server's machine: absolute, not existing yet, its parent
+        existing. Traffic goes on meanwhile. Restore with ``fila-server restore DEST``.
+
+        Raises:
+            InvalidArgumentError: ``dest`` is not a new absolute path outside the data dir.
+            OverloadedError: another backup is running.
+            StorageError: RocksDB could not write the checkpoint.
+        """
+        resp = await self._unary(self._admin.Backup, admin_pb2.BackupRequest(dest=dest))
+        return _record(BackupInfo, resp)

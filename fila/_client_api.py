@@ -14,6 +14,7 @@ from fila.errors import FilaError
 from fila.types import (
     Acl,
     ApiKeyInfo,
+    BackupInfo,
     ConsumeMessage,
     CreatedApiKey,
     EnqueueItem,
@@ -348,5 +349,18 @@ class ClientAPI(Protocol):
         Raises:
             NotFoundError: no key with that id.
             PermissionDeniedError: the caller is not a superadmin.
+        """
+        ...
+
+    def backup(self, dest: str) -> BackupInfo:
+        """Have the broker write a consistent checkpoint of its data into ``dest``.
+
+        ``dest`` is a path on the server's machine: absolute, not existing yet, its parent
+        existing. Traffic goes on meanwhile. Restore with ``fila-server restore DEST``.
+
+        Raises:
+            InvalidArgumentError: ``dest`` is not a new absolute path outside the data dir.
+            OverloadedError: another backup is running.
+            StorageError: RocksDB could not write the checkpoint.
         """
         ...

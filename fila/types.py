@@ -8,6 +8,7 @@ __all__ = [
     "STREAM_TOKEN_KEY",
     "Acl",
     "ApiKeyInfo",
+    "BackupInfo",
     "ConsumeMessage",
     "CreatedApiKey",
     "EnqueueItem",
@@ -233,3 +234,12 @@ class Acl:
     key_id: str
     permissions: tuple[tuple[str, str], ...]  # (kind, pattern)
     is_superadmin: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BackupInfo:
+    """A checkpoint the server wrote (``Backup``): where, how big, how long it took."""
+
+    path: str
+    bytes: int = 0
+    elapsed_ms: int = 0

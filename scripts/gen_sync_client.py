@@ -71,6 +71,7 @@ from fila.errors import FilaError
 from fila.types import (
     Acl,
     ApiKeyInfo,
+    BackupInfo,
     ConsumeMessage,
     CreatedApiKey,
     EnqueueItem,

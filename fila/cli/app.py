@@ -7,7 +7,19 @@ from __future__ import annotations
 
 import typer
 
-from fila.cli import auth, common, config, demo, hook, message, queue, redrive, tui, version
+from fila.cli import (
+    auth,
+    backup,
+    common,
+    config,
+    demo,
+    hook,
+    message,
+    queue,
+    redrive,
+    tui,
+    version,
+)
 from fila.cli.common import FilaCommand
 
 app = typer.Typer(
@@ -29,6 +41,7 @@ app.command("peek", cls=FilaCommand)(message.peek)
 app.add_typer(hook.app, name="hook")  # test
 app.add_typer(auth.app, name="auth")  # key create | list | revoke, acl set | get
 app.command("version", cls=FilaCommand)(version.version)
+app.command("backup", cls=FilaCommand)(backup.backup)
 
 
 tui.register(app)  # tui

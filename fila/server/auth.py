@@ -325,6 +325,8 @@ RULES: dict[str, Rule] = {
     _ADM + "ListApiKeys": Rule("superadmin"),
     _ADM + "SetAcl": Rule("superadmin"),
     _ADM + "GetAcl": Rule("superadmin"),
+    # A copy of every queue's messages and every key's hash: superadmin only.
+    _ADM + "Backup": Rule("superadmin"),
 }
 
 # WatchStats with a queue set is that queue's view: it needs "see" on it (checked by the

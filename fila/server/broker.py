@@ -378,6 +378,7 @@ class Broker(QueueAdmin):
             moved = MessageRecord(rec.id, rec.fairness_key, rec.weight, rec.throttle_keys, 0,
                                   State.READY)
             parent.counters["enqueued"] += 1
+            dlq.counters["redriven"] += 1
             self._index(parent_name, parent, moved)
             effects.touched.extend([(dlq_name, rec.id), (parent_name, rec.id)])
         self._dispatch(parent_name, parent, effects)

@@ -15,7 +15,9 @@ import asyncio
 import contextlib
 import copy
 import threading
+import time
 from collections import deque
+from collections.abc import Callable
 
 from fila.errors import FilaError, OverloadedError, StorageError, UnavailableError
 from fila.server.store import Store, WriteBatch
@@ -35,12 +37,15 @@ class GroupCommitter:
     no fsync.
     """
 
-    def __init__(self, store: Store, *, max_pending: int = 10_000, sync: bool = True) -> None:
+    def __init__(self, store: Store, *, max_pending: int = 10_000, sync: bool = True,
+                 observe: Callable[[float], None] | None = None) -> None:
         if max_pending < 1:
             raise ValueError("max_pending must be at least 1")
         self._store = store
         self._max_pending = max_pending
         self._sync = sync
+        # Metrics: called on the writer thread with each group's write + fsync seconds.
+        self._observe = observe
         self._queue: deque[_Item] = deque()
         self._in_flight = 0  # batches in the group being written now
         self._cond = threading.Condition()
@@ -142,6 +147,7 @@ class GroupCommitter:
         for batch, _ in group:
             merged.extend(batch)
         error: FilaError | None = None
+        started = time.perf_counter()
         try:
             self._store.write(merged, sync=self._sync)
         except FilaError as exc:
@@ -149,6 +155,8 @@ class GroupCommitter:
         except Exception as exc:  # a Store broke its contract; still fail, never hang
             error = StorageError(f"storage write failed: {exc}")
             error.__cause__ = exc
+        if self._observe is not None:
+            self._observe(time.perf_counter() - started)
         if error is None:
             self.groups_written += 1
             self.batches_written += len(group)

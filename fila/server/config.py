@@ -36,6 +36,11 @@ class ServerConfig:
     # Second line of defence: a hook job past this wall time is abandoned (hookrunner.py).
     lua_watchdog_ms: int = 1000
     otlp_endpoint: str = ""
+    # HOST:PORT of the Prometheus /metrics endpoint; "" = metrics off (the default).
+    prometheus_addr: str = ""
+    # Log lines: "text" (human) or "json" (one object per line); level as in logging.
+    log_format: str = "text"
+    log_level: str = "INFO"
     service_name: str = "fila"
     metrics_interval_ms: int = 10_000
     tls_cert_file: str = ""
@@ -89,6 +94,9 @@ _KEYS: dict[tuple[str, str], tuple[str, type]] = {
     ("lua", "circuit_breaker_cooldown_ms"): ("lua_breaker_cooldown_ms", int),
     ("lua", "watchdog_ms"): ("lua_watchdog_ms", int),
     ("telemetry", "otlp_endpoint"): ("otlp_endpoint", str),
+    ("telemetry", "prometheus_addr"): ("prometheus_addr", str),
+    ("log", "format"): ("log_format", str),
+    ("log", "level"): ("log_level", str),
     ("telemetry", "service_name"): ("service_name", str),
     ("telemetry", "metrics_interval_ms"): ("metrics_interval_ms", int),
     ("tls", "cert_file"): ("tls_cert_file", str),
@@ -152,6 +160,10 @@ def _from_mapping(doc: Mapping[str, Any], source: str) -> ServerConfig:
                         origins=tuple(origins.items()), **values)
 
 
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
 def _validate_addr(addr: str, origin: str) -> None:
     host, sep, port = addr.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
@@ -181,12 +193,29 @@ def load_config(
     overrides: dict[str, Any] = {}
     origins = dict(config.origins)
     for var, name in (("FILA_LISTEN_ADDR", "listen_addr"), ("FILA_DATA_DIR", "data_dir"),
-                      ("FILA_BOOTSTRAP_APIKEY", "bootstrap_apikey")):
+                      ("FILA_BOOTSTRAP_APIKEY", "bootstrap_apikey"),
+                      ("FILA_LOG_LEVEL", "log_level")):
         if env.get(var):
             overrides[name] = env[var]
             origins[name] = var
     config = replace(config, origins=tuple(origins.items()), **overrides)
     _validate_addr(config.listen_addr, origins.get("listen_addr", "defaults: listen_addr"))
+    if config.prometheus_addr:
+        _validate_addr(config.prometheus_addr, origins["prometheus_addr"])
+    if config.otlp_endpoint:
+        scheme, sep, rest = config.otlp_endpoint.partition("://")
+        host, _, port = (rest if sep else config.otlp_endpoint).rstrip("/").rpartition(":")
+        if (sep and scheme not in ("http", "https")) or not host or not port.isdigit():
+            raise ConfigError(f"{origins['otlp_endpoint']} must be http://HOST:PORT, "
+                              f"https://HOST:PORT or HOST:PORT, got {config.otlp_endpoint!r}")
+    if config.log_format not in LOG_FORMATS:
+        raise ConfigError(f"{origins['log_format']} must be one of "
+                          f"{', '.join(map(repr, LOG_FORMATS))}, got {config.log_format!r}")
+    level = config.log_level.upper()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"{origins['log_level']} must be one of {', '.join(LOG_LEVELS)}, "
+                          f"got {config.log_level!r}")
+    config = replace(config, log_level=level)
     _check_security(config)
     return config
 

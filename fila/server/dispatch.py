@@ -309,6 +309,7 @@ class Dispatcher(CoreState):
                 q = self._queues.get(a)
                 rec = q.msgs.get(b) if q else None
                 if q is not None and rec is not None and rec.state == State.LEASED:
+                    q.counters["expired"] += 1
                     self._requeue(a, q, rec, effects, event=Event.EXPIRE)
                     touched_queues.add(a)
             elif kind == TimerKind.DUE:

@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fila.errors import FilaError, InvalidArgumentError, UnavailableError
 from fila.server.broker import (
@@ -34,10 +34,14 @@ from fila.server.health import PROBE_KEY, StorageHealth
 from fila.server.hookcalls import HookCalls
 from fila.server.hookguard import EnqueueDecision, FailureDecision
 from fila.server.hookrunner import HookRunner
+from fila.server.logfmt import fields
 from fila.server.model import QueueConfig
 from fila.server.overlay import OverlayStore
 from fila.server.store import WriteBatch
 from fila.types import HookResult
+
+if TYPE_CHECKING:  # prometheus-client is imported only when metrics are on
+    from fila.server.metrics import Metrics
 
 __all__ = ["REDRIVE_CHUNK", "Consumer", "Engine", "SystemClock"]
 
@@ -88,12 +92,17 @@ class Engine:
     """Drives the core from the event loop."""
 
     def __init__(self, broker: Broker, committer: GroupCommitter, overlay: OverlayStore,
-                 hooks: HookRunner | None = None, health: StorageHealth | None = None) -> None:
+                 hooks: HookRunner | None = None, health: StorageHealth | None = None,
+                 metrics: Metrics | None = None) -> None:
         self.broker = broker
         self._committer = committer
         self._overlay = overlay
         self.hooks = hooks or HookRunner(DEFAULT_HOOK_WATCHDOG_S)
         self.hook_calls = HookCalls(broker, self.hooks)
+        # None when metrics are off: then nothing below records anything.
+        self.metrics = metrics
+        if metrics is not None:
+            self.hook_calls.observe = metrics.hook
         self._purges: dict[str, asyncio.Task[None]] = {}
         self._consumers: dict[int, Consumer] = {}
         self._timer: asyncio.TimerHandle | None = None
@@ -212,7 +221,8 @@ class Engine:
             try:
                 message = self.broker.materialize(delivery)
             except FilaError as exc:  # a record vanished under us: skip it, send the rest
-                log.error("cannot read message %s for delivery: %s", delivery.msg_id, exc)
+                log.error("cannot read message %s for delivery: %s", delivery.msg_id, exc,
+                          extra=fields(queue=delivery.queue, message_id=delivery.msg_id))
                 continue
             if message is not None:
                 self.broker.queued(consumer.id, message.id)
@@ -220,6 +230,9 @@ class Engine:
 
     def _put(self, consumer: Consumer, message: Delivered) -> None:
         consumer.outbox.put_nowait(message)
+        if self.metrics is not None:
+            self.metrics.delivery_wait(
+                message.queue, max(0, message.leased_at_ms - message.enqueued_at_ms) / 1000)
         consumer.unsent_bytes += len(message.payload)
         if not consumer.paused and consumer.unsent_bytes > self.broker.settings.max_outbox_bytes:
             consumer.paused = True
@@ -236,7 +249,8 @@ class Engine:
             try:
                 later = self.broker.materialize(delivery)
             except FilaError as exc:
-                log.error("cannot read message %s for delivery: %s", delivery.msg_id, exc)
+                log.error("cannot read message %s for delivery: %s", delivery.msg_id, exc,
+                          extra=fields(queue=delivery.queue, message_id=delivery.msg_id))
                 later = None
             if later is None:  # its lease ended while deferred: free its slot
                 self._apply_later(self.broker.take(consumer.id, delivery.msg_id)[1])
@@ -383,6 +397,8 @@ class Engine:
         self._admit()
         config = self.broker.queue_config(name)
         await self._apply(self.broker.delete_queue(name))
+        if self.metrics is not None:
+            self.metrics.forget_queue(name)
         for qname in (name, config.dead_letter_queue):
             if qname and self.broker.purging(qname) and qname not in self._purges:
                 self._purges[qname] = asyncio.ensure_future(self._purge(qname))
@@ -398,13 +414,14 @@ class Engine:
                     await self._until_healthy()
                     continue
                 log.error("removing the records of deleted queue %s failed (retrying): %s",
-                          name, exc)
+                          name, exc, extra=fields(queue=name))
                 await asyncio.sleep(1.0)  # retry cadence while storage is failing
                 continue
             removed += len(batch)
         self._purges.pop(name, None)
         if removed > PURGE_CHUNK:
-            log.info("deleted queue %s: %d record(s) removed", name, removed)
+            log.info("deleted queue %s: %d record(s) removed", name, removed,
+                     extra=fields(queue=name, count=removed))
 
     async def update_queue(self, name: str, on_enqueue: str | None, on_failure: str | None,
                            visibility_timeout_ms: int | None) -> QueueConfig:

@@ -8,7 +8,8 @@ HookStuck: the call gets the default policy and the core drops that queue's hook
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fila.errors import InvalidArgumentError
@@ -16,6 +17,7 @@ from fila.server.broker import MAX_ERROR_BYTES, Broker
 from fila.server.hookguard import Hooks, HookSettings
 from fila.server.hookrunner import HookRunner, HookStuck
 from fila.server.hooks import HookError, QueueHooks
+from fila.server.logfmt import fields
 from fila.types import HookResult
 
 __all__ = ["HookCalls"]
@@ -29,6 +31,8 @@ class HookCalls:
     def __init__(self, broker: Broker, runner: HookRunner) -> None:
         self.broker = broker
         self.runner = runner
+        # Metrics: (queue, hook, seconds) per call, when metrics are on.
+        self.observe: Callable[[str, str, float], None] | None = None
 
     async def compile(self, queue: str, on_enqueue: str, on_failure: str
                             ) -> QueueHooks | None:
@@ -49,7 +53,8 @@ class HookCalls:
                 hooks = await self.compile(config.name, config.on_enqueue_script,
                                                  config.on_failure_script)
             except InvalidArgumentError as exc:
-                log.warning("%s; the queue runs without hooks until they are updated", exc)
+                log.warning("%s; the queue runs without hooks until they are updated", exc,
+                            extra=fields(queue=config.name))
                 self.broker.install_hooks(config.name, None, str(exc))
             else:
                 self.broker.install_hooks(config.name, hooks)
@@ -58,6 +63,7 @@ class HookCalls:
                          *args: Any) -> Any:
         """Run one hook call; None (the default policy) if it failed. Feeds the breaker."""
         fn = hooks.on_enqueue if which == "on_enqueue" else hooks.on_failure
+        started = time.perf_counter()
         try:
             decision = await self.runner.run(f"{which} of queue {queue!r}", fn, *args)
         except HookStuck as exc:
@@ -66,6 +72,9 @@ class HookCalls:
         except Exception as exc:  # HookError, or its runtime was replaced under the call
             self.broker.hook_done(queue, hooks, str(exc) or type(exc).__name__)
             return None
+        finally:
+            if self.observe is not None:
+                self.observe(queue, which, time.perf_counter() - started)
         self.broker.hook_done(queue, hooks)
         return decision
 

@@ -21,7 +21,10 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -29,7 +32,9 @@ from grpc_reflection.v1alpha import reflection
 
 from fila import __version__
 from fila.errors import FilaError
+from fila.server import logfmt
 from fila.server.auth import KEY_PREFIX, Keyring
+from fila.server.backup import Backups, RestoreError, restore
 from fila.server.broker import Broker, BrokerSettings
 from fila.server.commit import GroupCommitter
 from fila.server.config import ConfigError, ServerConfig, load_config
@@ -41,11 +46,14 @@ from fila.server.rocks import RocksStore
 from fila.server.service import ServerFacts, register_services
 from fila.server.tls import CertificateReloader, TlsError
 
+if TYPE_CHECKING:
+    from fila.server.metrics import Metrics, MetricsServer
+    from fila.server.otlp import OtlpExporter
+
 __all__ = ["Server", "main"]
 
 log = logging.getLogger("fila.server")
 
-_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 GRACE_SECONDS = 5.0
 SWITCH_INTERVAL_S = float(os.environ.get("FILA_SWITCH_INTERVAL_S", "0.0005"))
 # Well above the 4 MiB payload limit, so an oversized payload gets the broker's own
@@ -115,6 +123,13 @@ def _bind_failure(addr: str) -> str:
     return f"cannot listen on {addr}"
 
 
+def _metrics_module() -> ModuleType:
+    """fila.server.metrics, imported on first use (it pulls in prometheus-client)."""
+    import fila.server.metrics
+
+    return fila.server.metrics
+
+
 class _UndecodableRequestFilter(logging.Filter):
     """grpc logs a full traceback when a request does not decode (hostile or broken
     client input). The client already got a status; one warning line is enough."""
@@ -138,6 +153,8 @@ class Server:
         self._engine: Engine | None = None
         self._committer: GroupCommitter | None = None
         self._store: RocksStore | None = None
+        self._metrics_server: MetricsServer | None = None
+        self._otlp: OtlpExporter | None = None
         self._health = health.aio.HealthServicer()  # type: ignore[attr-defined]
         self._health_names: tuple[str, ...] = ("",)
         self._health_tasks: set[asyncio.Task[None]] = set()
@@ -172,11 +189,15 @@ class Server:
         if len(cleanup):
             log.info("removing %d orphaned record(s)", len(cleanup))
             self._store.write(cleanup)
-        self._committer = GroupCommitter(self._store, sync=cfg.fsync)
+        # Off by default: then prometheus-client is never imported and nothing is recorded.
+        metrics = (_metrics_module().Metrics() if cfg.prometheus_addr or cfg.otlp_endpoint
+                   else None)
+        self._committer = GroupCommitter(self._store, sync=cfg.fsync,
+                                         observe=metrics.commit if metrics else None)
         if not cfg.fsync:
             log.warning("[storage] fsync = false: a power loss can lose acknowledged writes")
         self._engine = Engine(broker, self._committer, overlay,
-                              HookRunner(cfg.lua_watchdog_ms / 1000))
+                              HookRunner(cfg.lua_watchdog_ms / 1000), metrics=metrics)
         # After recover(): the runtime config is loaded, so a script's top level can read it.
         await self._engine.load_hooks()
         self._engine.start()
@@ -207,10 +228,13 @@ class Server:
                     committer.batches_written, cfg.fsync)
 
         storage_health = self._engine.health
+        if metrics is not None:
+            self._start_metrics(metrics, broker, storage_counters)
         facts = ServerFacts(cfg.listen_addr, str(Path(cfg.data_dir).resolve()), started,
                             self._store.size_bytes, time.monotonic, storage_counters,
                             storage_error=lambda: storage_health.reason,
-                            max_watch_streams=cfg.max_watch_streams)
+                            max_watch_streams=cfg.max_watch_streams,
+                            backup=Backups(self._store, cfg.data_dir).take)
         fila_names = register_services(server, self._engine, facts, keyring)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         names = (
@@ -252,6 +276,32 @@ class Server:
             return
         self._tls.reload()
 
+    def _start_metrics(self, metrics: Metrics, broker: Broker,
+                       storage_counters: Callable[[], tuple[int, int, int, bool]]) -> None:
+        m = _metrics_module()
+        committer, engine = self._committer, self._engine
+        assert committer is not None and engine is not None
+        storage = m.StorageSource(storage_counters, lambda: committer.groups_failed,
+                                  lambda: engine.health.degraded)
+        metrics.registry.register(m.CoreCollector(broker, asyncio.get_running_loop(), storage))
+        addr = self.config.prometheus_addr
+        if addr:
+            try:
+                self._metrics_server = m.MetricsServer(metrics, addr)
+            except OSError as exc:
+                raise OSError(f"cannot serve metrics on {addr}: {exc.strerror or exc}"
+                              ) from None
+            log.info("metrics on http://%s:%d/metrics", addr.rpartition(":")[0],
+                     self._metrics_server.port)
+        if self.config.otlp_endpoint:
+            from fila.server.otlp import OtlpExporter
+
+            self._otlp = OtlpExporter(metrics.registry, self.config.otlp_endpoint,
+                                      self.config.service_name,
+                                      self.config.metrics_interval_ms / 1000)
+            log.info("exporting metrics over OTLP to %s every %d ms",
+                     self.config.otlp_endpoint, self.config.metrics_interval_ms)
+
     def _storage_health_changed(self, degraded: bool) -> None:
         engine = self._engine
         assert engine is not None
@@ -283,6 +333,12 @@ class Server:
             await stop_engine
         if self._committer is not None:
             await self._committer.close()
+        # Off the loop: both may be waiting for it to read the core (a scrape, the last
+        # OTLP export), so closing them from the loop thread would wait for ourselves.
+        if self._otlp is not None:
+            await asyncio.to_thread(self._otlp.close)
+        if self._metrics_server is not None:
+            await asyncio.to_thread(self._metrics_server.close)
         if self._store is not None:
             try:
                 self._store.close()
@@ -315,28 +371,66 @@ async def _serve(config: ServerConfig) -> int:
     return 0
 
 
+def _restore(src: str, config_path: str | None) -> int:
+    """``fila-server restore SRC``: into the configured data directory (FILA_DATA_DIR wins)."""
+    try:
+        data_dir = load_config(config_path).data_dir
+        files, size = restore(src, data_dir)
+    except (ConfigError, RestoreError) as exc:
+        print(f"fila-server: {exc}", file=sys.stderr)
+        return 1
+    print(f"restored {src} into {data_dir} ({files} files, {size / (1 << 20):.1f} MiB)")
+    return 0
+
+
+def _check(addr: str, config_path: str | None) -> int:
+    from fila.server.healthcheck import check, dial_addr, tls_from_env
+
+    try:
+        # The config says where (without an address) and whether the port speaks TLS.
+        config = load_config(config_path) if not addr or config_path else None
+        server_tls = config is not None and bool(config.tls_cert_file)
+        tls = tls_from_env(os.environ, server_tls)
+    except (ConfigError, OSError) as exc:
+        print(f"fila-server: {exc}", file=sys.stderr)
+        return 1
+    if not addr:
+        assert config is not None
+        addr = dial_addr(config.listen_addr)
+    serving, line = check(addr, tls=tls)
+    print(line if serving else f"fila-server: {line}", file=sys.stdout if serving else sys.stderr)
+    return 0 if serving else 1
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="fila-server", description="Run the Fila broker.")
     parser.add_argument("--config", help="path to fila.toml (default: ./fila.toml, then "
                                          "/etc/fila/fila.toml)")
     parser.add_argument("--version", action="version", version=f"fila-server {__version__}")
+    parser.add_argument("--check", nargs="?", const="", metavar="HOST:PORT",
+                        help="exit 0 if the server (at HOST:PORT, default the configured "
+                             "listen_addr) answers gRPC health SERVING, else 1")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    restore_cmd = commands.add_parser(
+        "restore", help="copy a backup (fila backup DEST) into an empty data directory; "
+                        "run with the server stopped")
+    restore_cmd.add_argument("src", metavar="SRC", help="the backup directory")
+    restore_cmd.add_argument("--config", dest="restore_config", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.check is not None:
+        sys.exit(_check(args.check, args.config))
+    if args.command == "restore":
+        sys.exit(_restore(args.src, args.restore_config or args.config))
     # The group-commit thread returns from fsync needing the GIL; with the default 5 ms
     # switch interval it can wait that long behind the event loop, which stalls every
     # enqueue in the group. A short interval keeps commit latency near the fsync time.
     sys.setswitchinterval(SWITCH_INTERVAL_S)
-    level = os.environ.get("FILA_LOG_LEVEL", "INFO").upper()
-    if level not in _LOG_LEVELS:
-        print(f"fila-server: FILA_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}, "
-              f"got {os.environ['FILA_LOG_LEVEL']!r}", file=sys.stderr)
-        sys.exit(1)
-    logging.basicConfig(level=level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config = load_config(args.config)
     except ConfigError as exc:
         print(f"fila-server: {exc}", file=sys.stderr)
         sys.exit(1)
+    logfmt.setup(config.log_format, config.log_level)
     logging.getLogger("grpc._cython.cygrpc").addFilter(_UndecodableRequestFilter())
     for warning in config.warnings:
         log.warning("%s", warning)

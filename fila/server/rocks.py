@@ -273,6 +273,25 @@ class RocksStore:
             return 0
         return total
 
+    def checkpoint(self, dest: str | Path) -> None:
+        """Write a consistent checkpoint of the database into ``dest`` (must not exist).
+
+        RocksDB hard-links the live SST files (copies them across file systems) and
+        copies the manifest and WAL, so the checkpoint holds every write made before the
+        call, and writes may go on meanwhile. Raises StorageError if RocksDB refuses.
+        """
+        # Not under _db_lock for the whole call: event-loop reads take that lock, and a
+        # checkpoint (memtable flush, links) may take a while. A reopen after a full
+        # disk meanwhile makes this call fail, which the caller reports.
+        with self._db_lock:
+            db = self._db
+        if db is None:
+            raise StorageError("storage is closed")
+        try:
+            rocksdict.Checkpoint(db).create_checkpoint(str(dest))
+        except Exception as exc:
+            raise StorageError(f"checkpoint failed: {exc}") from exc
+
     def close(self) -> None:
         """Flush memtables and close. Idempotent. Raises StorageError if the flush fails."""
         with self._db_lock:

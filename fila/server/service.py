@@ -10,16 +10,18 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import grpc
 
 from fila import __version__
 from fila.errors import (
     REASON_KEY,
+    FailedPreconditionError,
     FilaError,
     InvalidArgumentError,
     OverloadedError,
@@ -31,9 +33,14 @@ from fila.server.auth import ApiKey, Keyring
 from fila.server.auth_guard import AuthGuard, add_guarded, caller_of
 from fila.server.broker import MAX_BATCH_ITEMS, Broker, Delivered
 from fila.server.engine import Engine
+from fila.server.logfmt import audit
 from fila.server.stats import RateTracker, SnapshotCache, limit_snapshots, queue_snapshot
 from fila.types import STREAM_TOKEN_KEY
 from fila.v1 import admin_pb2, admin_pb2_grpc, service_pb2, service_pb2_grpc
+
+if TYPE_CHECKING:
+    from fila.server.backup import BackupResult
+    from fila.server.metrics import Metrics
 
 __all__ = ["AdminService", "HotPathService", "ServerFacts", "register_services"]
 
@@ -57,6 +64,8 @@ class ServerFacts:
     features: tuple[str, ...] = field(default=("fairness", "throttling", "lua", "dlq",
                                                "delayed", "watch_stats"))
     max_watch_streams: int = 64
+    # Online backup into a new directory on the server (backup.py); None = not offered.
+    backup: Callable[[str], Awaitable[BackupResult]] | None = None
 
 
 async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: Exception) -> NoReturn:
@@ -72,8 +81,13 @@ async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: Exception) ->
 def _rpc(method: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
     """Map errors raised by a unary handler to gRPC statuses."""
 
+    name = method.__name__
+
     @functools.wraps(method)
     async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> R:
+        metrics = self._engine.metrics
+        if metrics is not None:
+            return await _timed(metrics, name, method(self, request, context), context)
         try:
             return await method(self, request, context)
         except asyncio.CancelledError:
@@ -83,6 +97,24 @@ def _rpc(method: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
             raise AssertionError("unreachable") from exc  # abort always raises
 
     return wrapper
+
+
+async def _timed(metrics: Metrics, name: str, call: Awaitable[R],
+                 context: grpc.aio.ServicerContext[Any, Any]) -> R:
+    """``_rpc`` with metrics on: the same error mapping, and the latency by status code."""
+    started = time.perf_counter()
+    code = "OK"
+    try:
+        return await call
+    except asyncio.CancelledError:
+        code = "CANCELLED"
+        raise
+    except Exception as exc:
+        code = exc.code_name if isinstance(exc, FilaError) else "INTERNAL"
+        await _abort(context, exc)
+        raise AssertionError("unreachable") from exc  # abort always raises
+    finally:
+        metrics.rpc(name, code, time.perf_counter() - started)
 
 
 def _item_error(exc: FilaError) -> service_pb2.ItemError:
@@ -266,12 +298,14 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
         c = request.config
         await self._engine.create_queue(request.name, c.on_enqueue_script, c.on_failure_script,
                                         c.visibility_timeout_ms)
+        _audit("create queue", context, queue=request.name)
         return admin_pb2.CreateQueueResponse(queue_id=request.name)
 
     @_rpc
     async def DeleteQueue(self, request: admin_pb2.DeleteQueueRequest, context: Any
                           ) -> admin_pb2.DeleteQueueResponse:
         await self._engine.delete_queue(request.queue)
+        _audit("delete queue", context, queue=request.queue)
         return admin_pb2.DeleteQueueResponse()
 
     @_rpc
@@ -315,6 +349,8 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
     async def SetConfig(self, request: admin_pb2.SetConfigRequest, context: Any
                         ) -> admin_pb2.SetConfigResponse:
         await self._engine.set_config(request.key, request.value)
+        _audit("set config" if request.value else "delete config", context,
+              key=request.key, detail=request.value)
         return admin_pb2.SetConfigResponse()
 
     @_rpc
@@ -336,6 +372,8 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
                       ) -> admin_pb2.RedriveResponse:
         moved = await self._engine.redrive(request.dlq_queue, request.count,
                                            request.fairness_key, request.dry_run)
+        if not request.dry_run:
+            _audit("redrive", context, queue=request.dlq_queue, count=moved)
         return admin_pb2.RedriveResponse(redriven=moved)
 
     @_rpc
@@ -354,6 +392,9 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
         config = await self._engine.update_queue(
             request.name, opt("on_enqueue_script"), opt("on_failure_script"),
             opt("visibility_timeout_ms"))
+        _audit("update queue", context, queue=request.name, detail=",".join(
+            f for f in ("on_enqueue_script", "on_failure_script", "visibility_timeout_ms")
+            if request.HasField(f)))
         return admin_pb2.UpdateQueueResponse(config=convert.queue_config(config))
 
     @_rpc
@@ -413,6 +454,16 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
             storage_error=f.storage_error(), auth_enabled=self._keyring.enabled,
             **_caller_fields(caller_of()))
 
+    @_rpc
+    async def Backup(self, request: admin_pb2.BackupRequest, context: Any
+                     ) -> admin_pb2.BackupResponse:
+        if self._facts.backup is None:
+            raise FailedPreconditionError("this server does not take backups")
+        result = await self._facts.backup(request.dest)
+        _audit("backup", context, detail=result.path)
+        return admin_pb2.BackupResponse(path=result.path, bytes=result.bytes,
+                                        elapsed_ms=result.elapsed_ms)
+
     # ---- API keys and ACLs (who may call these: auth_guard.py, auth.RULES) ----------
 
     @_rpc
@@ -424,6 +475,8 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
                 self._broker.clock.wall_ms())
             await self._engine.write(batch)
             self._keyring.apply_put(key)
+        _audit("create api key", context, detail=f"{key.key_id} {key.name}"
+               + (" superadmin" if key.superadmin else ""))
         return admin_pb2.CreateApiKeyResponse(key_id=key.key_id, key=plaintext,
                                               is_superadmin=key.superadmin)
 
@@ -433,6 +486,7 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
         async with self._keys_lock:
             await self._engine.write(self._keyring.revoke(request.key_id))
             self._keyring.apply_revoke(request.key_id)
+        _audit("revoke api key", context, detail=request.key_id)
         return admin_pb2.RevokeApiKeyResponse()
 
     @_rpc
@@ -451,6 +505,8 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
                 request.key_id, [(p.kind, p.pattern) for p in request.permissions])
             await self._engine.write(batch)
             self._keyring.apply_put(key)
+        _audit("set acl", context, detail=request.key_id + " " + ",".join(
+            f"{p.kind}:{p.pattern}" for p in request.permissions))
         return admin_pb2.SetAclResponse()
 
     @_rpc
@@ -459,6 +515,14 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
         key = self._keyring.get(request.key_id)
         return admin_pb2.GetAclResponse(key_id=key.key_id, permissions=_permissions(key),
                                         is_superadmin=key.superadmin)
+
+
+def _audit(action: str, context: Any, **fields: Any) -> None:
+    """An audit line for a change that took effect: who is the caller's API key when auth
+    is on (its name and id), and always the client's address."""
+    key = caller_of()
+    audit(action, context.peer(), caller=key.name if key else "",
+          caller_key_id=key.key_id if key else "", **fields)
 
 
 def _caller_fields(key: ApiKey | None) -> dict[str, Any]:

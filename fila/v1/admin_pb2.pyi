@@ -547,3 +547,19 @@ class GetServerInfoResponse(_message.Message):
     caller_superadmin: bool
     caller_permissions: _containers.RepeatedCompositeFieldContainer[AclPermission]
     def __init__(self, version: _Optional[str] = ..., features: _Optional[_Iterable[str]] = ..., uptime_ms: _Optional[int] = ..., data_dir_bytes: _Optional[int] = ..., data_dir: _Optional[str] = ..., listen_addr: _Optional[str] = ..., wal_syncs: _Optional[int] = ..., commit_groups: _Optional[int] = ..., commit_batches: _Optional[int] = ..., fsync: _Optional[bool] = ..., storage_error: _Optional[str] = ..., auth_enabled: _Optional[bool] = ..., caller_key_id: _Optional[str] = ..., caller_name: _Optional[str] = ..., caller_superadmin: _Optional[bool] = ..., caller_permissions: _Optional[_Iterable[_Union[AclPermission, _Mapping]]] = ...) -> None: ...
+
+class BackupRequest(_message.Message):
+    __slots__ = ("dest",)
+    DEST_FIELD_NUMBER: _ClassVar[int]
+    dest: str
+    def __init__(self, dest: _Optional[str] = ...) -> None: ...
+
+class BackupResponse(_message.Message):
+    __slots__ = ("path", "bytes", "elapsed_ms")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    ELAPSED_MS_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    bytes: int
+    elapsed_ms: int
+    def __init__(self, path: _Optional[str] = ..., bytes: _Optional[int] = ..., elapsed_ms: _Optional[int] = ...) -> None: ...

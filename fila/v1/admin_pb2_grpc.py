@@ -129,6 +129,11 @@ class FilaAdminStub:
                 request_serializer=fila_dot_v1_dot_admin__pb2.GetServerInfoRequest.SerializeToString,
                 response_deserializer=fila_dot_v1_dot_admin__pb2.GetServerInfoResponse.FromString,
                 _registered_method=True)
+        self.Backup = channel.unary_unary(
+                '/fila.v1.FilaAdmin/Backup',
+                request_serializer=fila_dot_v1_dot_admin__pb2.BackupRequest.SerializeToString,
+                response_deserializer=fila_dot_v1_dot_admin__pb2.BackupResponse.FromString,
+                _registered_method=True)
 
 
 class FilaAdminServicer:
@@ -249,6 +254,13 @@ class FilaAdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Backup(self, request, context):
+        """Online backup: a consistent RocksDB checkpoint of the running broker.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FilaAdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -346,6 +358,11 @@ def add_FilaAdminServicer_to_server(servicer, server):
                     servicer.GetServerInfo,
                     request_deserializer=fila_dot_v1_dot_admin__pb2.GetServerInfoRequest.FromString,
                     response_serializer=fila_dot_v1_dot_admin__pb2.GetServerInfoResponse.SerializeToString,
+            ),
+            'Backup': grpc.unary_unary_rpc_method_handler(
+                    servicer.Backup,
+                    request_deserializer=fila_dot_v1_dot_admin__pb2.BackupRequest.FromString,
+                    response_serializer=fila_dot_v1_dot_admin__pb2.BackupResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -861,6 +878,33 @@ class FilaAdmin:
             '/fila.v1.FilaAdmin/GetServerInfo',
             fila_dot_v1_dot_admin__pb2.GetServerInfoRequest.SerializeToString,
             fila_dot_v1_dot_admin__pb2.GetServerInfoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Backup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fila.v1.FilaAdmin/Backup',
+            fila_dot_v1_dot_admin__pb2.BackupRequest.SerializeToString,
+            fila_dot_v1_dot_admin__pb2.BackupResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -87,6 +87,8 @@ def _rows(leased: str) -> list[tuple[str, Any, str]]:
          "superadmin"),
         ("FilaAdmin/ListApiKeys", a.ListApiKeysRequest(), "superadmin"),
         ("FilaAdmin/GetAcl", a.GetAclRequest(key_id="nope"), "superadmin"),
+        # A relative path: allowed past auth, then refused by the broker (nothing written).
+        ("FilaAdmin/Backup", a.BackupRequest(dest="relative-so-refused"), "superadmin"),
         ("FilaAdmin/SetAcl", a.SetAclRequest(key_id="nope"), "superadmin"),
         ("FilaAdmin/RevokeApiKey", a.RevokeApiKeyRequest(key_id="nope"), "superadmin"),
         ("FilaAdmin/DeleteQueue", a.DeleteQueueRequest(queue=Q), "admin"),

@@ -55,6 +55,11 @@ def small_disk(make_server: Callable[..., ServerProcess]) -> Iterator[ServerProc
         subprocess.run(["umount", str(server.data_dir)], check=False)
 
 
+def run_check(addr: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "fila.server.main", "--check", addr],
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
 def health_of(addr: str) -> dict[str, int]:
     with grpc.insecure_channel(addr) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
@@ -112,6 +117,8 @@ def test_disk_full_degrades_then_recovers_without_restart(small_disk: ServerProc
              what="health NOT_SERVING for every service")
     info = stubs.admin.GetServerInfo(admin_pb2.GetServerInfoRequest(), timeout=10)
     assert info.storage_error.startswith("storage full: "), info.storage_error
+    check = run_check(server.addr)  # what a container health check sees
+    assert (check.returncode, check.stderr) == (1, f"fila-server: {server.addr}: NOT_SERVING\n")
     # A consumer arrives: its lease writes fail, and must not be retried in a loop.
     stream = Stream(stubs, "q", prefetch=len(acked) + 100)
     window_start = cpu_seconds(server.proc.pid)
@@ -128,6 +135,7 @@ def test_disk_full_degrades_then_recovers_without_restart(small_disk: ServerProc
     wait_for(lambda: all_status(server.addr, health_pb2.HealthCheckResponse.SERVING),
              timeout=30, what="health SERVING again")
     recovered_in = time.monotonic() - freed_at
+    assert run_check(server.addr).returncode == 0
     got = {m.id for m in stream.take(len(acked), timeout=30)}
     assert got == set(acked)
     late = stubs.enqueue("q", b"after the episode")

@@ -40,6 +40,7 @@ class RaisingEngine:
     """Just enough of Engine for HotPathService: every call raises ``error``."""
 
     closing = False
+    metrics = None  # metrics off: the servicers record nothing
 
     def __init__(self, error: FilaError) -> None:
         self.error = error

@@ -99,3 +99,27 @@ def test_a_bad_log_level_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert proc.stderr == ("fila-server: FILA_LOG_LEVEL must be one of DEBUG, INFO, WARNING, "
                            "ERROR, CRITICAL, got 'LOUD'\n")
+
+
+def test_prometheus_addr_is_off_by_default_and_checked(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, ""), env={}).prometheus_addr == ""
+    cfg = load_config(write(tmp_path, '[telemetry]\nprometheus_addr = "127.0.0.1:9464"\n'),
+                      env={})
+    assert cfg.prometheus_addr == "127.0.0.1:9464"
+    with pytest.raises(ConfigError, match=r"\[telemetry\] prometheus_addr must be HOST:PORT, "
+                                          r"got '9464'$"):
+        load_config(write(tmp_path, '[telemetry]\nprometheus_addr = "9464"\n'), env={})
+
+
+@pytest.mark.parametrize("endpoint", ["http://collector:4317", "https://c.example:4317",
+                                      "127.0.0.1:4317"])
+def test_otlp_endpoint_forms(tmp_path: Path, endpoint: str) -> None:
+    cfg = load_config(write(tmp_path, f'[telemetry]\notlp_endpoint = "{endpoint}"\n'), env={})
+    assert cfg.otlp_endpoint == endpoint
+
+
+def test_a_bad_otlp_endpoint_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"\[telemetry\] otlp_endpoint must be "
+                                          r"http://HOST:PORT, https://HOST:PORT or HOST:PORT, "
+                                          r"got 'ftp://x:1'$"):
+        load_config(write(tmp_path, '[telemetry]\notlp_endpoint = "ftp://x:1"\n'), env={})
