@@ -25,7 +25,7 @@ VOLUME ["/data"]
 EXPOSE 5555
 
 # The gRPC health service, asked the way a load balancer would (SERVING = healthy).
-HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
-    CMD python -c "import grpc, sys; from grpc_health.v1 import health_pb2, health_pb2_grpc; ch = grpc.insecure_channel('127.0.0.1:5555'); r = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=2); sys.exit(0 if r.status == health_pb2.HealthCheckResponse.SERVING else 1)"
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["fila-server", "--check"]
 
 ENTRYPOINT ["fila-server"]
