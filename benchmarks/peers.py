@@ -415,7 +415,10 @@ class RabbitBroker:
             "RABBITMQ_ADVANCED_CONFIG_FILE": str(d / "advanced.config"),
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(d / "enabled_plugins"),
             "RABBITMQ_CONF_ENV_FILE": str(d / "rabbitmq-env.conf"),
-               "RABBITMQ_PID_FILE": str(d / "rabbitmq.pid"),
+            "RABBITMQ_PID_FILE": str(d / "rabbitmq.pid"),
+            # Erlang schedulers busy-wait after work by default; on a 2-core box that spin
+            # takes CPU from whichever broker runs next. Off, as for any shared host.
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "+sbwt none +sbwtdcpu none +sbwtdio none",
         })
         # The script stays the parent of the Erlang VM and stops it on SIGTERM.
         self.proc = subprocess.Popen(["/usr/lib/rabbitmq/bin/rabbitmq-server"], env=env,

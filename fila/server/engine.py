@@ -406,7 +406,9 @@ class Engine:
     async def _purge(self, name: str) -> None:
         """Remove a deleted queue's records chunk by chunk, yielding to the loop between."""
         removed = 0
-        while (batch := self.broker.purge_batch(name, PURGE_CHUNK)) is not None:
+        cursor = None
+        while (chunk := self.broker.purge_batch(name, PURGE_CHUNK, cursor)) is not None:
+            batch, next_cursor = chunk
             try:
                 await self._submit(batch)
             except FilaError as exc:
@@ -418,6 +420,7 @@ class Engine:
                 await asyncio.sleep(1.0)  # retry cadence while storage is failing
                 continue
             removed += len(batch)
+            cursor = next_cursor
         self._purges.pop(name, None)
         if removed > PURGE_CHUNK:
             log.info("deleted queue %s: %d record(s) removed", name, removed,

@@ -32,6 +32,10 @@ from fila.server.store import WriteBatch
 __all__ = ["QueueAdmin"]
 
 
+# (index of the key prefix being purged, last key deleted under it)
+PurgeCursor = tuple[int, bytes]
+
+
 class QueueAdmin(Dispatcher):
     """Queue lifecycle, runtime config and installed hooks."""
 
@@ -114,17 +118,29 @@ class QueueAdmin(Dispatcher):
         effects.on_commit.append(apply)
         return effects
 
-    def purge_batch(self, name: str, limit: int) -> WriteBatch | None:
-        """The next chunk of a deleted queue's stored records to remove (None: all gone)."""
+    def purge_batch(self, name: str, limit: int, after: PurgeCursor | None = None
+                    ) -> tuple[WriteBatch, PurgeCursor] | None:
+        """The next chunk of a deleted queue's stored records to remove (None: all gone),
+        and where the chunk after it starts.
+
+        ``after`` is the cursor the previous chunk returned: each scan resumes past the last
+        key deleted. Starting from the prefix again would walk every tombstone the earlier
+        chunks left (RocksDB keeps them until a compaction), which made purging a large
+        queue quadratic and starved the rest of the broker while it ran.
+        """
         batch = WriteBatch()
-        for prefix in (keys.msg_prefix(name), keys.payload_prefix(name),
-                       keys.lease_prefix(name)):
-            for key, _ in self._store.scan(prefix):
+        prefixes = (keys.msg_prefix(name), keys.payload_prefix(name), keys.lease_prefix(name))
+        first, last = after if after is not None else (0, b"")
+        cursor: PurgeCursor = (len(prefixes), b"")
+        for i in range(first, len(prefixes)):
+            start = last + b"\x00" if i == first and last else None
+            for key, _ in self._store.scan(prefixes[i], start):
                 batch.delete(key)
+                cursor = (i, key)
                 if len(batch) >= limit:
-                    return batch
+                    return batch, cursor
         if len(batch):
-            return batch
+            return batch, (len(prefixes), b"")  # every prefix is exhausted
         self._purging.discard(name)
         return None
 

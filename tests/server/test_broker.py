@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 import pytest
@@ -11,7 +11,7 @@ from fila.errors import InvalidArgumentError, MessageNotFoundError, QueueNotFoun
 from fila.server.broker import Broker, BrokerSettings, Effects
 from fila.server.hooks import HookError, QueueHooks
 from fila.server.model import LeaseRecord, State
-from fila.server.store import MemoryStore
+from fila.server.store import MemoryStore, WriteBatch
 
 HOOK = """
 function on_enqueue(msg)
@@ -440,3 +440,55 @@ def test_extend_lease_follows_the_ack_rules(h: Harness) -> None:
     h.apply(h.broker.ack("q", msg_id))
     with pytest.raises(MessageNotFoundError):
         h.broker.extend_lease("q", msg_id, 1000)
+
+
+class TombstoneStore(MemoryStore):
+    """A MemoryStore whose scans pay for deleted keys as RocksDB's do: a deleted key stays
+    (as a tombstone) until compaction, and a scan steps over it. ``visited`` counts steps."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tombstones: set[bytes] = set()
+        self.visited = 0
+
+    def write(self, batch: WriteBatch, *, sync: bool = True) -> None:
+        for key, value in batch.ops:
+            if value is None:
+                self.tombstones.add(key)
+            else:
+                self.tombstones.discard(key)
+        super().write(batch, sync=sync)
+
+    def scan(self, prefix: bytes, start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+        lower = max(prefix, start) if start is not None else prefix
+        live = dict(super().scan(prefix, start))
+        for key in sorted(live.keys() | {k for k in self.tombstones
+                                         if k.startswith(prefix) and k >= lower}):
+            self.visited += 1
+            if key in live:
+                yield key, live[key]
+
+
+def test_purging_a_deleted_queue_resumes_past_what_it_deleted(h: Harness) -> None:
+    """Each chunk of a deleted queue's records starts after the last key the previous chunk
+    deleted: scanning from the prefix again would step over every earlier tombstone, which
+    made purging a large queue quadratic (6.5 s instead of 0.7 s for 200 000 messages)."""
+    store = TombstoneStore()
+    h.store = store
+    h.broker = Broker(store, h.clock, BrokerSettings())
+    h.create_queue("big")
+    for _ in range(300):
+        h.enqueue("big")
+    h.apply(h.broker.delete_queue("big"))
+    records = 2 * 300  # a metadata and a payload record each
+    removed, cursor, chunks = 0, None, 0
+    while (chunk := h.broker.purge_batch("big", 50, cursor)) is not None:
+        batch, cursor = chunk
+        store.write(batch)
+        removed += len(batch)
+        chunks += 1
+    assert removed == records
+    assert not h.broker.purging("big")
+    # Each record is stepped over about once (plus one tombstone per chunk boundary), not
+    # once per chunk: from the prefix every time it would be about records * chunks / 2.
+    assert store.visited <= records + 2 * chunks, (store.visited, chunks)
