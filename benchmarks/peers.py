@@ -51,6 +51,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import importlib.util
 import json
 import os
 import platform
@@ -971,7 +972,9 @@ def main(argv: list[str] | None = None) -> int:
         print(md)
         print()
         print(f"load average before {load_before}, after {load_after}")
-    if args.chart:
+    if args.chart and importlib.util.find_spec("matplotlib") is None:
+        log("no chart: matplotlib is not installed (pip install -e '.[benchmarks]')")
+    elif args.chart:
         chart(runs, Path(args.chart),
               f"{meta['machine']}; commit {meta['commit']}; {meta['date']}"
               + ("; --quick" if args.quick else ""))
