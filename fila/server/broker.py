@@ -109,13 +109,14 @@ class Broker(QueueAdmin):
             raise InvalidArgumentError(f"delay_ms must be 0..{MAX_DELAY_MS}")
         return q.guard.to_run("on_enqueue", self._clock.wall_ms() if now_ms is None else now_ms)
 
-    def prepare_enqueue(self, queue: str, headers: Mapping[str, str], payload: bytes,
+    def prepare_enqueue(self, queue: str, headers: dict[str, str], payload: bytes,
                         delay_ms: int = 0, decision: EnqueueDecision | None = None, *,
                         validate: bool = True, into: WriteBatch | None = None,
                         now_ms: int | None = None) -> PreparedEnqueue:
         """Build the batch from the hook's ``decision``. Memory is untouched.
 
         ``validate=False`` when :meth:`check_enqueue` just validated the same request.
+        The record keeps ``headers`` itself (the caller's own copy; nothing mutates it).
         ``into``: append the records to this batch (one batch for a whole EnqueueBatch)
         instead of a new one; ``now_ms``: the wall clock, read once for a whole batch.
         """
@@ -134,7 +135,7 @@ class Broker(QueueAdmin):
         weight = max(1, decision.weight)
         deliver_after = now_ms + delay if delay > 0 else 0
         self._seq += 1
-        stored = StoredMessage(dict(headers), fkey, weight, tkeys, 0, now_ms, self._seq,
+        stored = StoredMessage(headers, fkey, weight, tkeys, 0, now_ms, self._seq,
                                deliver_after)
         batch = WriteBatch() if into is None else into
         batch.ops += ((keys.msg(queue, msg_id), stored.encode()),

@@ -449,13 +449,14 @@ class Engine:
         self._admit()
         await self._apply(self.broker.set_config(key, value))
 
-    async def enqueue(self, queue: str, headers: Mapping[str, str], payload: bytes,
+    async def enqueue(self, queue: str, headers: dict[str, str], payload: bytes,
                       delay_ms: int) -> str:
+        """``headers`` is the caller's own dict (the service copies the request's map once):
+        the hook reads it and the stored record keeps it."""
         self._admit()
         hooks = self.broker.check_enqueue(queue, headers, payload, delay_ms)
         decision: EnqueueDecision | None = None
         if hooks is not None:
-            headers = dict(headers)  # a plain dict crosses to the hook thread
             decision = await self.hook_calls.call(queue, hooks, "on_enqueue", headers,
                                              len(payload), queue)
         prepared = self.broker.prepare_enqueue(queue, headers, payload, delay_ms, decision,
@@ -467,7 +468,7 @@ class Engine:
         except asyncio.CancelledError:
             # The client gave up, but the write goes on: index it when it lands, or the
             # stored message would stay invisible until a restart.
-            written.add_done_callback(lambda f: self._apply_late(prepared, f))
+            written.add_done_callback(functools.partial(self._apply_late, [prepared]))
             raise
         try:
             effects = self.broker.apply_enqueue(prepared)
@@ -477,16 +478,7 @@ class Engine:
         await self._apply(effects)
         return prepared.record.id
 
-    def _apply_late(self, prepared: PreparedEnqueue, written: asyncio.Future[None]) -> None:
-        if written.cancelled() or written.exception() is not None:
-            return
-        try:
-            effects = self.broker.apply_enqueue(prepared)
-        except QueueGoneError as gone:
-            effects = gone.effects
-        self._spawn(self._apply_logged(effects))
-
-    async def enqueue_batch(self, items: Sequence[tuple[str, Mapping[str, str], bytes, int]]
+    async def enqueue_batch(self, items: Sequence[tuple[str, dict[str, str], bytes, int]]
                             ) -> list[str | FilaError]:
         """Many enqueues, ONE durable commit; a bad item fails alone (its error in its place).
 
@@ -506,7 +498,6 @@ class Engine:
                 hooks = broker.check_enqueue(queue, headers, payload, delay_ms, now_ms)
                 decision: EnqueueDecision | None = None
                 if hooks is not None:
-                    headers = dict(headers)
                     decision = await self.hook_calls.call(queue, hooks, "on_enqueue", headers,
                                                           len(payload), queue)
                     now_ms = broker.clock.wall_ms()  # the hook took time
@@ -522,7 +513,7 @@ class Engine:
         try:
             await asyncio.shield(written)
         except asyncio.CancelledError:
-            written.add_done_callback(functools.partial(self._apply_late_many, prepared))
+            written.add_done_callback(functools.partial(self._apply_late, prepared))
             raise
         effects, gone = broker.apply_enqueue_many(prepared)
         for n, (i, p) in enumerate(zip(positions, prepared, strict=True)):
@@ -530,8 +521,10 @@ class Engine:
         await self._apply(effects)
         return results
 
-    def _apply_late_many(self, prepared: list[PreparedEnqueue],
-                         written: asyncio.Future[None]) -> None:
+    def _apply_late(self, prepared: list[PreparedEnqueue], written: asyncio.Future[None]
+                    ) -> None:
+        """The caller gave up waiting, but the write goes on: index the messages when it
+        lands, or they would stay invisible until a restart."""
         if written.cancelled() or written.exception() is not None:
             return
         effects, _ = self.broker.apply_enqueue_many(prepared)

@@ -155,8 +155,8 @@ class HotPathService(service_pb2_grpc.FilaServiceServicer):  # type: ignore[misc
     @_rpc
     async def Enqueue(self, request: service_pb2.EnqueueRequest, context: Any
                       ) -> service_pb2.EnqueueResponse:
-        message_id = await self._engine.enqueue(request.queue, request.headers, request.payload,
-                                                request.delay_ms)
+        message_id = await self._engine.enqueue(request.queue, dict(request.headers),
+                                                request.payload, request.delay_ms)
         return service_pb2.EnqueueResponse(message_id=message_id)
 
     async def Consume(self, request: service_pb2.ConsumeRequest,
