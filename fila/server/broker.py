@@ -174,8 +174,7 @@ class Broker(QueueAdmin):
                 continue
             q.counters["enqueued"] += 1
             self._index(p.queue, q, p.record, now)
-            if p.stored is not None:
-                self._fresh.add(p.record.id, p.queue, p.stored, p.payload)
+            self._fresh.add(p.record.id, p.queue, p.stored, p.payload)
             touched[p.queue] = q
         for qname, q in touched.items():
             self._dispatch(qname, q, effects)

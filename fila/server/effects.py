@@ -87,5 +87,5 @@ class PreparedEnqueue:
     record: MessageRecord
     batch: WriteBatch
     incarnation: int  # the queue's; a queue deleted and re-created meanwhile is another one
-    stored: StoredMessage | None = None  # kept for the first delivery (fresh.py)
-    payload: bytes = b""
+    stored: StoredMessage  # kept for the first delivery (fresh.py)
+    payload: bytes
