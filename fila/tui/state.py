@@ -48,8 +48,14 @@ class LiveState:
     attempt: int = 0
     interval_ms: int = 1000
     history: History = field(default_factory=History)
+    # The queue whose keys are on screen, and its latest snapshot from the per-queue stream.
+    keys_queue: str | None = None
+    keys_snapshot: QueueSnapshot | None = None
 
     def queue(self, name: str) -> QueueSnapshot | None:
+        """The latest snapshot of ``name``: with its top keys if it is the watched queue."""
+        if self.keys_snapshot is not None and self.keys_snapshot.name == name:
+            return self.keys_snapshot
         if self.snapshot is None:
             return None
         for q in self.snapshot.queues:

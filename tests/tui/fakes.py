@@ -153,6 +153,13 @@ def sample_snapshot(step: int = 0) -> StatsSnapshot:
     )
 
 
+def _as_streamed(snap: StatsSnapshot, queue: str, top_keys: int) -> StatsSnapshot:
+    """What the server would send for this request: one queue or all, top keys only."""
+    shown = [q for q in snap.queues if not queue or q.name == queue]
+    queues = tuple(replace(q, keys=q.keys[: top_keys or 50]) for q in shown)
+    return replace(snap, queues=queues)
+
+
 def dead_letters(n: int = 3) -> list[ListedMessage]:
     out = []
     for i in range(n):
@@ -182,6 +189,8 @@ class FakeBackend(Backend):
             [sample_snapshot()] if snapshots is None else snapshots
         )
         self._latest: StatsSnapshot | None = None
+        self._streams: list[deque[StatsSnapshot]] = []  # per-queue streams' inboxes
+        self.stream_requests: list[tuple[str, int]] = []  # (queue, top_keys) per stream opened
         self._up = True
         self._closed = False
         self._generation = 0
@@ -209,6 +218,8 @@ class FakeBackend(Backend):
     def push(self, snap: StatsSnapshot) -> None:
         with self._cond:
             self._pending.append(snap)
+            for stream in self._streams:
+                stream.append(snap)
             self._cond.notify_all()
 
     def fail(self) -> None:
@@ -240,21 +251,34 @@ class FakeBackend(Backend):
         self._check_up()
         with self._cond:
             self.stream_opens += 1
+            self.stream_requests.append((queue, top_keys))
             generation = self._generation
             if not self._pending and self._latest is not None:
                 self._pending.append(self._latest)  # a fresh stream starts with a snapshot
-        while True:
+            # The every-queue stream reads the shared inbox; a per-queue stream has its own,
+            # starting from the newest snapshot, and sees every later push too.
+            inbox = self._pending
+            if queue:
+                inbox = deque([self._latest] if self._latest is not None else [])
+                self._streams.append(inbox)
+        try:
+            while True:
+                with self._cond:
+                    self._cond.wait_for(
+                        lambda: bool(inbox) or self._closed or self._generation != generation
+                    )
+                    if self._closed:
+                        return
+                    if self._generation != generation:
+                        raise UnavailableError("connection lost")
+                    snap = inbox.popleft()
+                    if not queue:
+                        self._latest = snap
+                yield _as_streamed(snap, queue, top_keys)
+        finally:
             with self._cond:
-                self._cond.wait_for(
-                    lambda: bool(self._pending) or self._closed or self._generation != generation
-                )
-                if self._closed:
-                    return
-                if self._generation != generation:
-                    raise UnavailableError("connection lost")
-                snap = self._pending.popleft()
-                self._latest = snap
-            yield snap
+                if inbox in self._streams:
+                    self._streams.remove(inbox)
 
     def server_info(self) -> ServerInfo:
         self._check_up()
