@@ -1,8 +1,9 @@
 """The Fila TUI application and the one factory that builds it.
 
 ``build_app`` is used by ``fila tui`` and by every test, so what the tests see
-is what operators run. Live numbers come from a single WatchStats stream read
-by one thread worker; the UI thread never blocks on the network.
+is what operators run. Live numbers come from a WatchStats stream of every queue's
+totals, plus one of the watched queue's top keys while a screen shows them, each read
+by a thread worker; the UI thread never blocks on the network.
 """
 
 from __future__ import annotations
