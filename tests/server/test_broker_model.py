@@ -2,8 +2,8 @@
 
 Hypothesis drives random enqueues, consumers, acks, nacks, clock jumps and
 crash-restarts against the real Broker (in-memory store, manual clock) and
-checks it against a tiny reference model: the set of enqueued, not yet acked
-messages. Properties: nothing acked is lost or comes back, nothing appears
+checks it against a tiny reference model: the set of enqueued, not yet acked (or
+deleted) messages. Properties: nothing acked is lost or comes back, nothing appears
 from nowhere, a message never has two live leases, every lease expires on time.
 """
 
@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from fila.errors import FailedPreconditionError
 from fila.server.model import State
 
 from .test_broker import HOOK, Harness
@@ -70,6 +72,22 @@ class BrokerModel(RuleBasedStateMachine):
         leased = self.leased_ids()
         if leased:
             self.h.nack("q", data.draw(st.sampled_from(leased)), "e")
+
+    @rule(data=st.data())
+    def delete(self, data: st.DataObject) -> None:
+        # DeleteMessage: a leased message is refused and untouched; any other is gone for
+        # good, like an acked one (it must never be delivered again).
+        ids = sorted(self.h.broker.stats_view("q").msgs)
+        if not ids:
+            return
+        msg_id = data.draw(st.sampled_from(ids))
+        if msg_id in self.leased_ids():
+            with pytest.raises(FailedPreconditionError):
+                self.h.broker.delete_message("q", msg_id)
+            return
+        self.h.apply(self.h.broker.delete_message("q", msg_id)[1])
+        self.live.discard(msg_id)
+        self.acked.add(msg_id)
 
     @rule(seconds=st.sampled_from([0.1, 0.5, 1.0, 2.5]))
     def advance_clock(self, seconds: float) -> None:
