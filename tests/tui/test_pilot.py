@@ -17,6 +17,7 @@ from fila.tui.screens.hook_editor import HookEditorScreen
 from fila.tui.screens.overview import OverviewScreen
 from fila.tui.screens.queue import QueueScreen
 from fila.tui.screens.redrive import RedriveScreen
+from fila.tui.widgets.lua import LuaArea
 from fila.tui.widgets.status import ConnectionBanner
 from fila.tui.widgets.table import RowTable
 
@@ -97,6 +98,7 @@ async def test_hook_editor_tests_and_applies_with_a_diff(
         assert isinstance(screen, HookEditorScreen)
         editor = screen.query_one("#script", TextArea)
         assert editor.text == HOOK
+        assert isinstance(editor, LuaArea) and editor.language == "lua"  # highlighted
         # test a sample message: the result table comes back
         await pilot.press("ctrl+t")
         await wait_until(pilot, lambda: "fairness_key" in text_of(app, "#result"))
@@ -107,9 +109,11 @@ async def test_hook_editor_tests_and_applies_with_a_diff(
         await pilot.press("escape", "t")  # Esc leaves the editor, then plain t works
         await wait_until(pilot, lambda: "Error at line 2" in text_of(app, "#result"))
         assert editor.cursor_location == (1, 0)
+        assert editor.error_row == 1  # the failing line is marked in the editor
         # fix it differently, then apply: a diff is shown and must be confirmed
         editor.load_text(HOOK.replace('"default"', '"anon"'))
         assert "[modified]" in text_of(app, "#title")
+        await wait_until(pilot, lambda: editor.error_row is None)  # an edit clears the mark
         await pilot.press("ctrl+s")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         detail = str(app.screen.query("Static").last().render())

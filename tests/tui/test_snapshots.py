@@ -109,6 +109,24 @@ def test_hook_editor_with_error(
     assert snap_compare(make_app(), terminal_size=(100, 30), run_before=steps(fake, then=edit))
 
 
+def test_hook_editor_light_theme_80x24(
+    snap_compare: SnapCompare, make_app: Callable[..., FilaApp], fake: FakeBackend
+) -> None:
+    """Highlighting and the error mark stay readable on the light theme and a small terminal."""
+
+    async def edit(pilot: Pilot[None]) -> None:
+        pilot.app.theme = "textual-light"
+        await pilot.press("enter", "h")
+        await on(HookEditorScreen, lambda s: getattr(s, "loaded", False))(pilot)
+        screen = pilot.app.screen
+        assert isinstance(screen, HookEditorScreen)
+        screen.editor.load_text(HOOK.replace("local keys = {}", 'error("no tenant")'))
+        await pilot.press("t")
+        await wait_until(pilot, lambda: screen.editor.error_row is not None)
+
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=steps(fake, then=edit))
+
+
 def test_hook_apply_diff(
     snap_compare: SnapCompare, make_app: Callable[..., FilaApp], fake: FakeBackend
 ) -> None:

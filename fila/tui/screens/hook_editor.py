@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from rich.text import Text
-from textual import events, work
+from textual import work
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
@@ -17,7 +17,7 @@ from fila.tui.screens.base import LiveScreen
 from fila.tui.screens.confirm import ConfirmScreen, diff_text
 from fila.tui.state import LiveState, Settings
 from fila.tui.viewmodel import error_line, hook_result_rows, parse_sample_headers, script_diff
-from fila.tui.widgets.lua import enable_lua
+from fila.tui.widgets.lua import LuaArea
 from fila.types import HookResult, QueueDetails
 
 __all__ = ["HOOKS", "HookEditorScreen"]
@@ -37,18 +37,6 @@ _TEMPLATES = {
         "end\n"
     ),
 }
-
-
-class ScriptArea(TextArea):
-    """Code editor where Esc lets go of the keyboard (so t / a / o reach the screen)."""
-
-    async def _on_key(self, event: events.Key) -> None:
-        if event.key == "escape":
-            event.stop()
-            event.prevent_default()
-            self.screen.set_focus(None)
-            return
-        await super()._on_key(event)
 
 
 class HookEditorScreen(LiveScreen):
@@ -81,13 +69,12 @@ class HookEditorScreen(LiveScreen):
     def compose_body(self) -> Iterable[Widget]:
         yield Static(id="title", classes="title", markup=False)
         with Horizontal(id="editor-row"):
-            yield ScriptArea(
+            yield LuaArea(
                 "",
                 id="script",
                 soft_wrap=False,
                 tab_behavior="indent",
                 show_line_numbers=True,
-                theme="monokai",
                 read_only=self.settings.read_only,  # --read-only: look, test, never edit
             )
             with Vertical(id="side"):
@@ -101,8 +88,8 @@ class HookEditorScreen(LiveScreen):
                 )
 
     @property
-    def editor(self) -> TextArea:
-        return self.query_one("#script", TextArea)
+    def editor(self) -> LuaArea:
+        return self.query_one("#script", LuaArea)
 
     def changed(self, hook: str) -> bool:
         """Edited differs from running; an untouched template for a missing hook does not count."""
@@ -115,7 +102,6 @@ class HookEditorScreen(LiveScreen):
         return any(self.changed(h) for h in HOOKS)
 
     def on_mount(self) -> None:
-        self.lua = enable_lua(self.editor)
         self._paint_title()
         # Start outside the editor, so the keys the footer and the hint offer (t, a, o)
         # act at once instead of typing letters into the script; `e` (or a click) edits.
@@ -207,6 +193,7 @@ class HookEditorScreen(LiveScreen):
             self._show_error(result.error)
             return
         self.last_error = ""
+        self.editor.mark_error(None)
         text = Text("OK, the hook returned:\n", style="bold green")
         for name, value in hook_result_rows(hook, result):
             text.append(f"  {name:<14}", style="bold")
@@ -221,6 +208,7 @@ class HookEditorScreen(LiveScreen):
             text.append(f" at line {line}", style="bold red")
             # Put the cursor on the offending line so the fix is one keystroke away.
             self.editor.move_cursor((max(0, line - 1), 0))
+        self.editor.mark_error(line)
         text.append(f":\n{error}")
         self.query_one("#result", Static).update(text)
 
