@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -220,3 +221,33 @@ async def test_a_backlog_message_can_be_deleted_but_not_redriven(
         await pilot.press("y")
         await wait_until(pilot, lambda: isinstance(app.screen, DlqScreen))
         assert fake.writes == [("delete_message", "fair-demo", dead_letters(1)[0].message.id)]
+
+
+async def test_leaving_while_a_delete_runs_still_reports_it(
+    make_app: MakeApp, fake: FakeBackend
+) -> None:
+    """The answer of a slow server arrives after the operator went back: no crash, the
+    answer is shown, and the browser reloads when the DLQ's depth moves."""
+    gate = threading.Event()
+    real_delete = fake.delete_message
+
+    def slow_delete(queue: str, message_id: str) -> str:
+        gate.wait(5)
+        return real_delete(queue, message_id)
+
+    fake.delete_message = slow_delete  # type: ignore[method-assign]
+    app = make_app()
+    async with app.run_test(size=(100, 40)) as pilot:
+        screen = await open_message(pilot)
+        await pilot.press("d")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_until(pilot, lambda: app.screen is screen and screen.busy)
+        assert "deleting…" in text_of(app, "#status")
+        assert "delete" not in offered(app)  # one write at a time
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: isinstance(app.screen, DlqScreen))
+        gate.set()
+        await wait_until(pilot, lambda: screen.changed)
+        assert isinstance(app.screen, DlqScreen)
+        assert any("Deleted message" in n.message for n in app._notifications)

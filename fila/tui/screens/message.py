@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from rich.text import Text
-from textual import work
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.content import Content
@@ -181,34 +180,44 @@ class MessageScreen(LiveScreen):
         def answered(ok: bool | None) -> None:
             if ok:
                 self.busy = True
+                self.refresh_bindings()
                 self._status("redriving…" if what == "redrive" else "deleting…")
                 self._write(what)
 
         self.app.push_screen(ConfirmScreen(question, detail, yes=yes), answered)
 
-    @work(thread=True, exclusive=True, group="message-write")
     def _write(self, what: str) -> None:
-        m = self.listed.message
-        try:
-            if what == "redrive":
-                moved = self.backend.redrive(self.queue, message_id=m.id)
-                noun = "message" if moved == 1 else "messages"
-                answer = f"Redrive complete: {moved} {noun} moved from {self.queue}"
-            else:
-                was = self.backend.delete_message(self.queue, m.id)
-                answer = f"Deleted message {m.id} from {self.queue} (it was {was})"
-        except FilaError as exc:
-            self.app.call_from_thread(self._failed, exc.message or type(exc).__name__)
-            return
-        self.app.call_from_thread(self._written, answer)
+        # The app runs the call, not this screen: a screen's workers are cancelled when it
+        # closes, and the operator may go back before a slow server answers.
+        app, backend, queue, msg_id = self.app, self.backend, self.queue, self.listed.message.id
+
+        def call() -> None:
+            try:
+                if what == "redrive":
+                    moved = backend.redrive(queue, message_id=msg_id)
+                    noun = "message" if moved == 1 else "messages"
+                    answer = f"Redrive complete: {moved} {noun} moved from {queue}"
+                else:
+                    was = backend.delete_message(queue, msg_id)
+                    answer = f"Deleted message {msg_id} from {queue} (it was {was})"
+            except FilaError as exc:
+                app.call_from_thread(self._failed, exc.message or type(exc).__name__)
+                return
+            app.call_from_thread(self._written, answer)
+
+        app.run_worker(call, thread=True, group="message-write", name=f"{what} {msg_id}")
 
     def _written(self, answer: str) -> None:
         self.busy = False
         self.changed = True
         self.notify(answer)
-        self.dismiss()
+        if self.is_current:  # the operator may have left while the call ran
+            self.dismiss()
 
     def _failed(self, error: str) -> None:
         self.busy = False
+        if not self.is_current:
+            self.notify(error, severity="error")
+            return
         self._status(f"✗ {error}", error=True)
         self.refresh_bindings()
