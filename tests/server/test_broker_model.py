@@ -30,6 +30,7 @@ class BrokerModel(RuleBasedStateMachine):
         self.h = Harness()
         self.h.create_queue("q", on_enqueue=HOOK, visibility_timeout_ms=1000)
         self.live: set[str] = set()  # enqueued and not acked: the model
+        self.order: list[str] = []  # every id in enqueue order (ids from one ms sort randomly)
         self.acked: set[str] = set()
         self.seen_deliveries = 0
         self.consumers: list[int] = []
@@ -37,14 +38,18 @@ class BrokerModel(RuleBasedStateMachine):
     # -- helpers --------------------------------------------------------------
 
     def leased_ids(self) -> list[str]:
-        q = self.h.broker.stats_view("q")
-        return sorted(m for m, rec in q.msgs.items() if rec.state == State.LEASED)
+        msgs = self.h.broker.stats_view("q").msgs
+        # Enqueue order, not id order: ids made in one millisecond sort randomly, and a
+        # draw must pick the same message when Hypothesis replays an example.
+        return [m for m in self.order if m in msgs and msgs[m].state == State.LEASED]
 
     # -- rules ----------------------------------------------------------------
 
     @rule(tenant=st.sampled_from(["a", "b", "c"]), delay=st.sampled_from([0, 0, 0, 500, 3000]))
     def enqueue(self, tenant: str, delay: int) -> None:
-        self.live.add(self.h.enqueue("q", {"tenant": tenant}, delay_ms=delay))
+        msg_id = self.h.enqueue("q", {"tenant": tenant}, delay_ms=delay)
+        self.live.add(msg_id)
+        self.order.append(msg_id)
 
     @rule(prefetch=st.integers(1, 3))
     def connect(self, prefetch: int) -> None:
@@ -77,7 +82,8 @@ class BrokerModel(RuleBasedStateMachine):
     def delete(self, data: st.DataObject) -> None:
         # DeleteMessage: a leased message is refused and untouched; any other is gone for
         # good, like an acked one (it must never be delivered again).
-        ids = sorted(self.h.broker.stats_view("q").msgs)
+        held = self.h.broker.stats_view("q").msgs
+        ids = [m for m in self.order if m in held]  # a stable order, so examples replay
         if not ids:
             return
         msg_id = data.draw(st.sampled_from(ids))
