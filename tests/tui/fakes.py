@@ -16,7 +16,13 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import replace
 
-from fila.errors import InvalidArgumentError, QueueNotFoundError, UnavailableError
+from fila.errors import (
+    FailedPreconditionError,
+    InvalidArgumentError,
+    MessageNotFoundError,
+    QueueNotFoundError,
+    UnavailableError,
+)
 from fila.tui.backend import Backend
 from fila.types import (
     ConsumeMessage,
@@ -380,20 +386,48 @@ class FakeBackend(Backend):
         return page, str(start + limit) if more else ""
 
     def redrive(
-        self, dlq: str, count: int = 0, *, fairness_key: str = "", dry_run: bool = False
+        self,
+        dlq: str,
+        count: int = 0,
+        *,
+        fairness_key: str = "",
+        dry_run: bool = False,
+        message_id: str = "",
     ) -> int:
         self._check_up()
         if not dlq.endswith(".dlq"):
             raise InvalidArgumentError(f'"{dlq}" is not a dead-letter queue')
         items = self.dlq.get(dlq, [])
         chosen = [m for m in items if not fairness_key or m.message.fairness_key == fairness_key]
+        if message_id:
+            if not any(m.message.id == message_id for m in items):
+                raise MessageNotFoundError(f'message "{message_id}" is not in queue "{dlq}"')
+            chosen = [m for m in chosen if m.message.id == message_id]
         if count:
             chosen = chosen[:count]
-        self.writes.append(("redrive", dlq, count, fairness_key, dry_run))
+        write: tuple[object, ...] = ("redrive", dlq, count, fairness_key, dry_run)
+        self.writes.append((*write, message_id) if message_id else write)
         if not dry_run:
             ids = {m.message.id for m in chosen}
             self.dlq[dlq] = [m for m in items if m.message.id not in ids]
         return len(chosen)
+
+    def delete_message(self, queue: str, message_id: str) -> str:
+        self._check_up()
+        items = self.dlq.get(queue)
+        if items is None:
+            raise QueueNotFoundError(f'queue "{queue}" does not exist')
+        found = next((m for m in items if m.message.id == message_id), None)
+        if found is None:
+            raise MessageNotFoundError(f'message "{message_id}" is not in queue "{queue}"')
+        if found.state == "leased":
+            raise FailedPreconditionError(
+                f'message "{message_id}" is leased by a consumer; it can be deleted once it is '
+                "nacked or its lease expires"
+            )
+        self.writes.append(("delete_message", queue, message_id))
+        self.dlq[queue] = [m for m in items if m is not found]
+        return found.state
 
     def get_stats(self, queue: str) -> QueueStats:
         return QueueStats(0, 0, 0, 0, 1000, (), ())
