@@ -19,7 +19,7 @@ Measured, per screen:
 - **CPU**: this process's CPU (UI thread + the stream thread parsing snapshots) over the
   window, as a share of one core. The producer runs in its own process.
 - **filter**: from one typed character to the filtered table painted.
-Targets (issue 15): frame p95 < 50 ms; < 20 % of a core at a 1 s refresh.
+Targets: frame p95 < 50 ms; < 20 % of a core at a 1 s refresh.
 """
 
 from __future__ import annotations
