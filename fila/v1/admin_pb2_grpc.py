@@ -134,6 +134,11 @@ class FilaAdminStub:
                 request_serializer=fila_dot_v1_dot_admin__pb2.BackupRequest.SerializeToString,
                 response_deserializer=fila_dot_v1_dot_admin__pb2.BackupResponse.FromString,
                 _registered_method=True)
+        self.GetStatsHistory = channel.unary_unary(
+                '/fila.v1.FilaAdmin/GetStatsHistory',
+                request_serializer=fila_dot_v1_dot_admin__pb2.GetStatsHistoryRequest.SerializeToString,
+                response_deserializer=fila_dot_v1_dot_admin__pb2.GetStatsHistoryResponse.FromString,
+                _registered_method=True)
 
 
 class FilaAdminServicer:
@@ -261,6 +266,14 @@ class FilaAdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetStatsHistory(self, request, context):
+        """The server's per-second samples of one queue (and its busiest keys): the past
+        that WatchStats, which only streams "now", cannot show.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FilaAdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -363,6 +376,11 @@ def add_FilaAdminServicer_to_server(servicer, server):
                     servicer.Backup,
                     request_deserializer=fila_dot_v1_dot_admin__pb2.BackupRequest.FromString,
                     response_serializer=fila_dot_v1_dot_admin__pb2.BackupResponse.SerializeToString,
+            ),
+            'GetStatsHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStatsHistory,
+                    request_deserializer=fila_dot_v1_dot_admin__pb2.GetStatsHistoryRequest.FromString,
+                    response_serializer=fila_dot_v1_dot_admin__pb2.GetStatsHistoryResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -905,6 +923,33 @@ class FilaAdmin:
             '/fila.v1.FilaAdmin/Backup',
             fila_dot_v1_dot_admin__pb2.BackupRequest.SerializeToString,
             fila_dot_v1_dot_admin__pb2.BackupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStatsHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fila.v1.FilaAdmin/GetStatsHistory',
+            fila_dot_v1_dot_admin__pb2.GetStatsHistoryRequest.SerializeToString,
+            fila_dot_v1_dot_admin__pb2.GetStatsHistoryResponse.FromString,
             options,
             channel_credentials,
             insecure,
