@@ -22,6 +22,7 @@ from textual.worker import get_current_worker
 from fila.errors import FilaError
 from fila.tui.backend import Backend
 from fila.tui.messages import (
+    OpenCharts,
     OpenConfig,
     OpenDlq,
     OpenHookEditor,
@@ -31,6 +32,7 @@ from fila.tui.messages import (
     StreamDown,
 )
 from fila.tui.screens.base import LiveScreen
+from fila.tui.screens.charts import ChartScreen
 from fila.tui.screens.config import ConfigScreen
 from fila.tui.screens.dlq import DlqScreen
 from fila.tui.screens.help import HelpScreen
@@ -186,6 +188,11 @@ class FilaApp(App[None]):
 
     def on_open_config(self, message: OpenConfig) -> None:
         self._open_config(message.key_filter)
+
+    def on_open_charts(self, message: OpenCharts) -> None:
+        self.push_screen(
+            ChartScreen(self.backend, self.live, self.settings, message.queue, message.key)
+        )
 
     def _open_queue(self, name: str) -> None:
         if name.endswith(".dlq"):

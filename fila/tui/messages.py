@@ -8,6 +8,7 @@ from textual.message import Message
 from fila.types import ServerInfo, StatsSnapshot
 
 __all__ = [
+    "OpenCharts",
     "OpenConfig",
     "OpenDlq",
     "OpenHookEditor",
@@ -71,3 +72,12 @@ class OpenConfig(Message):
     def __init__(self, key_filter: str = "") -> None:
         super().__init__()
         self.key_filter = key_filter
+
+
+class OpenCharts(Message):
+    """Time charts of ``queue``, or of its fairness key ``key`` when given."""
+
+    def __init__(self, queue: str, key: str = "") -> None:
+        super().__init__()
+        self.queue = queue
+        self.key = key

@@ -33,10 +33,8 @@ def test_history_has_rates_depth_and_busy_keys(
         for _ in range(3):
             client.enqueue("orders", {"tenant": "slow", "throttle": "slow"}, b"x")
         stream = client.consume("orders", prefetch=10)
-        acked = 0
-        for msg in stream:
+        for acked, msg in enumerate(stream, 1):
             client.ack("orders", msg.id)
-            acked += 1
             if acked == 12:
                 break
 

@@ -16,11 +16,12 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import replace
 
-from fila.errors import InvalidArgumentError, QueueNotFoundError, UnavailableError
+from fila.errors import InvalidArgumentError, QueueNotFoundError, RPCError, UnavailableError
 from fila.tui.backend import Backend
 from fila.types import (
     ConsumeMessage,
     HookResult,
+    KeyHistory,
     KeySnapshot,
     LimitSnapshot,
     ListedMessage,
@@ -29,6 +30,7 @@ from fila.types import (
     QueueSnapshot,
     QueueStats,
     ServerInfo,
+    StatsHistory,
     StatsSnapshot,
 )
 
@@ -153,6 +155,44 @@ def sample_snapshot(step: int = 0) -> StatsSnapshot:
     )
 
 
+def _wave(i: int, period: int, low: float, high: float) -> float:
+    """A triangle wave: deterministic, no floating trigonometry in a screenshot."""
+    phase = i % period
+    half = period / 2
+    return low + (high - low) * (phase / half if phase < half else (period - phase) / half)
+
+
+def sample_history(end_ms: int, seconds: int = 900, key: str = "") -> StatsHistory:
+    """15 minutes of fair-demo: steady enqueues, deliveries that dip while a throttle bites
+    (minutes 5 to 8 ago), the backlog growing then draining, and tenant:initech's key."""
+    n = min(seconds or 900, 900)
+    end_s = end_ms // 1000
+    start_s = end_s - n + 1
+    idx = [s - (end_s - 899) for s in range(start_s, end_s + 1)]  # 0..899 over 15 min
+    biting = [480 <= i < 660 for i in idx]
+    enq = tuple(480.0 + _wave(i, 120, 0, 40) for i in idx)
+    pairs = list(zip(idx, biting, strict=True))
+    dlv = tuple(300.0 if b else 490.0 - _wave(i, 90, 0, 30) for i, b in pairs)
+    depth = tuple(8000.0 + min(i, 660) * 8 - max(0, i - 660) * 6 for i in idx)
+    p95 = tuple(1200.0 if b else 40.0 + _wave(i, 60, 0, 20) for i, b in pairs)
+    hits = tuple(25.0 if b else 0.0 for b in biting)
+    keys = (
+        KeyHistory("tenant:acme", start_s * 1000, tuple(160.0 for _ in idx),
+                   tuple(9000.0 + i for i in idx), tuple(41.0 for _ in idx),
+                   tuple(0.0 for _ in idx)),
+        KeyHistory("tenant:initech", start_s * 1000,
+                   tuple(2.0 if b else 10.0 for b in biting), tuple(430.0 for _ in idx),
+                   tuple(1200.0 if b else 90.0 for b in biting), hits),
+    )
+    if key:
+        keys = tuple(k for k in keys if k.key == key)
+    return StatsHistory(
+        "fair-demo", start_s * 1000, 1000, enq, dlv, tuple(488.0 for _ in idx),
+        tuple(1.0 if b else 0.0 for b in biting), depth, p95, hits, keys,
+        history_seconds=900, history_top_keys=5,
+    )
+
+
 def dead_letters(n: int = 3) -> list[ListedMessage]:
     out = []
     for i in range(n):
@@ -203,6 +243,9 @@ class FakeBackend(Backend):
         }
         self.dlq: dict[str, list[ListedMessage]] = {"fair-demo.dlq": dead_letters()}
         self.writes: list[tuple[object, ...]] = []
+        # False: an older server without GetStatsHistory (UNIMPLEMENTED).
+        self.has_history = True
+        self.history_calls: list[tuple[str, str, int]] = []
 
     # ------------------------------------------------------------------ test controls
 
@@ -370,6 +413,21 @@ class FakeBackend(Backend):
             ids = {m.message.id for m in chosen}
             self.dlq[dlq] = [m for m in items if m.message.id not in ids]
         return len(chosen)
+
+    def stats_history(
+        self, queue: str, *, fairness_key: str = "", seconds: int = 0
+    ) -> StatsHistory:
+        self._check_up()
+        self.history_calls.append((queue, fairness_key, seconds))
+        if not self.has_history:
+            raise RPCError("Method not found!", "UNIMPLEMENTED")
+        if queue not in self.queues:
+            raise QueueNotFoundError(f'queue "{queue}" does not exist')
+        if queue != "fair-demo":
+            return StatsHistory(queue, history_seconds=900, history_top_keys=5)
+        with self._cond:
+            end = self._latest.taken_at_ms if self._latest is not None else T0
+        return sample_history(end, seconds, fairness_key)
 
     def get_stats(self, queue: str) -> QueueStats:
         return QueueStats(0, 0, 0, 0, 1000, (), ())
