@@ -80,7 +80,7 @@ def test_time_ticks_fall_on_round_clock_times_in_the_operators_zone() -> None:
     wide = time_ticks(NOW_S, 900, UTC, 60)  # a chart on a 120-column terminal
     assert wide[1] == ("11:48", "11:51", "11:54", "11:57", "12:00")
     minute = time_ticks(NOW_S, 60, UTC, 40)
-    assert minute[1] == ("11:59:30", "12:00:00")
+    assert minute[1] == ("11:59:20", "11:59:40", "12:00:00")
     plus_two = timezone(timedelta(hours=2))
     assert time_ticks(NOW_S, 900, plus_two, 40)[1] == ("13:50", "13:55", "14:00")
 
