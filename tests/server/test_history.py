@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from fila.server.history import KEY_SERIES, QUEUE_SERIES, History
+from fila.server.history import KEY_SERIES, QUEUE_SERIES, RANK_EVERY_S, History
 
 from .test_broker import HOOK, Harness
 
@@ -112,16 +112,16 @@ def test_a_late_timer_fills_the_missed_seconds(h: Harness) -> None:
 def test_top_keys_churn_keeps_at_most_n_keys(h: Harness) -> None:
     h.create_queue("q", on_enqueue=HOOK)
     hist = History(h.broker, size=30, top_keys=3)
-    for rnd in range(10):  # every second a new busiest set of keys
+    for rnd in range(10):  # every ranking (5 s) a new busiest set of keys
         for k in range(3):
             for _ in range(5 + rnd):
                 h.enqueue("q", {"tenant": f"r{rnd}k{k}"})
-        tick(h, hist)
+        tick(h, hist, RANK_EVERY_S)
         assert len(hist.key_series("q")) <= 3
     assert set(hist.key_series("q")) == {"r9k0", "r9k1", "r9k2"}
     assert hist.memory_bytes() == (7 + 3 * 4) * 30 * 4
-    # A newcomer's series starts when it was first tracked.
-    assert len(hist.key_series("q")["r9k0"]) == 1
+    # A newcomer's series starts when it was first tracked (the seconds that sample covers).
+    assert len(hist.key_series("q")["r9k0"]) == RANK_EVERY_S
 
 
 def test_deleted_queue_is_forgotten_and_a_new_one_starts_fresh(h: Harness) -> None:
