@@ -13,7 +13,7 @@ entries of its wait ring); a second without deliveries repeats the last value.
 
 Bounds (``size`` seconds, 4 bytes a value): a queue holds 7 series, a key 4;
 at 900 s that is 25.2 KB per queue and 14.4 KB per key. Queues are tracked from
-their first activity; per queue at most ``top_keys`` keys are tracked (the
+their first activity until deleted; per queue at most ``top_keys`` keys are tracked (the
 busiest, ranked like WatchStats ranks them), a key leaving the top giving its
 place to a newcomer.
 """
@@ -153,7 +153,7 @@ class History:
         if fresh > 0:  # the p95 of this second's deliveries (the newest waits): cheap to sort
             waits = q.waits
             track.p95 = p95_ms([waits[-i] for i in range(1, fresh + 1)])
-        rates = [max(0, a - b) / dt if dt else 0.0 for a, b in zip(counts, prev, strict=True)]
+        rates = [max(0, a - b) / dt for a, b in zip(counts, prev, strict=True)]
         track.ring.write(first, now, self.size, (
             rates[0], rates[1], rates[2], rates[3], float(len(q.msgs)), track.p95, rates[4]))
         if self.top_keys:
@@ -168,11 +168,12 @@ class History:
             top = [k for k in top_keys_of(q, self.top_keys)
                    if stats[k].pending or stats[k].in_flight or k in keys]
         for key in top:
-            kt = keys.get(key)
-            if kt is not None:
-                kt.last_top = now
+            if key in keys:
+                keys[key].last_top = now
+        for key in top:
+            if key in keys:
                 continue
-            if len(keys) >= self.top_keys:  # give the longest-out key's place to this one
+            if len(keys) >= self.top_keys:  # the key out of the top longest gives its place
                 del keys[min(keys, key=lambda k: keys[k].last_top)]
             keys[key] = _KeyTrack(stats[key], _Ring(len(KEY_SERIES), self.size, first), now)
         for key, kt in keys.items():
@@ -185,8 +186,7 @@ class History:
             if delivered:
                 kt.p95 = p95_ms(ks.waits)
             kt.ring.write(first, now, self.size, (
-                max(0, delivered) / dt if dt else 0.0, float(ks.pending), kt.p95,
-                max(0, throttled) / dt if dt else 0.0))
+                max(0, delivered) / dt, float(ks.pending), kt.p95, max(0, throttled) / dt))
 
     # ---- reads -------------------------------------------------------------
 

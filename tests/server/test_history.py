@@ -162,3 +162,18 @@ def test_sampler_cost_with_many_queues_and_keys(h: Harness) -> None:
         costs.append(time.perf_counter() - start)
     assert min(costs) < 0.5, costs
     assert hist.memory_bytes() == 1000 * (7 + 5 * 4) * 900 * 4
+
+
+def test_a_key_still_in_the_top_is_not_evicted_for_a_newcomer(h: Harness) -> None:
+    h.create_queue("q", on_enqueue=HOOK)
+    hist = History(h.broker, size=30, top_keys=2)
+    for key, n in (("a", 9), ("b", 8)):
+        for _ in range(n):
+            h.enqueue("q", {"tenant": key})
+    hist.sample()
+    assert set(hist.key_series("q")) == {"a", "b"}
+    for _ in range(20):  # "c" overtakes "b"; "a" stays the busiest
+        h.enqueue("q", {"tenant": "c"})
+    tick(h, hist, RANK_EVERY_S)
+    assert set(hist.key_series("q")) == {"a", "c"}
+    assert len(hist.key_series("q")["a"]) == 1 + RANK_EVERY_S  # its history kept
