@@ -146,3 +146,17 @@ async def test_an_older_server_without_history_still_gets_live_charts(
         await wait_until(pilot, lambda: screen.data.last_s == T0 // 1000 + 2)
         assert screen.data.samples[T0 // 1000 + 2]["deliver_rate"] == 470.0
         assert len(fake.history_calls) == 1  # asked once, not on every tick
+
+
+async def test_help_on_the_charts_lists_their_keys_and_what_they_show(make_app: MakeApp) -> None:
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await connected(pilot)
+        await pilot.press("g")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChartScreen))
+        await pilot.press("question_mark")
+        await wait_until(pilot, lambda: not isinstance(app.screen, ChartScreen))
+        text = " ".join(str(s.render()) for s in app.screen.query("Static"))
+        assert "Chart keys" in text and "Window" in text and "throttle hits" in text
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChartScreen))

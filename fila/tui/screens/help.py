@@ -31,6 +31,10 @@ _ABOUT = {
     "ConfigScreen": 'throttle.<key> = "rate,burst"; concurrency.<key> = "n"; an empty '
     "value deletes. LIVE STATE comes from the stats stream.",
     "DlqScreen": "Redrive always runs a dry run and shows the count before moving anything.",
+    "ChartScreen": "One sample per second, kept by the server (15 min by default). Wait p95 "
+    "is that of the messages delivered in the second; throttle hits are deliveries a "
+    "throttle or concurrency cap refused. The line under the title says where the samples "
+    "come from.",
 }
 
 
