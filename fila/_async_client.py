@@ -25,6 +25,7 @@ from fila._client_common import (
     _details,
     _dlq_of,
     _enqueue_batch_req,
+    _history,
     _hook_result,
     _is_cancelled,
     _item_error,
@@ -63,6 +64,7 @@ from fila.types import (
     QueueInfo,
     QueueStats,
     ServerInfo,
+    StatsHistory,
     StatsSnapshot,
 )
 from fila.v1 import service_pb2, service_pb2_grpc
@@ -659,3 +661,20 @@ class AsyncClient:
         """
         resp = await self._unary(self._admin.Backup, admin_pb2.BackupRequest(dest=dest))
         return _record(BackupInfo, resp)
+
+    async def stats_history(
+        self, queue: str, *, fairness_key: str = "", seconds: int = 0
+    ) -> StatsHistory:
+        """The server's per-second samples of ``queue`` (rates, depth, wait p95, throttle
+        hits) and of its busiest keys, for the last ``seconds`` (0 = all it keeps).
+        ``fairness_key`` keeps only that key's series (none if the server does not track it).
+
+        Raises:
+            QueueNotFoundError: the queue does not exist.
+            InvalidArgumentError: ``queue`` is empty.
+            RPCError: ``code_name`` ``UNIMPLEMENTED`` from a server older than the history.
+        """
+        req = admin_pb2.GetStatsHistoryRequest(
+            queue=queue, fairness_key=fairness_key, seconds=seconds
+        )
+        return _history(queue, await self._unary(self._admin.GetStatsHistory, req))

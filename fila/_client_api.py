@@ -24,6 +24,7 @@ from fila.types import (
     QueueInfo,
     QueueStats,
     ServerInfo,
+    StatsHistory,
     StatsSnapshot,
 )
 
@@ -384,5 +385,19 @@ class ClientAPI(Protocol):
             InvalidArgumentError: ``dest`` is not a new absolute path outside the data dir.
             OverloadedError: another backup is running.
             StorageError: RocksDB could not write the checkpoint.
+        """
+        ...
+
+    def stats_history(
+        self, queue: str, *, fairness_key: str = "", seconds: int = 0
+    ) -> StatsHistory:
+        """The server's per-second samples of ``queue`` (rates, depth, wait p95, throttle
+        hits) and of its busiest keys, for the last ``seconds`` (0 = all it keeps).
+        ``fairness_key`` keeps only that key's series (none if the server does not track it).
+
+        Raises:
+            QueueNotFoundError: the queue does not exist.
+            InvalidArgumentError: ``queue`` is empty.
+            RPCError: ``code_name`` ``UNIMPLEMENTED`` from a server older than the history.
         """
         ...

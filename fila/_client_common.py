@@ -23,6 +23,7 @@ from fila.types import (
     ConsumeMessage,
     EnqueueItem,
     HookResult,
+    KeyHistory,
     KeySnapshot,
     LimitSnapshot,
     ListedMessage,
@@ -30,6 +31,7 @@ from fila.types import (
     QueueSnapshot,
     QueueStats,
     ServerInfo,
+    StatsHistory,
     StatsSnapshot,
 )
 from fila.v1 import service_pb2
@@ -199,6 +201,25 @@ def _stats(resp: Any) -> QueueStats:
         ),
         snapshot=_queue_snapshot(resp.snapshot) if resp.HasField("snapshot") else None,
     )
+
+
+def _floats(values: Any) -> tuple[float, ...]:
+    # The wire carries float32: round off its noise (0.1 -> 0.10000000149).
+    return tuple(round(v, 3) for v in values)
+
+
+def _history(queue: str, resp: Any) -> StatsHistory:
+    q = resp.queue
+    keys = tuple(
+        KeyHistory(k.key, k.start_ms, _floats(k.deliver_rate), _floats(k.pending),
+                   _floats(k.wait_p95_ms), _floats(k.throttle_hit_rate))
+        for k in resp.keys
+    )
+    return StatsHistory(
+        queue, resp.start_ms, resp.step_ms or 1000, _floats(q.enqueue_rate),
+        _floats(q.deliver_rate), _floats(q.ack_rate), _floats(q.nack_rate), _floats(q.depth),
+        _floats(q.wait_p95_ms), _floats(q.throttle_hit_rate), keys,
+        resp.history_seconds, resp.history_top_keys)
 
 
 def _details(name: str, config: Any, dead_letter_queue: str) -> QueueDetails:

@@ -13,6 +13,7 @@ __all__ = [
     "CreatedApiKey",
     "EnqueueItem",
     "HookResult",
+    "KeyHistory",
     "KeySnapshot",
     "LimitSnapshot",
     "ListedMessage",
@@ -21,6 +22,7 @@ __all__ = [
     "QueueSnapshot",
     "QueueStats",
     "ServerInfo",
+    "StatsHistory",
     "StatsSnapshot",
 ]
 
@@ -243,3 +245,39 @@ class BackupInfo:
     path: str
     bytes: int = 0
     elapsed_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class KeyHistory:
+    """Per-second samples of one busy fairness key; sample i is at ``start_ms + i * 1000``."""
+
+    key: str
+    start_ms: int = 0
+    deliver_rate: tuple[float, ...] = ()
+    pending: tuple[float, ...] = ()
+    wait_p95_ms: tuple[float, ...] = ()
+    throttle_hit_rate: tuple[float, ...] = ()  # deliveries refused by a limit, per second
+
+
+@dataclass(frozen=True, slots=True)
+class StatsHistory:
+    """The server's per-second samples of one queue (``GetStatsHistory``).
+
+    Sample i of each series is at ``start_ms + i * step_ms`` (wall clock); rates are per
+    second. Empty series (``start_ms`` 0) when the queue has had no activity yet.
+    ``keys`` are the queue's busiest keys the server tracks (each from its own start).
+    """
+
+    queue: str
+    start_ms: int = 0
+    step_ms: int = 1000
+    enqueue_rate: tuple[float, ...] = ()
+    deliver_rate: tuple[float, ...] = ()
+    ack_rate: tuple[float, ...] = ()
+    nack_rate: tuple[float, ...] = ()
+    depth: tuple[float, ...] = ()
+    wait_p95_ms: tuple[float, ...] = ()
+    throttle_hit_rate: tuple[float, ...] = ()
+    keys: tuple[KeyHistory, ...] = ()
+    history_seconds: int = 0  # what the server keeps ([stats] history_seconds)
+    history_top_keys: int = 0  # keys per queue it tracks ([stats] history_top_keys)

@@ -81,6 +81,7 @@ from fila.types import (
     QueueInfo,
     QueueStats,
     ServerInfo,
+    StatsHistory,
     StatsSnapshot,
 )
 

@@ -317,6 +317,7 @@ RULES: dict[str, Rule] = {
     _ADM + "GetConfig": Rule("admin", _global),
     _ADM + "ListConfig": Rule("admin", _global),
     _ADM + "GetStats": Rule("see", _one("queue")),
+    _ADM + "GetStatsHistory": Rule("see", _one("queue")),
     _ADM + "GetQueue": Rule("see", _one("name")),
     _ADM + "ListQueues": Rule("key"),
     _ADM + "WatchStats": Rule("key"),

@@ -65,6 +65,9 @@ class ServerConfig:
     max_concurrent_streams: int = 1000
     # Runtime config entries (SetConfig keys); overwriting or deleting one is always allowed.
     max_config_entries: int = 10_000
+    # Stats history (GetStatsHistory): seconds kept at 1 s resolution, busiest keys per queue.
+    history_seconds: int = 900
+    history_top_keys: int = 5
     source: str = "defaults"
     # Where a setting came from, for errors: field name -> "fila.toml [tls] server_cert" or
     # "FILA_LISTEN_ADDR" (only fields set in the file or the environment).
@@ -88,6 +91,8 @@ _KEYS: dict[tuple[str, str], tuple[str, type]] = {
     ("server", "max_concurrent_streams"): ("max_concurrent_streams", int),
     ("server", "max_config_entries"): ("max_config_entries", int),
     ("scheduler", "quantum"): ("quantum", int),
+    ("stats", "history_seconds"): ("history_seconds", int),
+    ("stats", "history_top_keys"): ("history_top_keys", int),
     ("lua", "default_timeout_ms"): ("lua_timeout_ms", int),
     ("lua", "default_memory_limit_bytes"): ("lua_memory_limit_bytes", int),
     ("lua", "circuit_breaker_threshold"): ("lua_breaker_threshold", int),
@@ -113,7 +118,7 @@ _POSITIVE = {
     "lua_watchdog_ms",
     "default_prefetch", "max_consumers", "metrics_interval_ms", "max_prefetch",
     "max_streams_per_client", "max_watch_streams", "max_concurrent_streams",
-    "max_config_entries",
+    "max_config_entries", "history_seconds",
 }
 
 # Upper bounds: values that fit the wire (quantum is a uint32 in GetStats) and the
@@ -123,6 +128,10 @@ _MAXIMUM = {
     "default_prefetch": 100_000,
     "max_prefetch": 100_000,
     "max_concurrent_streams": 1_000_000,
+    # Memory: 25 KB per queue and 14 KB per key at 900 s; these keep it to what a dashboard
+    # shows (an hour) and what a queue screen lists.
+    "history_seconds": 3600,
+    "history_top_keys": 100,
 }
 
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from fila.server.broker import Delivered
+from fila.server.history import Series
 from fila.server.model import QueueConfig
 from fila.types import KeySnapshot, LimitSnapshot, QueueSnapshot, StatsSnapshot
 from fila.v1 import admin_pb2, messages_pb2
 
-__all__ = ["fill_message", "message", "queue_config", "queue_snapshot", "stats_snapshot"]
+__all__ = ["fill_message", "message", "queue_config", "queue_snapshot", "stats_history",
+           "stats_snapshot"]
 
 
 def message(m: Delivered) -> messages_pb2.Message:
@@ -97,3 +101,17 @@ def stats_snapshot(s: StatsSnapshot) -> admin_pb2.StatsSnapshot:
         queues=[queue_snapshot(q) for q in s.queues],
         limits=[_limit(x) for x in s.limits],
     )
+
+
+def stats_history(queue: Series | None, keys: Mapping[str, Series], size: int,
+                  top_keys: int) -> admin_pb2.GetStatsHistoryResponse:
+    """History rings -> the wire (seconds -> milliseconds; columns by their own names)."""
+    out = admin_pb2.GetStatsHistoryResponse(step_ms=1000, history_seconds=size,
+                                            history_top_keys=top_keys)
+    if queue is not None:
+        out.start_ms = queue.start_s * 1000
+        out.queue.CopyFrom(admin_pb2.QueueHistory(**queue.columns))
+    for key, series in sorted(keys.items()):
+        out.keys.append(admin_pb2.KeyHistory(key=key, start_ms=series.start_s * 1000,
+                                             **series.columns))
+    return out

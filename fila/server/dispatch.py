@@ -177,6 +177,11 @@ class Dispatcher(CoreState):
         now = self._clock.monotonic()
         block = self._limits.check(rec.throttle_keys, now)
         if block is not None:
+            # Counted for the stats history: one per refusal, as the limit's own hits.
+            q.counters["throttle_hits"] += 1
+            ks = q.keys.get(key)
+            if ks is not None:
+                ks.throttled += 1
             self._waiters.setdefault(block.limit_key, set()).add((qname, key))
             if block.until is not None:
                 self._timers.schedule(block.until, TimerRef(TimerKind.WAKE, block.limit_key))

@@ -31,6 +31,7 @@ from fila.server.broker import (
 from fila.server.commit import GroupCommitter
 from fila.server.effects import merge
 from fila.server.health import PROBE_KEY, StorageHealth
+from fila.server.history import History
 from fila.server.hookcalls import HookCalls
 from fila.server.hookguard import EnqueueDecision, FailureDecision
 from fila.server.hookrunner import HookRunner
@@ -93,7 +94,7 @@ class Engine:
 
     def __init__(self, broker: Broker, committer: GroupCommitter, overlay: OverlayStore,
                  hooks: HookRunner | None = None, health: StorageHealth | None = None,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, history: History | None = None) -> None:
         self.broker = broker
         self._committer = committer
         self._overlay = overlay
@@ -110,6 +111,9 @@ class Engine:
         self._closing = False
         self._background: set[asyncio.Task[None]] = set()
         self._pruner: asyncio.TimerHandle | None = None
+        # Per-second stats samples for GetStatsHistory; the shell's timer drives the sampler.
+        self.history = history if history is not None else History(broker)
+        self._sampler: asyncio.TimerHandle | None = None
         # Storage health: while degraded, timers pause, failed lease writes wait in
         # _deferred for the recovery, and one probe write retries with backoff.
         self.health = health if health is not None else StorageHealth()
@@ -651,6 +655,20 @@ class Engine:
     def start(self) -> None:
         self._rearm()
         self._schedule_prune()
+        self._schedule_sample()
+
+    def _schedule_sample(self) -> None:
+        if not self._closing:
+            # Just past the next wall-clock second, so each call lands in a new second.
+            delay = 1.0 - (self.broker.clock.wall_ms() % 1000) / 1000 + 0.01
+            self._sampler = asyncio.get_running_loop().call_later(delay, self._sample)
+
+    def _sample(self) -> None:
+        try:
+            self.history.sample()
+        except Exception:  # pragma: no cover - a core bug must not stop the history
+            log.exception("stats history sample failed")
+        self._schedule_sample()
 
     def _schedule_prune(self) -> None:
         if not self._closing:
@@ -672,6 +690,9 @@ class Engine:
         if self._pruner is not None:
             self._pruner.cancel()
             self._pruner = None
+        if self._sampler is not None:
+            self._sampler.cancel()
+            self._sampler = None
         if self._probe is not None:
             self._probe.cancel()
             self._probe = None

@@ -39,6 +39,7 @@ from fila.server.broker import Broker, BrokerSettings
 from fila.server.commit import GroupCommitter
 from fila.server.config import ConfigError, ServerConfig, load_config
 from fila.server.engine import Engine, SystemClock
+from fila.server.history import History
 from fila.server.hookrunner import HookRunner
 from fila.server.hooks import HookSettings
 from fila.server.overlay import OverlayStore
@@ -197,7 +198,9 @@ class Server:
         if not cfg.fsync:
             log.warning("[storage] fsync = false: a power loss can lose acknowledged writes")
         self._engine = Engine(broker, self._committer, overlay,
-                              HookRunner(cfg.lua_watchdog_ms / 1000), metrics=metrics)
+                              HookRunner(cfg.lua_watchdog_ms / 1000), metrics=metrics,
+                              history=History(broker, cfg.history_seconds,
+                                              cfg.history_top_keys))
         # After recover(): the runtime config is loaded, so a script's top level can read it.
         await self._engine.load_hooks()
         self._engine.start()

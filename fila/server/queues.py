@@ -45,14 +45,15 @@ class ConsumerState:
 class KeyStats:
     """Per fairness key counters for live stats (not persisted)."""
 
-    __slots__ = ("delayed", "delivered", "in_flight", "last_active", "pending", "waits",
-                 "waits_at")
+    __slots__ = ("delayed", "delivered", "in_flight", "last_active", "pending", "throttled",
+                 "waits", "waits_at")
 
     def __init__(self) -> None:
         self.pending = 0  # mirrors the scheduler's count, so ranking keys is attribute reads
         self.delivered = 0
         self.in_flight = 0
         self.delayed = 0
+        self.throttled = 0  # times its head message was refused by a limit (history)
         self.last_active = 0.0
         self.waits: list[float] = []
         self.waits_at = 0
@@ -82,7 +83,7 @@ class QueueState:
         self.leased = 0
         self.counters = {"enqueued": 0, "delivered": 0, "acked": 0, "nacked": 0,
                          "dead_lettered": 0, "hook_failures": 0, "expired": 0,
-                         "redriven": 0}
+                         "redriven": 0, "throttle_hits": 0}
         self.keys: dict[str, KeyStats] = {}
         self.waits: deque[float] = deque(maxlen=512)
 

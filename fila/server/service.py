@@ -473,6 +473,19 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
         return admin_pb2.BackupResponse(path=result.path, bytes=result.bytes,
                                         elapsed_ms=result.elapsed_ms)
 
+    @_rpc
+    async def GetStatsHistory(self, request: admin_pb2.GetStatsHistoryRequest, context: Any
+                              ) -> admin_pb2.GetStatsHistoryResponse:
+        if not request.queue:
+            raise InvalidArgumentError("queue name must not be empty")
+        self._broker.stats_view(request.queue)  # NOT_FOUND for an unknown queue
+        history = self._engine.history
+        keys = history.key_series(request.queue, request.seconds)
+        if request.fairness_key:
+            keys = {k: v for k, v in keys.items() if k == request.fairness_key}
+        return convert.stats_history(history.queue_series(request.queue, request.seconds),
+                                     keys, history.size, history.top_keys)
+
     # ---- API keys and ACLs (who may call these: auth_guard.py, auth.RULES) ----------
 
     @_rpc

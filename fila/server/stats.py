@@ -9,17 +9,18 @@ pick the top-N keys, so a watcher on 100 000 keys costs one pass per interval.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import replace
 
 from fila.server.broker import Broker, Clock
 from fila.server.queues import QueueState
 from fila.types import KeySnapshot, LimitSnapshot, QueueSnapshot, StatsSnapshot
 
-__all__ = ["RateTracker", "SnapshotCache", "snapshot"]
+__all__ = ["RateTracker", "SnapshotCache", "p95_ms", "snapshot"]
 
 
-def _p95(values: list[float]) -> float:
+def p95_ms(values: Collection[float]) -> float:
+    """The 95th percentile of wait samples (seconds), in milliseconds; 0 without samples."""
     if not values:
         return 0.0
     ordered = sorted(values)
@@ -83,7 +84,7 @@ def queue_snapshot(broker: Broker, name: str, top_keys: int) -> QueueSnapshot:
             waiting=waiting,
             waiting_on=waiting_on,
             waiting_until_ms=until,
-            wait_p95_ms=_p95(ks.waits),
+            wait_p95_ms=p95_ms(ks.waits),
         ))
     c = q.counters
     return QueueSnapshot(
@@ -101,7 +102,7 @@ def queue_snapshot(broker: Broker, name: str, top_keys: int) -> QueueSnapshot:
         active_keys=sum(1 for _ in q.sched.keys()),  # noqa: SIM118 - not a dict
         keys=tuple(keys),
         quantum=q.sched.quantum,
-        wait_p95_ms=_p95(list(q.waits)),
+        wait_p95_ms=p95_ms(list(q.waits)),
         hook_failures=c["hook_failures"],
         # Hooks dropped (stuck past the watchdog, or no longer compiling) count as open.
         hook_breaker_open=q.guard.is_open(broker.clock.wall_ms()),

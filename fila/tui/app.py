@@ -24,6 +24,7 @@ from fila.errors import FilaError
 from fila.tui.backend import Backend
 from fila.tui.messages import (
     KeysArrived,
+    OpenCharts,
     OpenConfig,
     OpenDlq,
     OpenHookEditor,
@@ -34,6 +35,7 @@ from fila.tui.messages import (
     WatchKeys,
 )
 from fila.tui.screens.base import LiveScreen
+from fila.tui.screens.charts import ChartScreen
 from fila.tui.screens.config import ConfigScreen
 from fila.tui.screens.dlq import DlqScreen
 from fila.tui.screens.help import HelpScreen
@@ -242,6 +244,11 @@ class FilaApp(App[None]):
 
     def on_open_config(self, message: OpenConfig) -> None:
         self._open_config(message.key_filter)
+
+    def on_open_charts(self, message: OpenCharts) -> None:
+        self.push_screen(
+            ChartScreen(self.backend, self.live, self.settings, message.queue, message.key)
+        )
 
     def _open_queue(self, name: str) -> None:
         if name.endswith(".dlq"):

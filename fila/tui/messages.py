@@ -9,6 +9,7 @@ from fila.types import ServerInfo, StatsSnapshot
 
 __all__ = [
     "KeysArrived",
+    "OpenCharts",
     "OpenConfig",
     "OpenDlq",
     "OpenHookEditor",
@@ -91,3 +92,12 @@ class OpenConfig(Message):
     def __init__(self, key_filter: str = "") -> None:
         super().__init__()
         self.key_filter = key_filter
+
+
+class OpenCharts(Message):
+    """Time charts of ``queue``, or of its fairness key ``key`` when given."""
+
+    def __init__(self, queue: str, key: str = "") -> None:
+        super().__init__()
+        self.queue = queue
+        self.key = key

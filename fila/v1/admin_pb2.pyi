@@ -579,3 +579,63 @@ class DeleteMessageResponse(_message.Message):
     STATE_FIELD_NUMBER: _ClassVar[int]
     state: str
     def __init__(self, state: _Optional[str] = ...) -> None: ...
+
+class GetStatsHistoryRequest(_message.Message):
+    __slots__ = ("queue", "fairness_key", "seconds")
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    FAIRNESS_KEY_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    queue: str
+    fairness_key: str
+    seconds: int
+    def __init__(self, queue: _Optional[str] = ..., fairness_key: _Optional[str] = ..., seconds: _Optional[int] = ...) -> None: ...
+
+class QueueHistory(_message.Message):
+    __slots__ = ("enqueue_rate", "deliver_rate", "ack_rate", "nack_rate", "depth", "wait_p95_ms", "throttle_hit_rate")
+    ENQUEUE_RATE_FIELD_NUMBER: _ClassVar[int]
+    DELIVER_RATE_FIELD_NUMBER: _ClassVar[int]
+    ACK_RATE_FIELD_NUMBER: _ClassVar[int]
+    NACK_RATE_FIELD_NUMBER: _ClassVar[int]
+    DEPTH_FIELD_NUMBER: _ClassVar[int]
+    WAIT_P95_MS_FIELD_NUMBER: _ClassVar[int]
+    THROTTLE_HIT_RATE_FIELD_NUMBER: _ClassVar[int]
+    enqueue_rate: _containers.RepeatedScalarFieldContainer[float]
+    deliver_rate: _containers.RepeatedScalarFieldContainer[float]
+    ack_rate: _containers.RepeatedScalarFieldContainer[float]
+    nack_rate: _containers.RepeatedScalarFieldContainer[float]
+    depth: _containers.RepeatedScalarFieldContainer[float]
+    wait_p95_ms: _containers.RepeatedScalarFieldContainer[float]
+    throttle_hit_rate: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, enqueue_rate: _Optional[_Iterable[float]] = ..., deliver_rate: _Optional[_Iterable[float]] = ..., ack_rate: _Optional[_Iterable[float]] = ..., nack_rate: _Optional[_Iterable[float]] = ..., depth: _Optional[_Iterable[float]] = ..., wait_p95_ms: _Optional[_Iterable[float]] = ..., throttle_hit_rate: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class KeyHistory(_message.Message):
+    __slots__ = ("key", "start_ms", "deliver_rate", "pending", "wait_p95_ms", "throttle_hit_rate")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    START_MS_FIELD_NUMBER: _ClassVar[int]
+    DELIVER_RATE_FIELD_NUMBER: _ClassVar[int]
+    PENDING_FIELD_NUMBER: _ClassVar[int]
+    WAIT_P95_MS_FIELD_NUMBER: _ClassVar[int]
+    THROTTLE_HIT_RATE_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    start_ms: int
+    deliver_rate: _containers.RepeatedScalarFieldContainer[float]
+    pending: _containers.RepeatedScalarFieldContainer[float]
+    wait_p95_ms: _containers.RepeatedScalarFieldContainer[float]
+    throttle_hit_rate: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, key: _Optional[str] = ..., start_ms: _Optional[int] = ..., deliver_rate: _Optional[_Iterable[float]] = ..., pending: _Optional[_Iterable[float]] = ..., wait_p95_ms: _Optional[_Iterable[float]] = ..., throttle_hit_rate: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class GetStatsHistoryResponse(_message.Message):
+    __slots__ = ("start_ms", "step_ms", "queue", "keys", "history_seconds", "history_top_keys")
+    START_MS_FIELD_NUMBER: _ClassVar[int]
+    STEP_MS_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_TOP_KEYS_FIELD_NUMBER: _ClassVar[int]
+    start_ms: int
+    step_ms: int
+    queue: QueueHistory
+    keys: _containers.RepeatedCompositeFieldContainer[KeyHistory]
+    history_seconds: int
+    history_top_keys: int
+    def __init__(self, start_ms: _Optional[int] = ..., step_ms: _Optional[int] = ..., queue: _Optional[_Union[QueueHistory, _Mapping]] = ..., keys: _Optional[_Iterable[_Union[KeyHistory, _Mapping]]] = ..., history_seconds: _Optional[int] = ..., history_top_keys: _Optional[int] = ...) -> None: ...

@@ -139,6 +139,11 @@ class FilaAdminStub:
                 request_serializer=fila_dot_v1_dot_admin__pb2.DeleteMessageRequest.SerializeToString,
                 response_deserializer=fila_dot_v1_dot_admin__pb2.DeleteMessageResponse.FromString,
                 _registered_method=True)
+        self.GetStatsHistory = channel.unary_unary(
+                '/fila.v1.FilaAdmin/GetStatsHistory',
+                request_serializer=fila_dot_v1_dot_admin__pb2.GetStatsHistoryRequest.SerializeToString,
+                response_deserializer=fila_dot_v1_dot_admin__pb2.GetStatsHistoryResponse.FromString,
+                _registered_method=True)
 
 
 class FilaAdminServicer:
@@ -273,6 +278,14 @@ class FilaAdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetStatsHistory(self, request, context):
+        """The server's per-second samples of one queue (and its busiest keys): the past
+        that WatchStats, which only streams "now", cannot show.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FilaAdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -380,6 +393,11 @@ def add_FilaAdminServicer_to_server(servicer, server):
                     servicer.DeleteMessage,
                     request_deserializer=fila_dot_v1_dot_admin__pb2.DeleteMessageRequest.FromString,
                     response_serializer=fila_dot_v1_dot_admin__pb2.DeleteMessageResponse.SerializeToString,
+            ),
+            'GetStatsHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStatsHistory,
+                    request_deserializer=fila_dot_v1_dot_admin__pb2.GetStatsHistoryRequest.FromString,
+                    response_serializer=fila_dot_v1_dot_admin__pb2.GetStatsHistoryResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -949,6 +967,33 @@ class FilaAdmin:
             '/fila.v1.FilaAdmin/DeleteMessage',
             fila_dot_v1_dot_admin__pb2.DeleteMessageRequest.SerializeToString,
             fila_dot_v1_dot_admin__pb2.DeleteMessageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStatsHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fila.v1.FilaAdmin/GetStatsHistory',
+            fila_dot_v1_dot_admin__pb2.GetStatsHistoryRequest.SerializeToString,
+            fila_dot_v1_dot_admin__pb2.GetStatsHistoryResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -79,6 +79,7 @@ def _rows(leased: str) -> list[tuple[str, Any, str]]:
         ("FilaAdmin/GetConfig", a.GetConfigRequest(key="k"), "admin*"),
         ("FilaAdmin/ListConfig", a.ListConfigRequest(), "admin*"),
         ("FilaAdmin/GetStats", a.GetStatsRequest(queue=Q), "see"),
+        ("FilaAdmin/GetStatsHistory", a.GetStatsHistoryRequest(queue=Q), "see"),
         ("FilaAdmin/GetQueue", a.GetQueueRequest(name=Q), "see"),
         ("FilaAdmin/ListQueues", a.ListQueuesRequest(), "key"),
         ("FilaAdmin/WatchStats", a.WatchStatsRequest(interval_ms=100), "key"),

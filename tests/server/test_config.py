@@ -47,6 +47,10 @@ x = 1
     ("[tls]\ncert_file = \"c.pem\"\n", "key_file is not"),
     ("[tls]\nkey_file = \"k.pem\"\n", "cert_file is not"),
     ("[tls]\nca_file = \"ca.pem\"\n", "mTLS"),
+    ("[stats]\nhistory_seconds = 0\n", r"\[stats\] history_seconds must be > 0, got 0"),
+    ("[stats]\nhistory_seconds = 7200\n", "history_seconds must be at most 3600"),
+    ("[stats]\nhistory_top_keys = -1\n", "history_top_keys must be >= 0"),
+    ("[stats]\nhistory_top_keys = 1000\n", "history_top_keys must be at most 100"),
 ])
 def test_bad_files_are_clear_errors(tmp_path: Path, text: str, needle: str) -> None:
     with pytest.raises(ConfigError, match=needle):
@@ -123,3 +127,11 @@ def test_a_bad_otlp_endpoint_is_one_clear_error(tmp_path: Path) -> None:
                                           r"http://HOST:PORT, https://HOST:PORT or HOST:PORT, "
                                           r"got 'ftp://x:1'$"):
         load_config(write(tmp_path, '[telemetry]\notlp_endpoint = "ftp://x:1"\n'), env={})
+
+
+def test_stats_history_knobs(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, ""), env={})
+    assert (cfg.history_seconds, cfg.history_top_keys) == (900, 5)
+    cfg = load_config(write(tmp_path, "[stats]\nhistory_seconds = 60\nhistory_top_keys = 0\n"),
+                      env={})
+    assert (cfg.history_seconds, cfg.history_top_keys) == (60, 0)

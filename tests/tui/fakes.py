@@ -21,12 +21,14 @@ from fila.errors import (
     InvalidArgumentError,
     MessageNotFoundError,
     QueueNotFoundError,
+    RPCError,
     UnavailableError,
 )
 from fila.tui.backend import Backend
 from fila.types import (
     ConsumeMessage,
     HookResult,
+    KeyHistory,
     KeySnapshot,
     LimitSnapshot,
     ListedMessage,
@@ -35,6 +37,7 @@ from fila.types import (
     QueueSnapshot,
     QueueStats,
     ServerInfo,
+    StatsHistory,
     StatsSnapshot,
 )
 
@@ -164,6 +167,42 @@ def _as_streamed(snap: StatsSnapshot, queue: str, top_keys: int) -> StatsSnapsho
     shown = [q for q in snap.queues if not queue or q.name == queue]
     queues = tuple(replace(q, keys=q.keys[: top_keys or 50]) for q in shown)
     return replace(snap, queues=queues)
+def _wave(i: int, period: int, low: float, high: float) -> float:
+    """A triangle wave: deterministic, no floating trigonometry in a screenshot."""
+    phase = i % period
+    half = period / 2
+    return low + (high - low) * (phase / half if phase < half else (period - phase) / half)
+
+
+def sample_history(end_ms: int, seconds: int = 900, key: str = "") -> StatsHistory:
+    """15 minutes of fair-demo: steady enqueues, deliveries that dip while a throttle bites
+    (minutes 5 to 8 ago), the backlog growing then draining, and tenant:initech's key."""
+    n = min(seconds or 900, 900)
+    end_s = end_ms // 1000
+    start_s = end_s - n + 1
+    idx = [s - (end_s - 899) for s in range(start_s, end_s + 1)]  # 0..899 over 15 min
+    biting = [480 <= i < 660 for i in idx]
+    enq = tuple(480.0 + _wave(i, 120, 0, 40) for i in idx)
+    pairs = list(zip(idx, biting, strict=True))
+    dlv = tuple(300.0 if b else 490.0 - _wave(i, 90, 0, 30) for i, b in pairs)
+    depth = tuple(8000.0 + min(i, 660) * 8 - max(0, i - 660) * 6 for i in idx)
+    p95 = tuple(1200.0 if b else 40.0 + _wave(i, 60, 0, 20) for i, b in pairs)
+    hits = tuple(25.0 if b else 0.0 for b in biting)
+    keys = (
+        KeyHistory("tenant:acme", start_s * 1000, tuple(160.0 for _ in idx),
+                   tuple(9000.0 + i for i in idx), tuple(41.0 for _ in idx),
+                   tuple(0.0 for _ in idx)),
+        KeyHistory("tenant:initech", start_s * 1000,
+                   tuple(2.0 if b else 10.0 for b in biting), tuple(430.0 for _ in idx),
+                   tuple(1200.0 if b else 90.0 for b in biting), hits),
+    )
+    if key:
+        keys = tuple(k for k in keys if k.key == key)
+    return StatsHistory(
+        "fair-demo", start_s * 1000, 1000, enq, dlv, tuple(488.0 for _ in idx),
+        tuple(1.0 if b else 0.0 for b in biting), depth, p95, hits, keys,
+        history_seconds=900, history_top_keys=5,
+    )
 
 
 def dead_letters(n: int = 3) -> list[ListedMessage]:
@@ -218,6 +257,9 @@ class FakeBackend(Backend):
         }
         self.dlq: dict[str, list[ListedMessage]] = {"fair-demo.dlq": dead_letters()}
         self.writes: list[tuple[object, ...]] = []
+        # False: an older server without GetStatsHistory (UNIMPLEMENTED).
+        self.has_history = True
+        self.history_calls: list[tuple[str, str, int]] = []
 
     # ------------------------------------------------------------------ test controls
 
@@ -428,6 +470,20 @@ class FakeBackend(Backend):
         self.writes.append(("delete_message", queue, message_id))
         self.dlq[queue] = [m for m in items if m is not found]
         return found.state
+    def stats_history(
+        self, queue: str, *, fairness_key: str = "", seconds: int = 0
+    ) -> StatsHistory:
+        self._check_up()
+        self.history_calls.append((queue, fairness_key, seconds))
+        if not self.has_history:
+            raise RPCError("Method not found!", "UNIMPLEMENTED")
+        if queue not in self.queues:
+            raise QueueNotFoundError(f'queue "{queue}" does not exist')
+        if queue != "fair-demo":
+            return StatsHistory(queue, history_seconds=900, history_top_keys=5)
+        with self._cond:
+            end = self._latest.taken_at_ms if self._latest is not None else T0
+        return sample_history(end, seconds, fairness_key)
 
     def get_stats(self, queue: str) -> QueueStats:
         return QueueStats(0, 0, 0, 0, 1000, (), ())

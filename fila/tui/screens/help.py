@@ -36,6 +36,10 @@ _ABOUT = {
     "else as text when they are UTF-8, else in hex (x switches). Copy puts the message on the "
     "clipboard in the shape `fila peek --json` prints. Redrive and delete ask first; a "
     "message leased by a consumer cannot be deleted.",
+    "ChartScreen": "One sample per second, kept by the server (15 min by default). Wait p95 "
+    "is that of the messages delivered in the second; throttle hits are deliveries a "
+    "throttle or concurrency cap refused. The line under the title says where the samples "
+    "come from.",
 }
 
 

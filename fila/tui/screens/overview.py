@@ -9,7 +9,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from fila.tui.backend import Backend
-from fila.tui.messages import OpenConfig, OpenDlq, OpenQueue
+from fila.tui.messages import OpenCharts, OpenConfig, OpenDlq, OpenQueue
 from fila.tui.screens.base import LiveScreen
 from fila.tui.state import LiveState, Settings
 from fila.tui.viewmodel import OVERVIEW_COLUMNS, overview_rows
@@ -23,6 +23,7 @@ class OverviewScreen(LiveScreen):
     BINDINGS = [
         Binding("enter", "open", "Open", show=True),
         Binding("d", "dlq", "DLQ"),
+        Binding("g", "graphs", "Graphs"),
         Binding("c", "config", "Config"),
         Binding("slash", "filter", "Filter", key_display="/"),
     ]
@@ -79,6 +80,11 @@ class OverviewScreen(LiveScreen):
         else:
             dlq = (live.dead_letter_queue if live else "") or f"{key}.dlq"
             self.post_message(OpenDlq(dlq))
+
+    def action_graphs(self) -> None:
+        key = self.table.current_key
+        if key is not None:
+            self.post_message(OpenCharts(key))
 
     def action_config(self) -> None:
         self.post_message(OpenConfig())

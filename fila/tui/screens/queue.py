@@ -9,7 +9,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from fila.tui.backend import Backend
-from fila.tui.messages import OpenConfig, OpenDlq, OpenHookEditor
+from fila.tui.messages import OpenCharts, OpenConfig, OpenDlq, OpenHookEditor
 from fila.tui.screens.base import LiveScreen
 from fila.tui.state import LiveState, Settings
 from fila.tui.viewmodel import (
@@ -35,6 +35,8 @@ class QueueScreen(LiveScreen):
         Binding("h", "hook", "Hook"),
         Binding("d", "dlq", "DLQ"),
         Binding("p", "peek", "Peek"),
+        Binding("g", "graphs", "Graphs"),
+        Binding("G", "key_graphs", "Key graphs"),
         Binding("c", "config", "Config", show=False),
     ]
 
@@ -106,6 +108,15 @@ class QueueScreen(LiveScreen):
     def action_peek(self) -> None:
         """Browse this queue's own messages (ready, delayed, leased) without leasing them."""
         self.post_message(OpenDlq(self.queue))
+
+    def action_graphs(self) -> None:
+        self.post_message(OpenCharts(self.queue))
+
+    def action_key_graphs(self) -> None:
+        """Charts of the fairness key under the cursor (the keys table's row)."""
+        key = self.query_one("#keys", RowTable).current_key
+        if key is not None:
+            self.post_message(OpenCharts(self.queue, key))
 
     def action_config(self) -> None:
         self.post_message(OpenConfig())
