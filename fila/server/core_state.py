@@ -102,7 +102,8 @@ class CoreState:
 
     # ---- state and helpers ------------------------------------------------------
 
-    def __init__(self, store: Store, clock: Clock, settings: BrokerSettings | None = None) -> None:
+    def __init__(self, store: Store, clock: Clock, settings: BrokerSettings | None = None,
+                 *, id_seed: bytes | None = None) -> None:
         self._store = store
         self._clock = clock
         self.settings = settings or BrokerSettings()
@@ -118,7 +119,8 @@ class CoreState:
         self._purging: set[str] = set()  # deleted queues whose records are being removed
         self._next_consumer = 1
         self._seq = 0
-        self._ids = Uuid7Generator()
+        # id_seed: tests that replay examples need the same ids each run (see ids.py).
+        self._ids = Uuid7Generator(id_seed)
         self._fresh = FreshMessages()  # just enqueued, until first delivered
         self._interned: dict[str, str] = {}
         self._incarnations = 0

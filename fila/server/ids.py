@@ -17,14 +17,16 @@ __all__ = ["Uuid7Generator"]
 class Uuid7Generator:
     """Makes ids from a wall-clock millisecond passed in (no clock read here)."""
 
-    def __init__(self) -> None:
+    def __init__(self, seed: bytes | None = None) -> None:
         self._last_ms = -1
         self._counter = 0
         self._prefix = ""
         # rand_b only has to keep ids of different processes (or of a restart after the
         # clock stepped back) apart; within this process (ms, counter) is already unique.
-        # A seeded PRNG is a tenth of the cost of a urandom syscall per id.
-        self._rand = random.Random(os.urandom(16)).getrandbits
+        # A seeded PRNG is a tenth of the cost of a urandom syscall per id. A fixed seed is
+        # for tests only: ids made in the same millisecond by two generators (a restart
+        # under a stopped test clock) sort by rand_b, so a replayed example needs the same.
+        self._rand = random.Random(seed if seed is not None else os.urandom(16)).getrandbits
 
     def new(self, wall_ms: int) -> str:
         if wall_ms <= self._last_ms:

@@ -49,9 +49,16 @@ class Harness:
     def __init__(self) -> None:
         self.store = MemoryStore()
         self.clock = ManualClock()
-        self.broker = Broker(self.store, self.clock, BrokerSettings())
+        self.restarts = 0
+        self.broker = self._broker()
         self.delivered: dict[int, list[str]] = {}
         self.log: list[str] = []  # every delivery, in order
+
+    def _broker(self) -> Broker:
+        # Seeded ids: the same example makes the same ids, so Hypothesis replays it exactly;
+        # a new seed per incarnation, as a real restart gets.
+        return Broker(self.store, self.clock, BrokerSettings(),
+                      id_seed=f"harness-{self.restarts}".encode())
 
     def apply(self, effects: Effects) -> Effects:
         self.store.write(effects.batch)
@@ -109,7 +116,8 @@ class Harness:
 
     def restart(self) -> int:
         """A crash and restart: a fresh core recovers from the store, hooks recompiled."""
-        self.broker = Broker(self.store, self.clock, BrokerSettings())
+        self.restarts += 1
+        self.broker = self._broker()
         loaded, _ = self.broker.recover()
         for config in self.broker.scripted_queues():
             self.broker.install_hooks(config.name, self.compile(config.on_enqueue_script,

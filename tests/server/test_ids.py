@@ -47,3 +47,11 @@ def test_more_than_4096_ids_in_one_millisecond_stay_ordered() -> None:
     made = [g.new(1_764_560_000_000) for _ in range(10_000)]
     assert made == sorted(made)
     assert len(set(made)) == len(made)
+
+
+def test_a_seed_repeats_the_ids_and_different_seeds_do_not() -> None:
+    # Tests seed the generator so a replayed Hypothesis example makes the same ids.
+    a, b, c = Uuid7Generator(b"s"), Uuid7Generator(b"s"), Uuid7Generator(b"t")
+    ids_a = [a.new(1_700_000_000_000) for _ in range(5)]
+    assert ids_a == [b.new(1_700_000_000_000) for _ in range(5)]
+    assert set(ids_a).isdisjoint(c.new(1_700_000_000_000) for _ in range(5))
