@@ -278,6 +278,10 @@ class DrrScheduler:
         st = self._keys.get(key)
         return iter(()) if st is None else st.live()
 
+    def heads(self) -> Iterator[str]:
+        """The first pending item of each key (its oldest), parked keys included."""
+        return (st.head() for st in list(self._keys.values()) if st.count > 0)
+
     def keys(self) -> Iterator[str]:
         """Keys with pending items (parked ones included)."""
         return iter(list(self._keys))

@@ -91,6 +91,7 @@ def _rows(leased: str) -> list[tuple[str, Any, str]]:
         ("FilaAdmin/Backup", a.BackupRequest(dest="relative-so-refused"), "superadmin"),
         ("FilaAdmin/SetAcl", a.SetAclRequest(key_id="nope"), "superadmin"),
         ("FilaAdmin/RevokeApiKey", a.RevokeApiKeyRequest(key_id="nope"), "superadmin"),
+        ("FilaAdmin/PurgeQueue", a.PurgeQueueRequest(queue=Q), "admin"),
         ("FilaAdmin/DeleteQueue", a.DeleteQueueRequest(queue=Q), "admin"),
     ]
 
