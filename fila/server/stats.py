@@ -66,10 +66,11 @@ def oldest_pending_age_ms(q: QueueState, clock: Clock) -> int:
     Each key's FIFO head became ready before the rest of that key's items, so one look
     per active key finds it: the same order of cost as picking the top keys.
     """
-    oldest = min((rec.ready_at for item in q.sched.heads()
-                  if (rec := q.msgs.get(item)) is not None), default=None)
-    if oldest is None:
+    msgs = q.msgs
+    ready = [msgs[item].ready_at for item in q.sched.heads() if item in msgs]
+    if not ready:
         return 0
+    oldest = min(ready)
     return max(0, int((clock.monotonic() - oldest) * 1000))
 
 
