@@ -1,6 +1,6 @@
 """SVG snapshots of the attention marks and the row actions, at 80x24 and 120x30, dark and
 light (ctrl+t): overview with marks, the reasons (a), the purge confirmation (P), the
-create-queue form (n) and a limit key's throttle edit (t).
+create-queue form (n), a limit key's throttle edit (t) and a fairness key's messages (Enter).
 
 Update with `pytest tests/tui/test_snapshots_actions.py --snapshot-update` and look at the
 SVGs in tests/tui/__snapshots__/test_snapshots_actions/ (docs/tui.md shows them).
@@ -9,6 +9,7 @@ SVGs in tests/tui/__snapshots__/test_snapshots_actions/ (docs/tui.md shows them)
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 import pytest
 from textual.pilot import Pilot
@@ -19,11 +20,12 @@ from fila.tui.screens.attention import AttentionScreen
 from fila.tui.screens.config_edit import EditConfigScreen
 from fila.tui.screens.confirm import ConfirmScreen
 from fila.tui.screens.create_queue import CreateQueueScreen
+from fila.tui.screens.dlq import DlqScreen
 from fila.tui.screens.queue import QueueScreen
 from fila.tui.widgets.table import RowTable
 
 from .conftest import connected, freeze_cursors, wait_until
-from .fakes import FakeBackend, sample_snapshot
+from .fakes import FakeBackend, dead_letters, sample_snapshot
 
 SnapCompare = Callable[..., bool]
 Step = Callable[[Pilot[None]], Awaitable[None]]
@@ -70,12 +72,24 @@ async def limit(pilot: Pilot[None]) -> None:
     await pilot.press("enter")  # the confirmation line
 
 
+async def key_messages(pilot: Pilot[None]) -> None:
+    await pilot.press("enter")  # fair-demo
+    await wait_until(pilot, lambda: isinstance(pilot.app.screen, QueueScreen))
+    select(pilot, "#keys", "tenant:acme")
+    await pilot.press("enter")
+    await wait_until(
+        pilot,
+        lambda: isinstance(pilot.app.screen, DlqScreen) and not pilot.app.screen.fetching,
+    )
+
+
 VIEWS = {
     "overview": overview,
     "reasons": reasons,
     "purge": purge,
     "create": create,
     "limit": limit,
+    "key_messages": key_messages,
 }
 
 
@@ -84,6 +98,10 @@ def run(fake: FakeBackend, then: Step, theme: str) -> Step:
     fake._pending.clear()
     for step in range(3):
         fake.push(sample_snapshot(step, attention=True))
+    fake.dlq["fair-demo"] = [  # fair-demo's own backlog, for a key's messages
+        replace(m, message=replace(m.message, queue="fair-demo", last_error="", attempt_count=0))
+        for m in dead_letters(3)
+    ]
 
     async def go(pilot: Pilot[None]) -> None:
         await connected(pilot, snapshots=3)
