@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+import pytest
 from textual.widgets import Input, Static
 
 from fila.tui.app import FilaApp
@@ -326,3 +327,18 @@ async def test_a_key_with_no_admin_grant_cannot_open_the_create_form(
         assert "admin on the new queue" in text_of(app, "#infobar")
         await pilot.press("n")
         assert isinstance(app.screen, OverviewScreen)
+
+
+@pytest.mark.parametrize(
+    ("read_only", "hint"), [(False, "n creates one"), (True, "fila queue create NAME")]
+)
+async def test_an_empty_broker_points_at_the_create_key(
+    fake: FakeBackend, make_app: MakeApp, read_only: bool, hint: str
+) -> None:
+    fake._pending.clear()
+    fake.push(replace(sample_snapshot(), queues=(), limits=()))
+    app = make_app(read_only=read_only)
+    async with app.run_test(size=(100, 24)) as pilot:
+        await wait_until(pilot, lambda: app.live.snapshot is not None)
+        await pilot.pause()
+        assert text_of(app, "#title") == f"Queues — none yet ({hint})"

@@ -77,7 +77,8 @@ class OverviewScreen(LiveScreen):
         self.table.set_rows(rows)
         title = "Queues" if live.snapshot is not None else "Queues (waiting for the server…)"
         if live.snapshot is not None and not rows:
-            title = "Queues — none yet (n creates one)"
+            how = "fila queue create NAME" if self.settings.read_only else "n creates one"
+            title = f"Queues — none yet ({how})"
             if self.name_filter:
                 title = f"Queues — nothing matches {self.name_filter!r}"
         elif self.name_filter:
