@@ -490,20 +490,48 @@ class AsyncClient:
         return [(str(e.key), str(e.value)) for e in resp.entries]
 
     async def redrive(
-        self, dlq: str, count: int = 0, *, fairness_key: str = "", dry_run: bool = False
+        self,
+        dlq: str,
+        count: int = 0,
+        *,
+        fairness_key: str = "",
+        dry_run: bool = False,
+        message_id: str = "",
     ) -> int:
         """Move up to ``count`` (0 = all) messages from ``dlq`` to its parent; return how many.
 
+        ``message_id``: only that message (``fairness_key``, if given, must match it).
+
         Raises:
             QueueNotFoundError: the dead-letter queue does not exist.
+            MessageNotFoundError: ``message_id`` is not in the dead-letter queue.
             InvalidArgumentError: ``dlq`` is not a dead-letter queue (no ``.dlq`` suffix).
-            FailedPreconditionError: its parent queue does not exist.
+            FailedPreconditionError: its parent queue does not exist, or ``message_id``
+                is leased by a consumer.
         """
         req = admin_pb2.RedriveRequest(
-            dlq_queue=dlq, count=count, fairness_key=fairness_key, dry_run=dry_run
+            dlq_queue=dlq,
+            count=count,
+            fairness_key=fairness_key,
+            dry_run=dry_run,
+            message_id=message_id,
         )
         resp = await self._unary(self._admin.Redrive, req)
         return int(resp.redriven)
+
+    async def delete_message(self, queue: str, message_id: str) -> str:
+        """Delete one message for good; returns the state it was in ("ready" or "delayed").
+
+        Raises:
+            QueueNotFoundError: the queue does not exist.
+            MessageNotFoundError: no message with that id is in the queue.
+            FailedPreconditionError: the message is leased by a consumer (nack it, or wait
+                for its lease to expire).
+            InvalidArgumentError: ``message_id`` is empty or not a UUID.
+        """
+        req = admin_pb2.DeleteMessageRequest(queue=queue, message_id=message_id)
+        resp = await self._unary(self._admin.DeleteMessage, req)
+        return str(resp.state)
 
     async def test_hook(
         self,

@@ -205,8 +205,9 @@ def test_ui_talks_through_the_client() -> None:
             if chain:
                 problems.append(" -> ".join(chain))
     assert not problems, "the UI goes round fila.client:\n" + "\n".join(problems)
-    if module_path("fila.tui.viewmodel"):
-        assert not any(matches(n, ["textual"]) for n in imports_of("fila.tui.viewmodel"))
+    for pure in ("fila.tui.viewmodel", "fila.tui.message_view"):
+        if module_path(pure):
+            assert not any(matches(n, ["textual"]) for n in imports_of(pure)), pure
 
 
 def test_the_walk_follows_imports() -> None:

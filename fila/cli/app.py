@@ -38,6 +38,7 @@ app.command("redrive", cls=FilaCommand)(redrive.redrive)
 app.command("enqueue", cls=FilaCommand)(message.enqueue)
 app.command("consume", cls=FilaCommand)(message.consume)
 app.command("peek", cls=FilaCommand)(message.peek)
+app.add_typer(message.app, name="message")  # delete
 app.add_typer(hook.app, name="hook")  # test
 app.add_typer(auth.app, name="auth")  # key create | list | revoke, acl set | get
 app.command("version", cls=FilaCommand)(version.version)

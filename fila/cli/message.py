@@ -1,4 +1,4 @@
-"""`fila enqueue | consume | peek`: send, tail and browse messages from a shell."""
+"""`fila enqueue | consume | peek | message delete`: send, tail, browse and remove messages."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ import typer
 
 from fila.cli.bulk import DEFAULT_BATCH
 from fila.cli.common import (
+    FilaCommand,
     JsonOpt,
     Output,
+    YesOpt,
+    confirm,
     describe_error,
     fail,
     format_payload,
@@ -29,6 +32,9 @@ if TYPE_CHECKING:
     from fila.types import ConsumeMessage, ListedMessage
 
 QueueArg = Annotated[str, typer.Argument(help="Queue name.", show_default=False)]
+
+# `fila message ...`: what is done to one message by id.
+app = typer.Typer(help="Act on one message by id.", no_args_is_help=True)
 
 # ListMessages pages are capped server-side; ask for at most this many per call.
 _PAGE = 100
@@ -213,3 +219,19 @@ def peek(
 
 def _short(text: str, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@app.command("delete", cls=FilaCommand)
+def delete(
+    ctx: typer.Context,
+    queue: QueueArg,
+    message_id: Annotated[str, typer.Argument(metavar="ID", help="The message id.")],
+    yes: YesOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Delete one message for good (refused while a consumer holds its lease)."""
+    with session(ctx, json_out) as (client, out):
+        confirm(ctx, f'Delete message "{message_id}" from "{queue}"?', yes=yes)
+        was = client.delete_message(queue, message_id)
+        out.done(f'Deleted message "{message_id}" from "{queue}"',
+                 {"queue": queue, "deleted": message_id, "state": was})

@@ -21,14 +21,18 @@ def redrive(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Count what would move; move nothing.")
     ] = False,
+    message: Annotated[
+        str,
+        typer.Option("--message", "-m", metavar="ID", help="Only this message (by id)."),
+    ] = "",
     yes: YesOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Move messages from a dead-letter queue back to its parent queue (attempts reset)."""
     with session(ctx, json_out) as (client, out):
-        if count == 0 and not dry_run:
+        if count == 0 and not dry_run and not message:
             confirm(ctx, f'Redrive ALL messages from "{dlq}"?', yes=yes)
-        moved = client.redrive(dlq, count, fairness_key=key, dry_run=dry_run)
+        moved = client.redrive(dlq, count, fairness_key=key, dry_run=dry_run, message_id=message)
         if dry_run:
             text = f'Dry run: {plural(moved, "message")} would move from "{dlq}"'
         else:

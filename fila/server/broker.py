@@ -317,15 +317,47 @@ class Broker(QueueAdmin):
         effects.touched.extend([(qname, rec.id), (dlq_name, rec.id)])
         self._dispatch(dlq_name, dlq, effects)
 
-    # ---- redrive ----------------------------------------------------------------
+    # ---- redrive and delete one message -----------------------------------------
 
     def redrive(self, dlq_name: str, count: int = 0, fairness_key: str = "",
-                dry_run: bool = False) -> tuple[int, Effects]:
+                dry_run: bool = False, message_id: str = "") -> tuple[int, Effects]:
         """All at once (the engine goes chunk by chunk: redrive_candidates, redrive_ids)."""
-        ids = self.redrive_candidates(dlq_name, count, fairness_key)
+        ids = self.redrive_candidates(dlq_name, count, fairness_key, message_id)
         if dry_run:
             return len(ids), Effects()
         return self.redrive_ids(dlq_name, ids)
+
+    def _find(self, queue: str, q: QueueState, msg_id: str) -> MessageRecord:
+        if not msg_id:
+            raise InvalidArgumentError("message_id must not be empty")
+        if not is_uuid(msg_id):
+            raise InvalidArgumentError(f'message_id "{msg_id[:64]}" is not a UUID')
+        rec = q.msgs.get(msg_id.lower())
+        if rec is None:
+            raise MessageNotFoundError(f'message "{msg_id}" is not in queue "{queue}"')
+        return rec
+
+    def delete_message(self, queue: str, msg_id: str) -> tuple[str, Effects]:
+        """Remove one message for good: (the state it was in, effects).
+
+        A leased message is refused: its consumer would ack a message that no longer
+        exists, and the operator asked to drop a message nobody is working on.
+        """
+        q = self._queue(queue)
+        rec = self._find(queue, q, msg_id)
+        if rec.state == State.LEASED:
+            raise FailedPreconditionError(
+                f'message "{rec.id}" is leased by a consumer; it can be deleted once it is '
+                "nacked or its lease expires")
+        transition(rec.state, Event.DELETE)
+        state = rec.state.name.lower()
+        effects = Effects()
+        self._forget(queue, q, rec, effects)
+        self._fresh.discard(rec.id)
+        effects.batch.delete(keys.msg(queue, rec.id))
+        effects.batch.delete(keys.payload(queue, rec.id))
+        effects.touched.append((queue, rec.id))
+        return state, effects
 
     def _redrive_pair(self, dlq_name: str) -> tuple[QueueState, str, QueueState]:
         check_name(dlq_name, "dlq_queue")
@@ -339,13 +371,21 @@ class Broker(QueueAdmin):
         return dlq, parent_name, parent
 
     def redrive_candidates(self, dlq_name: str, count: int = 0,
-                           fairness_key: str = "") -> list[str]:
+                           fairness_key: str = "", message_id: str = "") -> list[str]:
         """Ids a redrive would move now, oldest first: non-leased, up to ``count`` (0 = all).
 
         Taken once, up front: messages dead-lettered while a chunked redrive runs (a
-        redriven one failing again, say) are not part of it.
+        redriven one failing again, say) are not part of it. ``message_id``: just that
+        message, which must be in the DLQ and not leased (the filters still apply to it).
         """
         dlq, _, _ = self._redrive_pair(dlq_name)
+        if message_id:
+            rec = self._find(dlq_name, dlq, message_id)
+            if rec.state == State.LEASED:
+                raise FailedPreconditionError(
+                    f'message "{rec.id}" is leased by a consumer of "{dlq_name}"; it can be '
+                    "redriven once it is nacked or its lease expires")
+            return [rec.id] if not fairness_key or rec.fairness_key == fairness_key else []
         candidates = sorted(
             rec.id for rec in dlq.msgs.values()
             if rec.state != State.LEASED

@@ -584,11 +584,12 @@ class Engine:
                                              attempt, queue, error[:MAX_ERROR_BYTES])
         await self._apply(self.broker.nack(queue, message_id, error, peer, token, decision))
 
-    async def redrive(self, dlq: str, count: int, fairness_key: str, dry_run: bool) -> int:
+    async def redrive(self, dlq: str, count: int, fairness_key: str, dry_run: bool,
+                      message_id: str = "") -> int:
         """Move in chunks of REDRIVE_CHUNK, each committed before the next, so a large
         DLQ neither holds the event loop nor builds one huge batch."""
         self._admit()
-        ids = self.broker.redrive_candidates(dlq, count, fairness_key)
+        ids = self.broker.redrive_candidates(dlq, count, fairness_key, message_id)
         if dry_run:
             return len(ids)
         moved = 0
@@ -604,6 +605,13 @@ class Engine:
             await self._apply(effects)  # the commit yields to the loop between chunks
             moved += n
         return moved
+
+    async def delete_message(self, queue: str, message_id: str) -> str:
+        """Delete one message durably; returns the state it was in."""
+        self._admit()
+        state, effects = self.broker.delete_message(queue, message_id)
+        await self._apply(effects)
+        return state
 
     async def purge_queue(self, name: str) -> int:
         """Remove the queue's ready and delayed messages in chunks of PURGE_CHUNK, each

@@ -64,3 +64,9 @@ class FreshMessages:
     @property
     def payload_bytes(self) -> int:
         return self._bytes
+
+    def discard(self, msg_id: str) -> None:
+        """Drop a message's entry (it was deleted before any delivery took it)."""
+        entry = self._items.pop(msg_id, None)
+        if entry is not None:
+            self._bytes -= len(entry[2])

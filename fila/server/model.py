@@ -59,6 +59,7 @@ class Event(StrEnum):
     RELEASE = "release"
     DEAD_LETTER = "dead-letter"
     REDRIVE = "redrive"
+    DELETE = "delete"
 
 
 # (state, event) -> next state; None means the message leaves the queue.
@@ -67,6 +68,8 @@ _TRANSITIONS: dict[tuple[State, Event], State | None] = {
     (State.READY, Event.REDRIVE): None,
     (State.DELAYED, Event.DUE): State.READY,
     (State.DELAYED, Event.REDRIVE): None,
+    (State.READY, Event.DELETE): None,
+    (State.DELAYED, Event.DELETE): None,
     (State.LEASED, Event.ACK): None,
     (State.LEASED, Event.NACK): State.READY,
     (State.LEASED, Event.NACK_DELAYED): State.DELAYED,

@@ -371,12 +371,20 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
     async def Redrive(self, request: admin_pb2.RedriveRequest, context: Any
                       ) -> admin_pb2.RedriveResponse:
         moved = await self._engine.redrive(request.dlq_queue, request.count,
-                                           request.fairness_key, request.dry_run)
+                                           request.fairness_key, request.dry_run,
+                                           request.message_id)
         if not request.dry_run:
-            _audit("redrive", context, queue=request.dlq_queue, count=moved)
+            _audit("redrive", context, queue=request.dlq_queue, count=moved,
+                   detail=request.message_id)
         return admin_pb2.RedriveResponse(redriven=moved)
 
     @_rpc
+    async def DeleteMessage(self, request: admin_pb2.DeleteMessageRequest, context: Any
+                            ) -> admin_pb2.DeleteMessageResponse:
+        state = await self._engine.delete_message(request.queue, request.message_id)
+        _audit("delete message", context, queue=request.queue, detail=request.message_id)
+        return admin_pb2.DeleteMessageResponse(state=state)
+
     async def PurgeQueue(self, request: admin_pb2.PurgeQueueRequest, context: Any
                          ) -> admin_pb2.PurgeQueueResponse:
         purged = await self._engine.purge_queue(request.queue)

@@ -1,8 +1,9 @@
 """The Fila TUI application and the one factory that builds it.
 
 ``build_app`` is used by ``fila tui`` and by every test, so what the tests see
-is what operators run. Live numbers come from a single WatchStats stream read
-by one thread worker; the UI thread never blocks on the network.
+is what operators run. Live numbers come from a WatchStats stream of every queue's
+totals, plus one of the watched queue's top keys while a screen shows them, each read
+by a thread worker; the UI thread never blocks on the network.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from fila.errors import FilaError
 from fila.tui.attention import DEFAULT_WAIT_MS
 from fila.tui.backend import Backend
 from fila.tui.messages import (
+    KeysArrived,
     OpenConfig,
     OpenDlq,
     OpenHookEditor,
@@ -30,6 +32,7 @@ from fila.tui.messages import (
     ServerInfoArrived,
     StatsArrived,
     StreamDown,
+    WatchKeys,
 )
 from fila.tui.screens.base import LiveScreen
 from fila.tui.screens.config import ConfigScreen
@@ -89,6 +92,7 @@ class FilaApp(App[None]):
         # The one LiveState: the app writes it, every screen it builds is handed it to read.
         self.live = LiveState(interval_ms=interval_ms)
         self._stop = threading.Event()
+        self._keys_generation = 0  # bumped when the watched queue changes; old streams end
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -113,8 +117,10 @@ class FilaApp(App[None]):
             try:
                 info = self.backend.server_info()
                 self.post_message(ServerInfoArrived(info))
+                # Every queue's totals; keys come per queue (WatchKeys). 1 is the fewest
+                # the request can ask for (0 means the server's default, 50).
                 stream = self.backend.watch_stats(
-                    "", interval_ms=self.live.interval_ms, top_keys=self.top_keys
+                    "", interval_ms=self.live.interval_ms, top_keys=1
                 )
                 for snap in stream:
                     if self._stop.is_set() or worker.is_cancelled:
@@ -133,6 +139,56 @@ class FilaApp(App[None]):
             self.post_message(StreamDown(error, delay, attempt))
             # Backoff wait that ends at once when the app quits.
             self._stop.wait(delay)
+
+    @work(thread=True, group="keys", name="watch_keys")
+    def _stream_keys(self, queue: str, generation: int) -> None:
+        """The watched queue's top keys, until another queue (or none) is watched.
+
+        Connection trouble is the every-queue stream's to report; this one just retries
+        quietly. A superseded stream ends at its next frame (within one interval).
+        """
+        worker = get_current_worker()
+        attempt = 0
+
+        def current() -> bool:
+            return not (
+                self._stop.is_set() or worker.is_cancelled or generation != self._keys_generation
+            )
+
+        while current():
+            try:
+                stream = self.backend.watch_stats(
+                    queue, interval_ms=self.live.interval_ms, top_keys=self.top_keys
+                )
+                for snap in stream:
+                    if not current():
+                        return
+                    attempt = 0
+                    self.post_message(KeysArrived(queue, snap))
+            except Exception:  # reported by the main stream; a dashboard must not die of it
+                pass
+            attempt += 1
+            self._stop.wait(self.backoff.delay(attempt))
+
+    def on_watch_keys(self, message: WatchKeys) -> None:
+        live = self.live
+        if message.queue == live.keys_queue:
+            return
+        self._keys_generation += 1
+        live.keys_queue, live.keys_snapshot = message.queue, None
+        if message.queue is not None:
+            self._stream_keys(message.queue, self._keys_generation)
+
+    def on_keys_arrived(self, message: KeysArrived) -> None:
+        live = self.live
+        if message.queue != live.keys_queue:
+            return  # a superseded stream's last frame
+        found = next((q for q in message.snapshot.queues if q.name == message.queue), None)
+        if found is None:
+            return
+        live.keys_snapshot = found
+        live.history.add_keys(found)
+        self._repaint()
 
     def on_server_info_arrived(self, message: ServerInfoArrived) -> None:
         self.live.info = message.info

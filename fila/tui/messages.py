@@ -8,6 +8,7 @@ from textual.message import Message
 from fila.types import ServerInfo, StatsSnapshot
 
 __all__ = [
+    "KeysArrived",
     "OpenConfig",
     "OpenDlq",
     "OpenHookEditor",
@@ -15,6 +16,7 @@ __all__ = [
     "ServerInfoArrived",
     "StatsArrived",
     "StreamDown",
+    "WatchKeys",
 ]
 
 
@@ -40,6 +42,24 @@ class StreamDown(Message):
         self.error = error
         self.retry_in = retry_in
         self.attempt = attempt
+
+
+class WatchKeys(Message):
+    """A screen showing one queue's keys came into view (``queue``), or one that shows
+    none (None): the app streams that queue's top keys, or stops."""
+
+    def __init__(self, queue: str | None) -> None:
+        super().__init__()
+        self.queue = queue
+
+
+class KeysArrived(Message):
+    """A snapshot of the watched queue with its top keys (the second, per-queue stream)."""
+
+    def __init__(self, queue: str, snapshot: StatsSnapshot) -> None:
+        super().__init__()
+        self.queue = queue
+        self.snapshot = snapshot
 
 
 # Navigation: a screen posts one of these and the app decides which screen to push.

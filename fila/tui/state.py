@@ -51,6 +51,9 @@ class LiveState:
     attempt: int = 0
     interval_ms: int = 1000
     history: History = field(default_factory=History)
+    # The queue whose keys are on screen, and its latest snapshot from the per-queue stream.
+    keys_queue: str | None = None
+    keys_snapshot: QueueSnapshot | None = None
     depths: DlqDepths = field(default_factory=DlqDepths)
 
     def attention(self, wait_ms: int) -> dict[str, Attention]:
@@ -59,6 +62,9 @@ class LiveState:
                          interval_ms=self.interval_ms)
 
     def queue(self, name: str) -> QueueSnapshot | None:
+        """The latest snapshot of ``name``: with its top keys if it is the watched queue."""
+        if self.keys_snapshot is not None and self.keys_snapshot.name == name:
+            return self.keys_snapshot
         if self.snapshot is None:
             return None
         for q in self.snapshot.queues:

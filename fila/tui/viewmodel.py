@@ -122,8 +122,9 @@ TREND_SAMPLES = 300  # five minutes at the default 1 s interval
 class History:
     """Recent deliver rates per queue and per key, bounded in memory.
 
-    Per-key series are kept only for keys present in the newest snapshot (the
-    server's top-N), so 100 000 keys never turn into 100 000 deques here.
+    Queue series come from the every-queue stream. Key series are kept for one queue at
+    a time, the one whose keys are on screen (:meth:`add_keys`), and only for keys in its
+    newest snapshot (the server's top-N), so 100 000 keys never turn into 100 000 deques.
     """
 
     samples: int = TREND_SAMPLES
@@ -132,18 +133,21 @@ class History:
     keys: dict[tuple[str, str], deque[float]] = field(default_factory=dict)
 
     def add(self, snap: StatsSnapshot) -> None:
-        seen_queues: set[str] = set()
-        seen_keys: set[tuple[str, str]] = set()
+        seen: set[str] = set()
         for q in snap.queues:
-            seen_queues.add(q.name)
+            seen.add(q.name)
             self.queues.setdefault(q.name, deque(maxlen=self.samples)).append(q.deliver_rate)
-            for k in q.keys:
-                ident = (q.name, k.key)
-                seen_keys.add(ident)
-                self.keys.setdefault(ident, deque(maxlen=self.key_samples)).append(k.deliver_rate)
-        for name in set(self.queues) - seen_queues:
+        for name in set(self.queues) - seen:
             del self.queues[name]
-        for ident in set(self.keys) - seen_keys:
+
+    def add_keys(self, q: QueueSnapshot) -> None:
+        """One snapshot of the watched queue's keys; other queues' key series go."""
+        seen: set[tuple[str, str]] = set()
+        for k in q.keys:
+            ident = (q.name, k.key)
+            seen.add(ident)
+            self.keys.setdefault(ident, deque(maxlen=self.key_samples)).append(k.deliver_rate)
+        for ident in set(self.keys) - seen:
             del self.keys[ident]
 
     def queue_trend(self, name: str, cells: int = TREND_CELLS) -> str:

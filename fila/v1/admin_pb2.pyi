@@ -142,16 +142,18 @@ class GetStatsResponse(_message.Message):
     def __init__(self, depth: _Optional[int] = ..., in_flight: _Optional[int] = ..., active_fairness_keys: _Optional[int] = ..., active_consumers: _Optional[int] = ..., quantum: _Optional[int] = ..., per_key_stats: _Optional[_Iterable[_Union[PerFairnessKeyStats, _Mapping]]] = ..., per_throttle_stats: _Optional[_Iterable[_Union[PerThrottleKeyStats, _Mapping]]] = ..., leader_node_id: _Optional[int] = ..., replication_count: _Optional[int] = ..., snapshot: _Optional[_Union[QueueSnapshot, _Mapping]] = ...) -> None: ...
 
 class RedriveRequest(_message.Message):
-    __slots__ = ("dlq_queue", "count", "fairness_key", "dry_run")
+    __slots__ = ("dlq_queue", "count", "fairness_key", "dry_run", "message_id")
     DLQ_QUEUE_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
     FAIRNESS_KEY_FIELD_NUMBER: _ClassVar[int]
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     dlq_queue: str
     count: int
     fairness_key: str
     dry_run: bool
-    def __init__(self, dlq_queue: _Optional[str] = ..., count: _Optional[int] = ..., fairness_key: _Optional[str] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+    message_id: str
+    def __init__(self, dlq_queue: _Optional[str] = ..., count: _Optional[int] = ..., fairness_key: _Optional[str] = ..., dry_run: _Optional[bool] = ..., message_id: _Optional[str] = ...) -> None: ...
 
 class RedriveResponse(_message.Message):
     __slots__ = ("redriven",)
@@ -565,6 +567,20 @@ class BackupResponse(_message.Message):
     bytes: int
     elapsed_ms: int
     def __init__(self, path: _Optional[str] = ..., bytes: _Optional[int] = ..., elapsed_ms: _Optional[int] = ...) -> None: ...
+
+class DeleteMessageRequest(_message.Message):
+    __slots__ = ("queue", "message_id")
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    queue: str
+    message_id: str
+    def __init__(self, queue: _Optional[str] = ..., message_id: _Optional[str] = ...) -> None: ...
+
+class DeleteMessageResponse(_message.Message):
+    __slots__ = ("state",)
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    state: str
+    def __init__(self, state: _Optional[str] = ...) -> None: ...
 
 class PurgeQueueRequest(_message.Message):
     __slots__ = ("queue",)

@@ -134,6 +134,11 @@ class FilaAdminStub:
                 request_serializer=fila_dot_v1_dot_admin__pb2.BackupRequest.SerializeToString,
                 response_deserializer=fila_dot_v1_dot_admin__pb2.BackupResponse.FromString,
                 _registered_method=True)
+        self.DeleteMessage = channel.unary_unary(
+                '/fila.v1.FilaAdmin/DeleteMessage',
+                request_serializer=fila_dot_v1_dot_admin__pb2.DeleteMessageRequest.SerializeToString,
+                response_deserializer=fila_dot_v1_dot_admin__pb2.DeleteMessageResponse.FromString,
+                _registered_method=True)
         self.PurgeQueue = channel.unary_unary(
                 '/fila.v1.FilaAdmin/PurgeQueue',
                 request_serializer=fila_dot_v1_dot_admin__pb2.PurgeQueueRequest.SerializeToString,
@@ -266,6 +271,13 @@ class FilaAdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeleteMessage(self, request, context):
+        """One message, by id, out of a queue for good (not while it is leased).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def PurgeQueue(self, request, context):
         """Remove a queue's ready and delayed messages; leased ones stay with their consumers.
         """
@@ -375,6 +387,11 @@ def add_FilaAdminServicer_to_server(servicer, server):
                     servicer.Backup,
                     request_deserializer=fila_dot_v1_dot_admin__pb2.BackupRequest.FromString,
                     response_serializer=fila_dot_v1_dot_admin__pb2.BackupResponse.SerializeToString,
+            ),
+            'DeleteMessage': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteMessage,
+                    request_deserializer=fila_dot_v1_dot_admin__pb2.DeleteMessageRequest.FromString,
+                    response_serializer=fila_dot_v1_dot_admin__pb2.DeleteMessageResponse.SerializeToString,
             ),
             'PurgeQueue': grpc.unary_unary_rpc_method_handler(
                     servicer.PurgeQueue,
@@ -922,6 +939,33 @@ class FilaAdmin:
             '/fila.v1.FilaAdmin/Backup',
             fila_dot_v1_dot_admin__pb2.BackupRequest.SerializeToString,
             fila_dot_v1_dot_admin__pb2.BackupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fila.v1.FilaAdmin/DeleteMessage',
+            fila_dot_v1_dot_admin__pb2.DeleteMessageRequest.SerializeToString,
+            fila_dot_v1_dot_admin__pb2.DeleteMessageResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -91,6 +91,8 @@ def _rows(leased: str) -> list[tuple[str, Any, str]]:
         ("FilaAdmin/Backup", a.BackupRequest(dest="relative-so-refused"), "superadmin"),
         ("FilaAdmin/SetAcl", a.SetAclRequest(key_id="nope"), "superadmin"),
         ("FilaAdmin/RevokeApiKey", a.RevokeApiKeyRequest(key_id="nope"), "superadmin"),
+        # A well-formed id nobody holds: allowed past auth, then NOT_FOUND (nothing deleted).
+        ("FilaAdmin/DeleteMessage", a.DeleteMessageRequest(queue=Q, message_id=MID), "admin"),
         ("FilaAdmin/PurgeQueue", a.PurgeQueueRequest(queue=Q), "admin"),
         ("FilaAdmin/DeleteQueue", a.DeleteQueueRequest(queue=Q), "admin"),
     ]

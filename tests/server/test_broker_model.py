@@ -2,8 +2,8 @@
 
 Hypothesis drives random enqueues, consumers, acks, nacks, clock jumps and
 crash-restarts against the real Broker (in-memory store, manual clock) and
-checks it against a tiny reference model: the set of enqueued, not yet acked
-messages. Properties: nothing acked is lost or comes back, nothing appears
+checks it against a tiny reference model: the set of enqueued, not yet acked (or
+deleted) messages. Properties: nothing acked is lost or comes back, nothing appears
 from nowhere, a message never has two live leases, every lease expires on time.
 """
 
@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from fila.errors import FailedPreconditionError
 from fila.server.model import State
 
 from .test_broker import HOOK, Harness
@@ -28,6 +30,7 @@ class BrokerModel(RuleBasedStateMachine):
         self.h = Harness()
         self.h.create_queue("q", on_enqueue=HOOK, visibility_timeout_ms=1000)
         self.live: set[str] = set()  # enqueued and not acked: the model
+        self.order: list[str] = []  # every id in enqueue order (ids from one ms sort randomly)
         self.acked: set[str] = set()
         self.seen_deliveries = 0
         self.consumers: list[int] = []
@@ -35,14 +38,18 @@ class BrokerModel(RuleBasedStateMachine):
     # -- helpers --------------------------------------------------------------
 
     def leased_ids(self) -> list[str]:
-        q = self.h.broker.stats_view("q")
-        return sorted(m for m, rec in q.msgs.items() if rec.state == State.LEASED)
+        msgs = self.h.broker.stats_view("q").msgs
+        # Enqueue order, not id order: ids made in one millisecond sort randomly, and a
+        # draw must pick the same message when Hypothesis replays an example.
+        return [m for m in self.order if m in msgs and msgs[m].state == State.LEASED]
 
     # -- rules ----------------------------------------------------------------
 
     @rule(tenant=st.sampled_from(["a", "b", "c"]), delay=st.sampled_from([0, 0, 0, 500, 3000]))
     def enqueue(self, tenant: str, delay: int) -> None:
-        self.live.add(self.h.enqueue("q", {"tenant": tenant}, delay_ms=delay))
+        msg_id = self.h.enqueue("q", {"tenant": tenant}, delay_ms=delay)
+        self.live.add(msg_id)
+        self.order.append(msg_id)
 
     @rule(prefetch=st.integers(1, 3))
     def connect(self, prefetch: int) -> None:
@@ -70,6 +77,23 @@ class BrokerModel(RuleBasedStateMachine):
         leased = self.leased_ids()
         if leased:
             self.h.nack("q", data.draw(st.sampled_from(leased)), "e")
+
+    @rule(data=st.data())
+    def delete(self, data: st.DataObject) -> None:
+        # DeleteMessage: a leased message is refused and untouched; any other is gone for
+        # good, like an acked one (it must never be delivered again).
+        held = self.h.broker.stats_view("q").msgs
+        ids = [m for m in self.order if m in held]  # a stable order, so examples replay
+        if not ids:
+            return
+        msg_id = data.draw(st.sampled_from(ids))
+        if msg_id in self.leased_ids():
+            with pytest.raises(FailedPreconditionError):
+                self.h.broker.delete_message("q", msg_id)
+            return
+        self.h.apply(self.h.broker.delete_message("q", msg_id)[1])
+        self.live.discard(msg_id)
+        self.acked.add(msg_id)
 
     @rule(seconds=st.sampled_from([0.1, 0.5, 1.0, 2.5]))
     def advance_clock(self, seconds: float) -> None:

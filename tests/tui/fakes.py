@@ -18,7 +18,9 @@ from dataclasses import replace
 
 from fila.errors import (
     AlreadyExistsError,
+    FailedPreconditionError,
     InvalidArgumentError,
+    MessageNotFoundError,
     PermissionDeniedError,
     QueueNotFoundError,
     UnavailableError,
@@ -168,6 +170,13 @@ def sample_snapshot(step: int = 0, *, attention: bool = False) -> StatsSnapshot:
     )
 
 
+def _as_streamed(snap: StatsSnapshot, queue: str, top_keys: int) -> StatsSnapshot:
+    """What the server would send for this request: one queue or all, top keys only."""
+    shown = [q for q in snap.queues if not queue or q.name == queue]
+    queues = tuple(replace(q, keys=q.keys[: top_keys or 50]) for q in shown)
+    return replace(snap, queues=queues)
+
+
 def dead_letters(n: int = 3) -> list[ListedMessage]:
     out = []
     for i in range(n):
@@ -197,6 +206,8 @@ class FakeBackend(Backend):
             [sample_snapshot()] if snapshots is None else snapshots
         )
         self._latest: StatsSnapshot | None = None
+        self._streams: list[deque[StatsSnapshot]] = []  # per-queue streams' inboxes
+        self.stream_requests: list[tuple[str, int]] = []  # (queue, top_keys) per stream opened
         self._up = True
         self._closed = False
         self._generation = 0
@@ -224,6 +235,8 @@ class FakeBackend(Backend):
     def push(self, snap: StatsSnapshot) -> None:
         with self._cond:
             self._pending.append(snap)
+            for stream in self._streams:
+                stream.append(snap)
             self._cond.notify_all()
 
     def fail(self) -> None:
@@ -255,21 +268,34 @@ class FakeBackend(Backend):
         self._check_up()
         with self._cond:
             self.stream_opens += 1
+            self.stream_requests.append((queue, top_keys))
             generation = self._generation
             if not self._pending and self._latest is not None:
                 self._pending.append(self._latest)  # a fresh stream starts with a snapshot
-        while True:
+            # The every-queue stream reads the shared inbox; a per-queue stream has its own,
+            # starting from the newest snapshot, and sees every later push too.
+            inbox = self._pending
+            if queue:
+                inbox = deque([self._latest] if self._latest is not None else [])
+                self._streams.append(inbox)
+        try:
+            while True:
+                with self._cond:
+                    self._cond.wait_for(
+                        lambda: bool(inbox) or self._closed or self._generation != generation
+                    )
+                    if self._closed:
+                        return
+                    if self._generation != generation:
+                        raise UnavailableError("connection lost")
+                    snap = inbox.popleft()
+                    if not queue:
+                        self._latest = snap
+                yield _as_streamed(snap, queue, top_keys)
+        finally:
             with self._cond:
-                self._cond.wait_for(
-                    lambda: bool(self._pending) or self._closed or self._generation != generation
-                )
-                if self._closed:
-                    return
-                if self._generation != generation:
-                    raise UnavailableError("connection lost")
-                snap = self._pending.popleft()
-                self._latest = snap
-            yield snap
+                if inbox in self._streams:
+                    self._streams.remove(inbox)
 
     def server_info(self) -> ServerInfo:
         self._check_up()
@@ -372,20 +398,48 @@ class FakeBackend(Backend):
         return page, str(start + limit) if more else ""
 
     def redrive(
-        self, dlq: str, count: int = 0, *, fairness_key: str = "", dry_run: bool = False
+        self,
+        dlq: str,
+        count: int = 0,
+        *,
+        fairness_key: str = "",
+        dry_run: bool = False,
+        message_id: str = "",
     ) -> int:
         self._check_up()
         if not dlq.endswith(".dlq"):
             raise InvalidArgumentError(f'"{dlq}" is not a dead-letter queue')
         items = self.dlq.get(dlq, [])
         chosen = [m for m in items if not fairness_key or m.message.fairness_key == fairness_key]
+        if message_id:
+            if not any(m.message.id == message_id for m in items):
+                raise MessageNotFoundError(f'message "{message_id}" is not in queue "{dlq}"')
+            chosen = [m for m in chosen if m.message.id == message_id]
         if count:
             chosen = chosen[:count]
-        self.writes.append(("redrive", dlq, count, fairness_key, dry_run))
+        write: tuple[object, ...] = ("redrive", dlq, count, fairness_key, dry_run)
+        self.writes.append((*write, message_id) if message_id else write)
         if not dry_run:
             ids = {m.message.id for m in chosen}
             self.dlq[dlq] = [m for m in items if m.message.id not in ids]
         return len(chosen)
+
+    def delete_message(self, queue: str, message_id: str) -> str:
+        self._check_up()
+        items = self.dlq.get(queue)
+        if items is None:
+            raise QueueNotFoundError(f'queue "{queue}" does not exist')
+        found = next((m for m in items if m.message.id == message_id), None)
+        if found is None:
+            raise MessageNotFoundError(f'message "{message_id}" is not in queue "{queue}"')
+        if found.state == "leased":
+            raise FailedPreconditionError(
+                f'message "{message_id}" is leased by a consumer; it can be deleted once it is '
+                "nacked or its lease expires"
+            )
+        self.writes.append(("delete_message", queue, message_id))
+        self.dlq[queue] = [m for m in items if m is not found]
+        return found.state
 
     def _allowed(self, kind: str, queue: str | None) -> None:
         """The server's auth check: the key in ``info`` must grant it."""

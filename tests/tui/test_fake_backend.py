@@ -17,7 +17,8 @@ def test_every_override_has_the_clients_signature() -> None:
     }
     # what the TUI calls, at least
     assert {"watch_stats", "server_info", "list_config", "set_config", "redrive",
-            "list_messages", "get_queue", "update_queue", "test_hook", "close"} <= overrides
+            "list_messages", "get_queue", "update_queue", "test_hook", "close",
+            "delete_message"} <= overrides
     for name in overrides:
         fake = inspect.signature(getattr(FakeBackend, name))
         real = inspect.signature(getattr(Client, name))

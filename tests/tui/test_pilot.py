@@ -510,3 +510,25 @@ async def test_a_scrolling_queue_list_shows_no_stray_sparkline_glyphs() -> None:
             assert not PARTIAL_BLOCKS & set(app.export_screenshot())
     finally:
         backend.close()
+
+
+async def test_keys_stream_per_watched_queue_only(make_app: MakeApp, fake: FakeBackend) -> None:
+    """The every-queue stream asks for no keys to speak of; opening a queue streams its keys,
+    and leaving it stops that stream (at scale, keys of every queue cost the most)."""
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await connected(pilot)
+        assert fake.stream_requests == [("", 1)]
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, QueueScreen))
+        await wait_until(pilot, lambda: ("fair-demo", 100) in fake.stream_requests)
+        keys = app.screen.query_one("#keys", RowTable)
+        await wait_until(pilot, lambda: len(keys.row_keys) > 1)  # all four tenants, not one
+        assert app.live.keys_queue == "fair-demo"
+        fake.push(sample_snapshot(1))
+        await wait_until(pilot, lambda: len(app.live.history.keys) == 4)
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.live.keys_queue is None)
+        assert app.live.keys_snapshot is None
+        fake.push(sample_snapshot(2))
+        await wait_until(pilot, lambda: not fake._streams)  # the per-queue stream ended

@@ -98,11 +98,16 @@ def test_overview_puts_each_dlq_under_its_parent_and_flags_dead_letters() -> Non
 def test_history_keeps_series_for_current_keys_only() -> None:
     history = History(samples=3, key_samples=2)
     for step in range(5):
-        history.add(sample_snapshot(step))
+        snap = sample_snapshot(step)
+        history.add(snap)
+        history.add_keys(snap.queues[0])
     assert list(history.queues["fair-demo"]) == [470.0, 460.0, 450.0]
     assert len(history.keys[("fair-demo", "tenant:acme")]) == 2
+    # Keys are kept for the watched queue only: watching another drops them.
+    history.add_keys(QueueSnapshot("orders"))
+    assert history.keys == {}
     history.add(StatsSnapshot(taken_at_ms=T0, queues=(QueueSnapshot("orders"),)))
-    assert set(history.queues) == {"orders"} and history.keys == {}
+    assert set(history.queues) == {"orders"}
 
 
 def test_why_waiting_in_plain_words() -> None:

@@ -10,6 +10,7 @@ from textual.widget import Widget
 from textual.widgets import Footer
 
 from fila.tui.backend import Backend
+from fila.tui.messages import WatchKeys
 from fila.tui.state import LiveState, Settings
 from fila.tui.widgets.status import ConnectionBanner, InfoBar
 
@@ -37,6 +38,7 @@ class LiveScreen(Screen[None]):
         self.backend = backend
         self.live = live
         self.settings = settings
+        self._bindings_info: object = None  # the ServerInfo the footer's bindings reflect
 
     def compose(self) -> ComposeResult:
         yield InfoBar(id="infobar", markup=False)
@@ -48,7 +50,15 @@ class LiveScreen(Screen[None]):
         return ()
 
     def on_screen_resume(self) -> None:
+        # Keys travel on a stream of their own, for the one queue a screen shows them for:
+        # with 1,000 queues, converting every queue's top keys each second cost more than
+        # the rest of the TUI together (docs/benchmarks.md, "TUI at scale").
+        self.post_message(WatchKeys(self.keys_of()))
         self.refresh_live()
+
+    def keys_of(self) -> str | None:
+        """The queue whose fairness keys this screen shows (None: it shows none)."""
+        return None
 
     def on_resize(self) -> None:
         self._paint_chrome()
@@ -78,7 +88,11 @@ class LiveScreen(Screen[None]):
             missing = sorted({d for a in self.WRITE_ACTIONS if (d := self.denied(a))})
             if missing:
                 header += f"  · key lacks {', '.join(missing)}: actions off"
-        self.refresh_bindings()  # the key's permissions may have just arrived
+        if live.info is not self._bindings_info:
+            # The key's permissions may have just arrived. Only then: a bindings refresh
+            # rebuilds the footer, a real cost when it happened on every snapshot.
+            self._bindings_info = live.info
+            self.refresh_bindings()
         self.query_one(InfoBar).show(header, live.indicator(), self.size.width)
         self.query_one(ConnectionBanner).show(live.banner(addr))
 

@@ -1,5 +1,5 @@
 """Browse a queue's messages (a dead-letter queue, or any backlog with `p`): page through
-them, inspect one, and for a DLQ redrive with a dry run."""
+them, open one in the inspector (Enter), and for a DLQ redrive with a dry run."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from fila.errors import FilaError
 from fila.tui.backend import Backend
 from fila.tui.fmt import fmt_count
 from fila.tui.screens.base import LiveScreen
+from fila.tui.screens.message import MessageScreen
 from fila.tui.screens.redrive import RedriveScreen
 from fila.tui.state import LiveState, Settings
 from fila.tui.viewmodel import MESSAGE_COLUMNS, message_detail, message_rows
@@ -157,7 +158,16 @@ class DlqScreen(LiveScreen):
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
-        self.query_one("#message-pane").focus()
+        listed = self.current()
+        if listed is None:
+            return
+        inspector = MessageScreen(self.backend, self.live, self.settings, listed)
+
+        def back(_: None) -> None:
+            if inspector.changed:  # redriven or deleted: this page is out of date
+                self.action_reload()
+
+        self.app.push_screen(inspector, back)
 
     def action_hex(self) -> None:
         self.as_hex = not self.as_hex

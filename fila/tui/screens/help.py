@@ -34,7 +34,12 @@ _ABOUT = {
     "ctrl+o work while typing. Test never touches the queue; Apply shows a diff first.",
     "ConfigScreen": 'throttle.<key> = "rate,burst"; concurrency.<key> = "n"; an empty '
     "value deletes. LIVE STATE comes from the stats stream.",
-    "DlqScreen": "Redrive always runs a dry run and shows the count before moving anything.",
+    "DlqScreen": "Enter opens a message in the inspector. Redrive always runs a dry run and "
+    "shows the count before moving anything.",
+    "MessageScreen": "Payloads show as pretty JSON when they parse as a JSON object or array, "
+    "else as text when they are UTF-8, else in hex (x switches). Copy puts the message on the "
+    "clipboard in the shape `fila peek --json` prints. Redrive and delete ask first; a "
+    "message leased by a consumer cannot be deleted.",
 }
 
 

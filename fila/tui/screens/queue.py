@@ -59,6 +59,9 @@ class QueueScreen(LiveScreen):
         self.sort = KEY_SORTS[0]
         self.key_filter = ""
 
+    def keys_of(self) -> str | None:
+        return self.queue
+
     def compose_body(self) -> Iterable[Widget]:
         yield Static(self.queue, id="title", classes="title", markup=False)
         yield RowTable(KEY_COLUMNS, id="keys")
