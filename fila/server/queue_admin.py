@@ -22,8 +22,10 @@ from fila.server.hookguard import (
 )
 from fila.server.model import (
     DLQ_SUFFIX,
+    Event,
     QueueConfig,
     State,
+    transition,
 )
 from fila.server.queues import (
     check_name,
@@ -169,7 +171,9 @@ class QueueAdmin(Dispatcher):
             if rec is None or rec.state == State.LEASED:
                 continue
             count += 1
+            transition(rec.state, Event.DELETE)  # what DeleteMessage does, message by message
             self._forget(name, q, rec, effects)
+            self._fresh.discard(rec.id)
             effects.batch.delete(keys.msg(name, rec.id))
             effects.batch.delete(keys.payload(name, rec.id))
             effects.touched.append((name, rec.id))

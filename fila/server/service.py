@@ -385,6 +385,7 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
         _audit("delete message", context, queue=request.queue, detail=request.message_id)
         return admin_pb2.DeleteMessageResponse(state=state)
 
+    @_rpc
     async def PurgeQueue(self, request: admin_pb2.PurgeQueueRequest, context: Any
                          ) -> admin_pb2.PurgeQueueResponse:
         purged = await self._engine.purge_queue(request.queue)
