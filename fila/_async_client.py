@@ -397,6 +397,18 @@ class AsyncClient:
         """
         await self._unary(self._admin.DeleteQueue, admin_pb2.DeleteQueueRequest(queue=name))
 
+    async def purge_queue(self, name: str) -> int:
+        """Remove the queue's ready and delayed messages; return how many went.
+
+        Leased messages stay with their consumers (they are acked, nacked or expire as
+        usual). Messages enqueued while a large purge runs may survive it.
+
+        Raises:
+            QueueNotFoundError: the queue does not exist.
+        """
+        resp = await self._unary(self._admin.PurgeQueue, admin_pb2.PurgeQueueRequest(queue=name))
+        return int(resp.purged)
+
     async def list_queues(self) -> list[QueueInfo]:
         """Every queue with its depth, in-flight count and consumers.
 

@@ -176,6 +176,17 @@ class ClientAPI(Protocol):
         """
         ...
 
+    def purge_queue(self, name: str) -> int:
+        """Remove the queue's ready and delayed messages; return how many went.
+
+        Leased messages stay with their consumers (they are acked, nacked or expire as
+        usual). Messages enqueued while a large purge runs may survive it.
+
+        Raises:
+            QueueNotFoundError: the queue does not exist.
+        """
+        ...
+
     def list_queues(self) -> list[QueueInfo]:
         """Every queue with its depth, in-flight count and consumers.
 

@@ -155,6 +155,8 @@ class QueueSnapshot:
     hook_breaker_open: bool = False
     hook_error: str = ""
     dead_letter_queue: str = ""
+    # How long the oldest ready message has been eligible (0 = none ready).
+    oldest_pending_age_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,6 +67,18 @@ def delete(
         out.done(f'Deleted queue "{name}"', {"deleted": name})
 
 
+@app.command(cls=FilaCommand)
+def purge(
+    ctx: typer.Context, name: NameArg, yes: YesOpt = False, json_out: JsonOpt = False
+) -> None:
+    """Remove a queue's ready and delayed messages; leased ones stay with their consumers."""
+    with session(ctx, json_out) as (client, out):
+        confirm(ctx, f'Purge the ready and delayed messages of "{name}"?', yes=yes)
+        purged = client.purge_queue(name)
+        noun = "message" if purged == 1 else "messages"
+        out.done(f'Purged {purged} {noun} from "{name}"', {"queue": name, "purged": purged})
+
+
 @app.command("list", cls=FilaCommand)
 def list_(ctx: typer.Context, json_out: JsonOpt = False) -> None:
     """List queues with depth, in-flight and consumer counts."""

@@ -34,6 +34,15 @@ def tui(
     top_keys: Annotated[
         int, typer.Option("--top-keys", min=1, help="Busiest keys per queue to show.")
     ] = 100,
+    attention_wait: Annotated[
+        float,
+        typer.Option(
+            "--attention-wait",
+            min=0,
+            metavar="SECONDS",
+            help="Mark a queue whose oldest ready message waited longer than this (0: never).",
+        ),
+    ] = 60,
 ) -> None:
     """Live dashboard: who is waiting, and why. Edit hooks, limits and redrive DLQs."""
     from fila.cli.base import check_addr, open_client
@@ -48,7 +57,12 @@ def tui(
     client = open_client(root_state(ctx, target))
     try:
         build_app(
-            client, addr=target, read_only=read_only, interval_ms=interval_ms, top_keys=top_keys
+            client,
+            addr=target,
+            read_only=read_only,
+            interval_ms=interval_ms,
+            top_keys=top_keys,
+            attention_wait_ms=int(attention_wait * 1000),
         ).run()
     finally:
         client.close()

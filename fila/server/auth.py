@@ -312,6 +312,7 @@ RULES: dict[str, Rule] = {
     _ADM + "UpdateQueue": Rule("admin", _one("name")),
     _ADM + "Redrive": Rule("admin", _one("dlq_queue")),
     _ADM + "DeleteMessage": Rule("admin", _one("queue")),
+    _ADM + "PurgeQueue": Rule("admin", _one("queue")),
     _ADM + "TestHook": Rule("admin", _queue_or_global),
     _ADM + "SetConfig": Rule("admin", _global),
     _ADM + "GetConfig": Rule("admin", _global),

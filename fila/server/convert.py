@@ -92,6 +92,7 @@ def queue_snapshot(q: QueueSnapshot) -> admin_pb2.QueueSnapshot:
         keys=[_key(k) for k in q.keys], quantum=q.quantum, wait_p95_ms=q.wait_p95_ms,
         hook_failures=q.hook_failures, hook_breaker_open=q.hook_breaker_open,
         dead_letter_queue=q.dead_letter_queue, hook_error=q.hook_error,
+        oldest_pending_age_ms=q.oldest_pending_age_ms,
     )
 
 

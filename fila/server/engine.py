@@ -617,6 +617,26 @@ class Engine:
         await self._apply(effects)
         return state
 
+    async def purge_queue(self, name: str) -> int:
+        """Remove the queue's ready and delayed messages in chunks of PURGE_CHUNK, each
+        committed before the next (like a redrive), so a large queue neither holds the
+        event loop nor builds one huge batch. Leased messages stay with their consumers."""
+        self._admit()
+        ids = self.broker.purge_candidates(name)
+        purged = 0
+        for start in range(0, len(ids), PURGE_CHUNK):
+            if self._closing:
+                break  # shutting down: report what went
+            try:
+                n, effects = self.broker.purge_ids(name, ids[start:start + PURGE_CHUNK])
+            except FilaError:
+                if purged:
+                    break  # the queue was deleted mid-way: report what went
+                raise
+            await self._apply(effects)  # the commit yields to the loop between chunks
+            purged += n
+        return purged
+
     # ---- consumers ---------------------------------------------------------
 
     async def open_consumer(self, queue: str, prefetch: int, peer: str = "",

@@ -66,6 +66,7 @@ _QUEUE_COUNTERS = (
     ("dead_lettered", "fila_messages_dead_lettered", "Messages moved to the dead-letter queue."),
     ("expired", "fila_messages_expired", "Leases that ran out (message requeued)."),
     ("redriven", "fila_messages_redriven", "Messages moved out of this dead-letter queue."),
+    ("purged", "fila_messages_purged", "Ready or delayed messages removed by PurgeQueue."),
     ("hook_failures", "fila_hook_failures", "Hook calls that failed (default policy applied)."),
 )
 

@@ -7,6 +7,8 @@ No read sees a change that a failed commit takes back.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from fila.errors import (
     AlreadyExistsError,
     InvalidArgumentError,
@@ -20,7 +22,10 @@ from fila.server.hookguard import (
 )
 from fila.server.model import (
     DLQ_SUFFIX,
+    Event,
     QueueConfig,
+    State,
+    transition,
 )
 from fila.server.queues import (
     check_name,
@@ -143,6 +148,37 @@ class QueueAdmin(Dispatcher):
             return batch, (len(prefixes), b"")  # every prefix is exhausted
         self._purging.discard(name)
         return None
+
+    # ---- purge (a live queue) ----------------------------------------------------
+
+    def purge_candidates(self, name: str) -> list[str]:
+        """Ids a purge removes now: every ready or delayed message of ``name``.
+
+        Taken once, up front (like a redrive's): messages enqueued while a chunked purge
+        runs are not part of it. Leased messages are left to their consumers.
+        """
+        q = self._queue(name)
+        return [rec.id for rec in q.msgs.values() if rec.state != State.LEASED]
+
+    def purge_ids(self, name: str, ids: Iterable[str]) -> tuple[int, Effects]:
+        """Remove these messages of ``name``; ones settled or leased since they were chosen
+        are skipped (a lease in progress is never cut short). Returns how many went."""
+        q = self._queue(name)
+        effects = Effects()
+        count = 0
+        for msg_id in ids:
+            rec = q.msgs.get(msg_id)
+            if rec is None or rec.state == State.LEASED:
+                continue
+            count += 1
+            transition(rec.state, Event.DELETE)  # what DeleteMessage does, message by message
+            self._forget(name, q, rec, effects)
+            self._fresh.discard(rec.id)
+            effects.batch.delete(keys.msg(name, rec.id))
+            effects.batch.delete(keys.payload(name, rec.id))
+            effects.touched.append((name, rec.id))
+        q.counters["purged"] += count
+        return count, effects
 
     def purging(self, name: str) -> bool:
         """True while a deleted queue's records are still being removed."""

@@ -83,7 +83,7 @@ class QueueState:
         self.leased = 0
         self.counters = {"enqueued": 0, "delivered": 0, "acked": 0, "nacked": 0,
                          "dead_lettered": 0, "hook_failures": 0, "expired": 0,
-                         "redriven": 0, "throttle_hits": 0}
+                         "redriven": 0, "throttle_hits": 0, "purged": 0}
         self.keys: dict[str, KeyStats] = {}
         self.waits: deque[float] = deque(maxlen=512)
 

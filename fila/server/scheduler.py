@@ -278,6 +278,15 @@ class DrrScheduler:
         st = self._keys.get(key)
         return iter(()) if st is None else st.live()
 
+    def heads(self) -> list[str]:
+        """The first pending item of each key (its oldest), parked keys included.
+
+        One pass over the keys (stats call it every snapshot): the common case, a FIFO
+        with nothing removed, reads its first entry without a method call.
+        """
+        return [st.fifo[0] if st.removed is None else st.head()
+                for st in self._keys.values() if st.count > 0]
+
     def keys(self) -> Iterator[str]:
         """Keys with pending items (parked ones included)."""
         return iter(list(self._keys))

@@ -386,6 +386,13 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
         return admin_pb2.DeleteMessageResponse(state=state)
 
     @_rpc
+    async def PurgeQueue(self, request: admin_pb2.PurgeQueueRequest, context: Any
+                         ) -> admin_pb2.PurgeQueueResponse:
+        purged = await self._engine.purge_queue(request.queue)
+        _audit("purge queue", context, queue=request.queue, count=purged)
+        return admin_pb2.PurgeQueueResponse(purged=purged)
+
+    @_rpc
     async def GetQueue(self, request: admin_pb2.GetQueueRequest, context: Any
                        ) -> admin_pb2.GetQueueResponse:
         config = self._broker.queue_config(request.name)

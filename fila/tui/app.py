@@ -21,6 +21,7 @@ from textual.screen import Screen
 from textual.worker import get_current_worker
 
 from fila.errors import FilaError
+from fila.tui.attention import DEFAULT_WAIT_MS
 from fila.tui.backend import Backend
 from fila.tui.messages import (
     KeysArrived,
@@ -80,11 +81,14 @@ class FilaApp(App[None]):
         backoff: Backoff | None = None,
         interval_ms: int = 1000,
         top_keys: int = 100,
+        attention_wait_ms: int = DEFAULT_WAIT_MS,
     ) -> None:
         super().__init__()
         scrollbar.install()  # no eighth-block thumb ends that look like sparkline bars
         self.backend = backend
-        self.settings = Settings(addr=addr, read_only=read_only, tz=tz)
+        self.settings = Settings(
+            addr=addr, read_only=read_only, tz=tz, attention_wait_ms=attention_wait_ms
+        )
         self.backoff = backoff or Backoff()
         self.top_keys = top_keys
         # The one LiveState: the app writes it, every screen it builds is handed it to read.
@@ -203,6 +207,7 @@ class FilaApp(App[None]):
         live.error = ""
         live.attempt = 0
         live.history.add(message.snapshot)
+        live.depths.add(message.snapshot)
         self._repaint()
 
     def on_stream_down(self, message: StreamDown) -> None:
@@ -237,7 +242,7 @@ class FilaApp(App[None]):
         self._open_queue(message.queue)
 
     def on_open_dlq(self, message: OpenDlq) -> None:
-        self._open_dlq(message.queue)
+        self._open_dlq(message.queue, message.fairness_key)
 
     def on_open_hook_editor(self, message: OpenHookEditor) -> None:
         self._open_hook_editor(message.queue)
@@ -256,8 +261,10 @@ class FilaApp(App[None]):
         else:
             self.push_screen(QueueScreen(self.backend, self.live, self.settings, name))
 
-    def _open_dlq(self, name: str) -> None:
-        self.push_screen(DlqScreen(self.backend, self.live, self.settings, name))
+    def _open_dlq(self, name: str, fairness_key: str = "") -> None:
+        self.push_screen(
+            DlqScreen(self.backend, self.live, self.settings, name, fairness_key=fairness_key)
+        )
 
     def _open_hook_editor(self, queue: str) -> None:
         self.push_screen(HookEditorScreen(self.backend, self.live, self.settings, queue))
@@ -299,6 +306,7 @@ def build_app(
     backoff: Backoff | None = None,
     interval_ms: int = 1000,
     top_keys: int = 100,
+    attention_wait_ms: int = DEFAULT_WAIT_MS,
 ) -> FilaApp:
     """The one way to make the TUI: used by ``fila tui`` and by the tests."""
     return FilaApp(
@@ -309,4 +317,5 @@ def build_app(
         backoff=backoff,
         interval_ms=interval_ms,
         top_keys=top_keys,
+        attention_wait_ms=attention_wait_ms,
     )

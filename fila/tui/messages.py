@@ -75,11 +75,13 @@ class OpenQueue(Message):
 
 
 class OpenDlq(Message):
-    """Browse the messages of ``queue``: a dead-letter queue, or any queue's backlog."""
+    """Browse the messages of ``queue``: a dead-letter queue, or any queue's backlog
+    (only those of ``fairness_key`` when given)."""
 
-    def __init__(self, queue: str) -> None:
+    def __init__(self, queue: str, fairness_key: str = "") -> None:
         super().__init__()
         self.queue = queue
+        self.fairness_key = fairness_key
 
 
 class OpenHookEditor(Message):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 
+from fila.tui.attention import DEFAULT_WAIT_MS, Attention, DlqDepths, attention
 from fila.tui.viewmodel import History, header_text
 from fila.types import QueueSnapshot, ServerInfo, StatsSnapshot
 
@@ -24,6 +25,8 @@ class Settings:
     read_only: bool = False
     # None = the operator's local zone; tests pass UTC so screenshots are stable.
     tz: tzinfo | None = None
+    # A queue whose oldest ready message waited longer than this is marked (0 = never).
+    attention_wait_ms: int = DEFAULT_WAIT_MS
 
     @property
     def zone(self) -> tzinfo:
@@ -51,6 +54,12 @@ class LiveState:
     # The queue whose keys are on screen, and its latest snapshot from the per-queue stream.
     keys_queue: str | None = None
     keys_snapshot: QueueSnapshot | None = None
+    depths: DlqDepths = field(default_factory=DlqDepths)
+
+    def attention(self, wait_ms: int) -> dict[str, Attention]:
+        """Queues that need the operator's attention now, and why (fila.tui.attention)."""
+        return attention(self.snapshot, self.depths, wait_ms=wait_ms,
+                         interval_ms=self.interval_ms)
 
     def queue(self, name: str) -> QueueSnapshot | None:
         """The latest snapshot of ``name``: with its top keys if it is the watched queue."""

@@ -10,10 +10,11 @@ from __future__ import annotations
 import difflib
 import re
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
 
+from fila.tui.attention import ATTENTION_MARK
 from fila.tui.fmt import (
     DASH,
     bucketed,
@@ -55,6 +56,7 @@ __all__ = [
     "hook_result_rows",
     "key_rows",
     "keys_title",
+    "limit_config_value",
     "limit_rows",
     "message_detail",
     "message_rows",
@@ -194,8 +196,17 @@ OVERVIEW_COLUMNS: tuple[Column, ...] = (
 )
 
 
-def overview_rows(snap: StatsSnapshot | None, history: History, name_filter: str = "") -> list[Row]:
-    """One row per queue, each DLQ right after its parent; a DLQ holding messages is an alert."""
+def overview_rows(
+    snap: StatsSnapshot | None,
+    history: History,
+    name_filter: str = "",
+    marked: Collection[str] = (),
+) -> list[Row]:
+    """One row per queue, each DLQ right after its parent; a DLQ holding messages is an alert.
+
+    Queues in ``marked`` (they need attention, see fila.tui.attention) get a mark before
+    their name and the warning colour, so the mark reads without colour too.
+    """
     if snap is None:
         return []
     needle = name_filter.lower()
@@ -218,6 +229,9 @@ def overview_rows(snap: StatsSnapshot | None, history: History, name_filter: str
         style = "alert" if is_dlq and q.depth > 0 else ("muted" if is_dlq else "")
         if q.hook_breaker_open:
             style = "warn"
+        if q.name in marked:
+            name = ATTENTION_MARK + name.lstrip()
+            style = style if style == "alert" else "warn"
         cells = {
             "name": name + (" (!)" if style == "alert" else ""),
             "depth": fmt_count(q.depth),
@@ -373,6 +387,16 @@ def limit_rows(limits: Iterable[LimitSnapshot], key_filter: str = "") -> list[Ro
         }
         rows.append(Row(lim.key, cells, "warn" if empty or full_cap else ""))
     return rows
+
+
+def limit_config_value(lim: LimitSnapshot | None, kind: str) -> str:
+    """The config value that gives a limit key its current throttle ("rate,burst") or cap
+    ("n"), from the live snapshot; "" when it has none (so Set adds one)."""
+    if lim is None:
+        return ""
+    if kind == "throttle":
+        return f"{lim.rate_per_second:g},{lim.burst:g}" if lim.has_throttle else ""
+    return str(lim.cap) if lim.has_cap else ""
 
 
 # --------------------------------------------------------------------------- config

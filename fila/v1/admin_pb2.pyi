@@ -405,7 +405,7 @@ class StatsSnapshot(_message.Message):
     def __init__(self, taken_at_ms: _Optional[int] = ..., queues: _Optional[_Iterable[_Union[QueueSnapshot, _Mapping]]] = ..., limits: _Optional[_Iterable[_Union[LimitSnapshot, _Mapping]]] = ...) -> None: ...
 
 class QueueSnapshot(_message.Message):
-    __slots__ = ("name", "depth", "pending", "in_flight", "delayed", "consumers", "enqueue_rate", "deliver_rate", "ack_rate", "nack_rate", "dead_letter_rate", "enqueued_total", "delivered_total", "acked_total", "nacked_total", "dead_lettered_total", "active_keys", "keys", "quantum", "wait_p95_ms", "hook_failures", "hook_breaker_open", "dead_letter_queue", "hook_error")
+    __slots__ = ("name", "depth", "pending", "in_flight", "delayed", "consumers", "enqueue_rate", "deliver_rate", "ack_rate", "nack_rate", "dead_letter_rate", "enqueued_total", "delivered_total", "acked_total", "nacked_total", "dead_lettered_total", "active_keys", "keys", "quantum", "wait_p95_ms", "hook_failures", "hook_breaker_open", "dead_letter_queue", "hook_error", "oldest_pending_age_ms")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DEPTH_FIELD_NUMBER: _ClassVar[int]
     PENDING_FIELD_NUMBER: _ClassVar[int]
@@ -430,6 +430,7 @@ class QueueSnapshot(_message.Message):
     HOOK_BREAKER_OPEN_FIELD_NUMBER: _ClassVar[int]
     DEAD_LETTER_QUEUE_FIELD_NUMBER: _ClassVar[int]
     HOOK_ERROR_FIELD_NUMBER: _ClassVar[int]
+    OLDEST_PENDING_AGE_MS_FIELD_NUMBER: _ClassVar[int]
     name: str
     depth: int
     pending: int
@@ -454,7 +455,8 @@ class QueueSnapshot(_message.Message):
     hook_breaker_open: bool
     dead_letter_queue: str
     hook_error: str
-    def __init__(self, name: _Optional[str] = ..., depth: _Optional[int] = ..., pending: _Optional[int] = ..., in_flight: _Optional[int] = ..., delayed: _Optional[int] = ..., consumers: _Optional[int] = ..., enqueue_rate: _Optional[float] = ..., deliver_rate: _Optional[float] = ..., ack_rate: _Optional[float] = ..., nack_rate: _Optional[float] = ..., dead_letter_rate: _Optional[float] = ..., enqueued_total: _Optional[int] = ..., delivered_total: _Optional[int] = ..., acked_total: _Optional[int] = ..., nacked_total: _Optional[int] = ..., dead_lettered_total: _Optional[int] = ..., active_keys: _Optional[int] = ..., keys: _Optional[_Iterable[_Union[KeySnapshot, _Mapping]]] = ..., quantum: _Optional[int] = ..., wait_p95_ms: _Optional[float] = ..., hook_failures: _Optional[int] = ..., hook_breaker_open: _Optional[bool] = ..., dead_letter_queue: _Optional[str] = ..., hook_error: _Optional[str] = ...) -> None: ...
+    oldest_pending_age_ms: int
+    def __init__(self, name: _Optional[str] = ..., depth: _Optional[int] = ..., pending: _Optional[int] = ..., in_flight: _Optional[int] = ..., delayed: _Optional[int] = ..., consumers: _Optional[int] = ..., enqueue_rate: _Optional[float] = ..., deliver_rate: _Optional[float] = ..., ack_rate: _Optional[float] = ..., nack_rate: _Optional[float] = ..., dead_letter_rate: _Optional[float] = ..., enqueued_total: _Optional[int] = ..., delivered_total: _Optional[int] = ..., acked_total: _Optional[int] = ..., nacked_total: _Optional[int] = ..., dead_lettered_total: _Optional[int] = ..., active_keys: _Optional[int] = ..., keys: _Optional[_Iterable[_Union[KeySnapshot, _Mapping]]] = ..., quantum: _Optional[int] = ..., wait_p95_ms: _Optional[float] = ..., hook_failures: _Optional[int] = ..., hook_breaker_open: _Optional[bool] = ..., dead_letter_queue: _Optional[str] = ..., hook_error: _Optional[str] = ..., oldest_pending_age_ms: _Optional[int] = ...) -> None: ...
 
 class KeySnapshot(_message.Message):
     __slots__ = ("key", "pending", "in_flight", "deficit", "weight", "delivered_total", "deliver_rate", "delivered_share", "weight_share", "waiting", "waiting_on", "waiting_until_ms", "wait_p95_ms")
@@ -639,3 +641,15 @@ class GetStatsHistoryResponse(_message.Message):
     history_seconds: int
     history_top_keys: int
     def __init__(self, start_ms: _Optional[int] = ..., step_ms: _Optional[int] = ..., queue: _Optional[_Union[QueueHistory, _Mapping]] = ..., keys: _Optional[_Iterable[_Union[KeyHistory, _Mapping]]] = ..., history_seconds: _Optional[int] = ..., history_top_keys: _Optional[int] = ...) -> None: ...
+
+class PurgeQueueRequest(_message.Message):
+    __slots__ = ("queue",)
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    queue: str
+    def __init__(self, queue: _Optional[str] = ...) -> None: ...
+
+class PurgeQueueResponse(_message.Message):
+    __slots__ = ("purged",)
+    PURGED_FIELD_NUMBER: _ClassVar[int]
+    purged: int
+    def __init__(self, purged: _Optional[int] = ...) -> None: ...

@@ -144,6 +144,11 @@ class FilaAdminStub:
                 request_serializer=fila_dot_v1_dot_admin__pb2.GetStatsHistoryRequest.SerializeToString,
                 response_deserializer=fila_dot_v1_dot_admin__pb2.GetStatsHistoryResponse.FromString,
                 _registered_method=True)
+        self.PurgeQueue = channel.unary_unary(
+                '/fila.v1.FilaAdmin/PurgeQueue',
+                request_serializer=fila_dot_v1_dot_admin__pb2.PurgeQueueRequest.SerializeToString,
+                response_deserializer=fila_dot_v1_dot_admin__pb2.PurgeQueueResponse.FromString,
+                _registered_method=True)
 
 
 class FilaAdminServicer:
@@ -286,6 +291,13 @@ class FilaAdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PurgeQueue(self, request, context):
+        """Remove a queue's ready and delayed messages; leased ones stay with their consumers.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FilaAdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -398,6 +410,11 @@ def add_FilaAdminServicer_to_server(servicer, server):
                     servicer.GetStatsHistory,
                     request_deserializer=fila_dot_v1_dot_admin__pb2.GetStatsHistoryRequest.FromString,
                     response_serializer=fila_dot_v1_dot_admin__pb2.GetStatsHistoryResponse.SerializeToString,
+            ),
+            'PurgeQueue': grpc.unary_unary_rpc_method_handler(
+                    servicer.PurgeQueue,
+                    request_deserializer=fila_dot_v1_dot_admin__pb2.PurgeQueueRequest.FromString,
+                    response_serializer=fila_dot_v1_dot_admin__pb2.PurgeQueueResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -994,6 +1011,33 @@ class FilaAdmin:
             '/fila.v1.FilaAdmin/GetStatsHistory',
             fila_dot_v1_dot_admin__pb2.GetStatsHistoryRequest.SerializeToString,
             fila_dot_v1_dot_admin__pb2.GetStatsHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PurgeQueue(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fila.v1.FilaAdmin/PurgeQueue',
+            fila_dot_v1_dot_admin__pb2.PurgeQueueRequest.SerializeToString,
+            fila_dot_v1_dot_admin__pb2.PurgeQueueResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -166,3 +166,32 @@ def test_delete_asks_on_a_terminal(cli: CliFn, monkeypatch: pytest.MonkeyPatch) 
     accepted = cli("queue", "delete", "orders", input="y\n")
     assert accepted.exit_code == 0
     assert 'Deleted queue "orders"' in accepted.stdout
+
+
+def test_purge_keeps_the_queue_and_says_how_many_went(cli: CliFn) -> None:
+    cli("queue", "create", "orders")
+    for body in ("x", "y", "z"):
+        cli("enqueue", "orders", body)
+    result = cli("queue", "purge", "orders", "--yes")
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        0, 'Purged 3 messages from "orders"\n', "")
+    again = cli("queue", "purge", "orders", "--yes", "--json")
+    assert json.loads(again.stdout) == {"queue": "orders", "purged": 0}
+    assert names_in_table(cli("queue", "list").stdout) == ["orders", "orders.dlq"]
+    missing = cli("queue", "purge", "nope", "--yes")
+    assert (missing.exit_code, missing.stderr) == (1, 'Error: queue "nope" does not exist\n')
+
+
+def test_purge_asks_on_a_terminal(cli: CliFn, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fila.cli import common
+
+    cli("queue", "create", "orders")
+    cli("enqueue", "orders", "x")
+    monkeypatch.setattr(common, "_stdin_is_terminal", lambda: True)
+    declined = cli("queue", "purge", "orders", input="n\n")
+    assert declined.exit_code == 1
+    assert "Aborted." in declined.stderr
+    assert 'Purge the ready and delayed messages of "orders"?' in declined.stdout
+    accepted = cli("queue", "purge", "orders", input="y\n")
+    assert accepted.exit_code == 0
+    assert 'Purged 1 message from "orders"' in accepted.stdout

@@ -94,6 +94,7 @@ def _rows(leased: str) -> list[tuple[str, Any, str]]:
         ("FilaAdmin/RevokeApiKey", a.RevokeApiKeyRequest(key_id="nope"), "superadmin"),
         # A well-formed id nobody holds: allowed past auth, then NOT_FOUND (nothing deleted).
         ("FilaAdmin/DeleteMessage", a.DeleteMessageRequest(queue=Q, message_id=MID), "admin"),
+        ("FilaAdmin/PurgeQueue", a.PurgeQueueRequest(queue=Q), "admin"),
         ("FilaAdmin/DeleteQueue", a.DeleteQueueRequest(queue=Q), "admin"),
     ]
 

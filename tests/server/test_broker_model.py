@@ -3,7 +3,7 @@
 Hypothesis drives random enqueues, consumers, acks, nacks, clock jumps and
 crash-restarts against the real Broker (in-memory store, manual clock) and
 checks it against a tiny reference model: the set of enqueued, not yet acked (or
-deleted) messages. Properties: nothing acked is lost or comes back, nothing appears
+deleted, or purged) messages. Properties: nothing acked is lost or comes back, nothing appears
 from nowhere, a message never has two live leases, every lease expires on time.
 """
 
@@ -94,6 +94,19 @@ class BrokerModel(RuleBasedStateMachine):
         self.h.apply(self.h.broker.delete_message("q", msg_id)[1])
         self.live.discard(msg_id)
         self.acked.add(msg_id)
+
+    @rule(chunk=st.sampled_from([1, 2, 1000]))
+    def purge(self, chunk: int) -> None:
+        # PurgeQueue, chunk by chunk as the engine runs it: every ready or delayed message
+        # is gone for good; the leased ones stay (and are still acked, nacked or expire).
+        leased = set(self.leased_ids())
+        ids = self.h.broker.purge_candidates("q")
+        assert not set(ids) & leased
+        for start in range(0, len(ids), chunk):
+            self.h.apply(self.h.broker.purge_ids("q", ids[start:start + chunk])[1])
+        assert set(self.h.broker.stats_view("q").msgs) == leased
+        self.acked.update(self.live - leased)
+        self.live &= leased
 
     @rule(seconds=st.sampled_from([0.1, 0.5, 1.0, 2.5]))
     def advance_clock(self, seconds: float) -> None:

@@ -17,9 +17,11 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 from fila.errors import (
+    AlreadyExistsError,
     FailedPreconditionError,
     InvalidArgumentError,
     MessageNotFoundError,
+    PermissionDeniedError,
     QueueNotFoundError,
     RPCError,
     UnavailableError,
@@ -52,8 +54,12 @@ end
 """
 
 
-def sample_snapshot(step: int = 0) -> StatsSnapshot:
-    """The fairness scenario: a noisy, a quiet, a throttled and a capped tenant."""
+def sample_snapshot(step: int = 0, *, attention: bool = False) -> StatsSnapshot:
+    """The fairness scenario: a noisy, a quiet, a throttled and a capped tenant.
+
+    With ``attention``: fair-demo's DLQ grows by one message a snapshot, and orders' oldest
+    ready message has waited 2m05s while its hook breaker is open.
+    """
     keys = (
         KeySnapshot(
             "tenant:acme",
@@ -120,7 +126,7 @@ def sample_snapshot(step: int = 0) -> StatsSnapshot:
                 wait_p95_ms=41,
                 dead_letter_queue="fair-demo.dlq",
             ),
-            QueueSnapshot("fair-demo.dlq", depth=3),
+            QueueSnapshot("fair-demo.dlq", depth=3 + (step if attention else 0)),
             QueueSnapshot(
                 "orders",
                 depth=105,
@@ -134,6 +140,11 @@ def sample_snapshot(step: int = 0) -> StatsSnapshot:
                 quantum=1000,
                 wait_p95_ms=1200,
                 dead_letter_queue="orders.dlq",
+                oldest_pending_age_ms=125_000 + step * 1000 if attention else 20_000,
+                hook_breaker_open=attention,
+                hook_error="on_enqueue: [string \"on_enqueue\"]:3: attempt to index a nil value"
+                if attention
+                else "",
                 keys=(
                     KeySnapshot(
                         "default",
@@ -392,6 +403,7 @@ class FakeBackend(Backend):
 
     def set_config(self, key: str, value: str) -> None:
         self._check_up()
+        self._allowed("admin", None)
         if key.startswith("throttle.") and value:
             parts = [p.strip() for p in value.split(",")]
             try:
@@ -484,6 +496,49 @@ class FakeBackend(Backend):
         with self._cond:
             end = self._latest.taken_at_ms if self._latest is not None else T0
         return sample_history(end, seconds, fairness_key)
+
+    def _allowed(self, kind: str, queue: str | None) -> None:
+        """The server's auth check: the key in ``info`` must grant it."""
+        if not self.info.may(kind, queue):
+            where = queue if queue is not None else "*"
+            raise PermissionDeniedError(f"this API key lacks {kind} on {where}")
+
+    def create_queue(
+        self,
+        name: str,
+        *,
+        on_enqueue: str = "",
+        on_failure: str = "",
+        visibility_timeout_ms: int = 0,
+    ) -> str:
+        self._check_up()
+        self._allowed("admin", name)
+        if name.endswith(".dlq"):
+            raise InvalidArgumentError(
+                'queue names ending in ".dlq" are reserved for dead-letter queues'
+            )
+        if not name or len(name) > 256:
+            raise InvalidArgumentError("queue name must be 1..256 bytes")
+        if name in self.queues:
+            raise AlreadyExistsError(f'queue "{name}" already exists')
+        self.queues[name] = QueueDetails(
+            name, on_enqueue, on_failure, visibility_timeout_ms or 30_000, f"{name}.dlq"
+        )
+        self.writes.append(("create_queue", name, visibility_timeout_ms))
+        return name
+
+    def purge_queue(self, name: str) -> int:
+        """Ready and delayed messages go (the latest snapshot's depth minus in flight)."""
+        self._check_up()
+        self._allowed("admin", name)
+        snap = self._latest
+        q = next((q for q in snap.queues if q.name == name), None) if snap else None
+        if q is None:
+            raise QueueNotFoundError(f'queue "{name}" does not exist')
+        self.writes.append(("purge_queue", name))
+        if name in self.dlq:
+            self.dlq[name] = [m for m in self.dlq[name] if m.state == "leased"]
+        return q.depth - q.in_flight
 
     def get_stats(self, queue: str) -> QueueStats:
         return QueueStats(0, 0, 0, 0, 1000, (), ())

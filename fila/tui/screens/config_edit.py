@@ -32,9 +32,12 @@ class EditConfigScreen(ModalScreen[bool]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, backend: Backend, key: str = "", value: str = "") -> None:
+    def __init__(
+        self, backend: Backend, key: str = "", value: str = "", *, title: str = ""
+    ) -> None:
         super().__init__()
         self.backend = backend
+        self.title_text = title
         self.is_new = not key
         self.original_key = key
         self.original = value
@@ -43,7 +46,7 @@ class EditConfigScreen(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Static(
-                "Add config entry" if self.is_new else "Edit config entry",
+                self.title_text or ("Add config entry" if self.is_new else "Edit config entry"),
                 id="question",
                 markup=False,
             )
@@ -102,7 +105,7 @@ class EditConfigScreen(ModalScreen[bool]):
             self.query_one("#error", Static).update("the key must not be empty")
             return
         if not self.confirming:
-            was = "" if self.is_new else f' (was "{self.original}")'
+            was = "" if self.is_new or not self.original else f' (was "{self.original}")'
             action = "Remove" if self.value == "" else "Set"
             target = f'"{self.key}"' if self.value == "" else f'"{self.key}" = "{self.value}"'
             self.query_one("#confirm-line", Static).update(

@@ -39,9 +39,18 @@ class DlqScreen(LiveScreen):
         Binding("g", "reload", "Reload", show=False),
     ]
 
-    def __init__(self, backend: Backend, live: LiveState, settings: Settings, dlq: str) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        live: LiveState,
+        settings: Settings,
+        dlq: str,
+        *,
+        fairness_key: str = "",
+    ) -> None:
         super().__init__(backend, live, settings)
         self.dlq = dlq
+        self.fairness_key = fairness_key  # only this key's messages ("" = all)
         self.messages: list[ListedMessage] = []
         self.tokens: list[str] = [""]  # page tokens of the pages seen; last = current page
         self.next_token = ""
@@ -97,16 +106,18 @@ class DlqScreen(LiveScreen):
         if self.error:
             state = f"error: {self.error}"
         more = "  ] next" if self.next_token else ""
+        what = "dead letters" if self.is_dlq else "messages"
+        if self.fairness_key:
+            what += f" of key {self.fairness_key}"
         self.query_one("#title", Static).update(
-            f"{self.dlq} ▸ {'dead letters' if self.is_dlq else 'messages'}  {depth}  "
-            f"page {self.page}: {state}{more}"
+            f"{self.dlq} ▸ {what}  {depth}  page {self.page}: {state}{more}"
         )
 
     @work(thread=True, exclusive=True, group="dlq-load")
     def _load(self, token: str) -> None:
         try:
             messages, next_token = self.backend.list_messages(
-                self.dlq, limit=PAGE_SIZE, page_token=token
+                self.dlq, fairness_key=self.fairness_key, limit=PAGE_SIZE, page_token=token
             )
         except FilaError as exc:
             self.app.call_from_thread(self._failed, exc.message or type(exc).__name__)

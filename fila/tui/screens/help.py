@@ -21,11 +21,15 @@ _GLOBAL = [
 
 _ABOUT = {
     "OverviewScreen": "Queues. DEPTH = ready + delayed + leased. WAIT p95 = time from eligible "
-    "to delivered. A DLQ row holding messages is red and marked (!).",
+    "to delivered. A DLQ row holding messages is red and marked (!). A queue marked ▲ needs "
+    "attention (its DLQ grows, its oldest ready message waits too long, or its hook breaker "
+    "is open): a says why. P purges ready and delayed messages (leased ones stay).",
     "QueueScreen": "Per fairness key: SHARE vs WEIGHT compares the share of deliveries this "
     "key got with the share its weight asks for. STATE / WHY says why a key waits: "
     "throttled by a limit key (and until when), at a concurrency cap, no consumer, or "
-    "waiting its turn. The server sends the top keys by activity; totals are in the title.",
+    "waiting its turn. The server sends the top keys by activity; totals are in the title. "
+    "Enter on a key opens its messages; t / m set the throttle / cap of the selected limit "
+    "key, or of the limit the selected key waits on.",
     "HookEditorScreen": "Esc leaves the editor, so t / a / o work as keys; ctrl+t / ctrl+s / "
     "ctrl+o work while typing. Test never touches the queue; Apply shows a diff first.",
     "ConfigScreen": 'throttle.<key> = "rate,burst"; concurrency.<key> = "n"; an empty '

@@ -1,4 +1,5 @@
-"""One queue: per fairness key who waits and why, and the limit keys."""
+"""One queue: per fairness key who waits and why, and the limit keys; on the row: a key's
+messages (Enter), a limit key's throttle (t) or concurrency cap (m)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ from collections.abc import Iterable
 
 from textual.binding import Binding
 from textual.widget import Widget
-from textual.widgets import Static
+from textual.widgets import DataTable, Static
 
 from fila.tui.backend import Backend
 from fila.tui.messages import OpenCharts, OpenConfig, OpenDlq, OpenHookEditor
 from fila.tui.screens.base import LiveScreen
+from fila.tui.screens.config_edit import EditConfigScreen
 from fila.tui.state import LiveState, Settings
 from fila.tui.viewmodel import (
     KEY_COLUMNS,
@@ -18,20 +20,28 @@ from fila.tui.viewmodel import (
     LIMIT_COLUMNS,
     key_rows,
     keys_title,
+    limit_config_value,
     limit_rows,
 )
 from fila.tui.widgets.filter import FilterInput
 from fila.tui.widgets.table import RowTable
+from fila.types import LimitSnapshot
 
 __all__ = ["QueueScreen"]
 
 
 class QueueScreen(LiveScreen):
+    # Limits are runtime config (SetConfig: admin on "*"), shared by every queue.
+    WRITE_ACTIONS = frozenset({"throttle", "cap"})
+    NEEDS = {"throttle": ("admin", None), "cap": ("admin", None)}
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("s", "sort", "Sort"),
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("l", "limits", "Limits"),
+        Binding("enter", "key_messages", "Messages", show=False),
+        Binding("t", "throttle", "Throttle"),
+        Binding("m", "cap", "Cap"),
         Binding("h", "hook", "Hook"),
         Binding("d", "dlq", "DLQ"),
         Binding("p", "peek", "Peek"),
@@ -41,7 +51,9 @@ class QueueScreen(LiveScreen):
     ]
 
     def needs(self, action: str) -> tuple[str, str | None] | None:
-        return ("consume", self.queue) if action == "peek" else None  # reads payloads
+        if action in ("peek", "key_messages"):
+            return ("consume", self.queue)  # reads payloads
+        return super().needs(action)
 
     def __init__(self, backend: Backend, live: LiveState, settings: Settings, queue: str) -> None:
         super().__init__(backend, live, settings)
@@ -120,3 +132,63 @@ class QueueScreen(LiveScreen):
 
     def action_config(self) -> None:
         self.post_message(OpenConfig())
+
+    # ---- actions on the row
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        if event.data_table.id == "limits":
+            lim = self._limit(str(event.row_key.value))
+            self._edit_limit("throttle" if lim is None or lim.has_throttle or not lim.has_cap
+                             else "cap")
+        elif self.check_action("key_messages", ()):
+            self.action_key_messages()
+
+    def action_key_messages(self) -> None:
+        """The selected fairness key's messages, in the message browser (no lease taken)."""
+        key = self.query_one("#keys", RowTable).current_key
+        if key is not None:
+            self.post_message(OpenDlq(self.queue, fairness_key=key))
+
+    def _limit(self, key: str) -> LimitSnapshot | None:
+        snap = self.live.snapshot
+        return next((lim for lim in snap.limits if lim.key == key), None) if snap else None
+
+    def _limit_key(self) -> str | None:
+        """The limit key to act on: the selected limit row, or the limit a selected
+        fairness key is waiting on (throttled by it, or at its cap)."""
+        limits = self.query_one("#limits", RowTable)
+        if limits.has_focus:
+            return limits.current_key
+        key = self.query_one("#keys", RowTable).current_key
+        q = self.live.queue(self.queue)
+        ks = next((k for k in q.keys if k.key == key), None) if q is not None else None
+        return ks.waiting_on if ks is not None and ks.waiting_on else None
+
+    def _edit_limit(self, kind: str) -> None:
+        if not self.check_action(kind, ()):
+            return  # read-only, or the key lacks the permission (the header says which)
+        key = self._limit_key()
+        if key is None:
+            self.notify("Select a limit key first (l moves to the limits table)",
+                        severity="warning")
+            return
+        config_key = f"{'throttle' if kind == 'throttle' else 'concurrency'}.{key}"
+
+        def saved(changed: bool | None) -> None:
+            if changed:
+                self.notify(f'Saved "{config_key}"')
+
+        self.app.push_screen(
+            EditConfigScreen(self.backend, config_key,
+                             limit_config_value(self._limit(key), kind),
+                             title=f"{'Throttle' if kind == 'throttle' else 'Concurrency cap'} "
+                                   f"of {key}"),
+            saved,
+        )
+
+    def action_throttle(self) -> None:
+        self._edit_limit("throttle")
+
+    def action_cap(self) -> None:
+        self._edit_limit("cap")
