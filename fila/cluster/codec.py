@@ -19,7 +19,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Sequence
 
-__all__ = ["FORMAT_VERSION", "DecodeError", "Op", "decode_ops", "encode_ops"]
+__all__ = ["FORMAT_VERSION", "DecodeError", "Op", "decode_ops", "encode_ops", "encoded_size"]
 
 FORMAT_VERSION = 1
 _PUT = 0
@@ -38,6 +38,20 @@ def _varint(n: int, out: bytearray) -> None:
         out.append((n & 0x7F) | 0x80)
         n >>= 7
     out.append(n)
+
+
+def _varint_len(n: int) -> int:
+    return max(1, (n.bit_length() + 6) // 7)
+
+
+def encoded_size(ops: Sequence[Op]) -> int:
+    """``len(encode_ops(ops))``, without building it (to size commit groups)."""
+    size = 1 + _varint_len(len(ops)) + 4
+    for key, value in ops:
+        size += 1 + _varint_len(len(key)) + len(key)
+        if value is not None:
+            size += _varint_len(len(value)) + len(value)
+    return size
 
 
 def encode_ops(ops: Sequence[Op]) -> bytes:
