@@ -146,7 +146,9 @@ class LeaseTable:
         sent = time.monotonic()
         try:
             revision = await self._kv.create(key, self._value(name, token))
-        except nats.js.errors.KeyWrongLastSequenceError:
+        except (nats.js.errors.KeyWrongLastSequenceError, nats.js.errors.KeyNotFoundError):
+            # Held; or (not found) it expired between create's write and its look at the
+            # key: nobody holds it now, try again on the next round.
             return None
         except (TimeoutError, nats.errors.TimeoutError):
             # Unknown outcome: it is ours only if the bucket shows our token.

@@ -22,6 +22,10 @@ SKIP_REASON = (
     + ("" if HAVE_NATS_PY else "no nats-py; ")
     + ("" if NATS_BINARY else "no nats-server binary")
 )
+# JetStream API calls (stream and bucket creation: an R3 Raft group each) can take seconds
+# on a 2-core machine shared with other work; a generous timeout keeps the tests honest
+# about outcomes, not about the machine's speed.
+JS_TIMEOUT = 20.0
 needs_nats = pytest.mark.skipif(not (HAVE_NATS_PY and NATS_BINARY), reason=SKIP_REASON)
 needs_nats_server = pytest.mark.skipif(not NATS_BINARY, reason=SKIP_REASON)
 

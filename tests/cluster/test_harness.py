@@ -12,7 +12,7 @@ import pytest
 
 from fila.cluster.harness import ClusterError, NatsCluster, wait_until
 
-from .conftest import NATS_BINARY, connect, needs_nats, needs_nats_server
+from .conftest import JS_TIMEOUT, NATS_BINARY, connect, needs_nats, needs_nats_server
 
 
 @needs_nats_server
@@ -62,7 +62,7 @@ async def test_r3_stream_survives_killing_a_node(own_cluster: NatsCluster) -> No
 
     nc = await connect(own_cluster)
     try:
-        js = nc.jetstream(timeout=5)
+        js = nc.jetstream(timeout=JS_TIMEOUT)
         await js.add_stream(StreamConfig(name="SURVIVE", subjects=["survive"], num_replicas=3))
         for i in range(20):
             await js.publish("survive", f"before {i}".encode())

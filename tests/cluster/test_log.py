@@ -14,7 +14,7 @@ import pytest
 from fila.cluster.harness import NatsCluster
 from fila.server.rocks import RocksStore
 
-from .conftest import SKIP_REASON, connect, needs_nats
+from .conftest import JS_TIMEOUT, SKIP_REASON, connect, needs_nats
 
 pytestmark = needs_nats
 pytest.importorskip("nats", reason=SKIP_REASON)
@@ -63,7 +63,7 @@ def group(i: int) -> list[Op]:
 
 
 async def test_appends_round_trip_through_a_tailer(nc: Any, tmp_path: Path) -> None:
-    js = nc.jetstream(timeout=5)
+    js = nc.jetstream(timeout=JS_TIMEOUT)
     queue = fresh_queue()
     await ensure_stream(js, queue)
     await ensure_stream(js, queue)  # idempotent
@@ -89,7 +89,7 @@ async def test_appends_round_trip_through_a_tailer(nc: Any, tmp_path: Path) -> N
 
 
 async def test_a_deposed_writer_is_fenced(nc: Any) -> None:
-    js = nc.jetstream(timeout=5)
+    js = nc.jetstream(timeout=JS_TIMEOUT)
     queue = fresh_queue()
     await ensure_stream(js, queue)
     old = QueueLog(js, queue)
@@ -118,7 +118,7 @@ async def test_a_deposed_writer_is_fenced(nc: Any) -> None:
 
 
 async def test_a_writer_racing_a_claim_is_fenced_by_the_stream_order(nc: Any) -> None:
-    js = nc.jetstream(timeout=5)
+    js = nc.jetstream(timeout=JS_TIMEOUT)
     queue = fresh_queue()
     await ensure_stream(js, queue)
     old, new = QueueLog(js, queue), QueueLog(js, queue)
@@ -130,7 +130,7 @@ async def test_a_writer_racing_a_claim_is_fenced_by_the_stream_order(nc: Any) ->
 
 
 async def test_a_tailer_resumes_from_its_stored_sequence(nc: Any, tmp_path: Path) -> None:
-    js = nc.jetstream(timeout=5)
+    js = nc.jetstream(timeout=JS_TIMEOUT)
     queue = fresh_queue()
     await ensure_stream(js, queue)
     log = QueueLog(js, queue)
@@ -157,7 +157,7 @@ async def test_a_tailer_resumes_from_its_stored_sequence(nc: Any, tmp_path: Path
 
 
 async def test_a_running_tailer_follows_live_appends(nc: Any, tmp_path: Path) -> None:
-    js = nc.jetstream(timeout=5)
+    js = nc.jetstream(timeout=JS_TIMEOUT)
     queue = fresh_queue()
     await ensure_stream(js, queue)
     log = QueueLog(js, queue)
@@ -180,7 +180,7 @@ async def test_a_running_tailer_follows_live_appends(nc: Any, tmp_path: Path) ->
 
 
 async def test_a_damaged_entry_stops_the_tailer(nc: Any, tmp_path: Path) -> None:
-    js = nc.jetstream(timeout=5)
+    js = nc.jetstream(timeout=JS_TIMEOUT)
     queue = fresh_queue()
     await ensure_stream(js, queue)
     log = QueueLog(js, queue)
@@ -198,7 +198,7 @@ async def test_a_damaged_entry_stops_the_tailer(nc: Any, tmp_path: Path) -> None
 
 
 async def test_limits_and_misuse_are_clear_errors(nc: Any) -> None:
-    js = nc.jetstream(timeout=5)
+    js = nc.jetstream(timeout=JS_TIMEOUT)
     queue = fresh_queue()
     await ensure_stream(js, queue)
     log = QueueLog(js, queue, max_entry_bytes=1000)
@@ -217,7 +217,7 @@ async def test_appends_survive_the_stream_leader_dying(own_cluster: NatsCluster)
     consecutive sequences (retries after the election are deduplicated, never doubled)."""
     nc = await connect(own_cluster)
     try:
-        js = nc.jetstream(timeout=5)
+        js = nc.jetstream(timeout=JS_TIMEOUT)
         queue = "survivor"
         await ensure_stream(js, queue)
         log = QueueLog(js, queue, timeout=20)
