@@ -62,9 +62,10 @@ class LogTailer:
         info = await self._js.stream_info(self._stream)
         return int(info.state.last_seq)
 
-    async def catch_up(self, timeout: float = 30.0) -> int:
-        """Apply every entry the stream holds now; returns the last applied sequence."""
-        target = await self.stream_end()
+    async def catch_up(self, timeout: float = 30.0, until: int | None = None) -> int:
+        """Apply every entry up to ``until`` (default: all the stream holds now); returns
+        the last applied sequence."""
+        target = await self.stream_end() if until is None else until
         if self._applied < target:
             await asyncio.wait_for(self._follow(until=target), timeout)
         return self._applied
@@ -77,6 +78,20 @@ class LogTailer:
         """Until the sequence ``seq`` has been applied (by a running :meth:`run`)."""
         async with self._progress:
             await asyncio.wait_for(self._progress.wait_for(lambda: self._applied >= seq), timeout)
+
+    async def apply_own(self, seq: int, ops: Sequence[Op]) -> None:
+        """Record an entry this node appended itself (as the queue's writer) at ``seq``:
+        its operations and the sequence in one local write, as if tailed. ValueError unless
+        ``seq`` is the next sequence; do not run this and :meth:`run` at the same time."""
+        if seq != self._applied + 1:
+            raise ValueError(f"entry {seq} does not follow the applied entry {self._applied}")
+        batch = entries_batch(self.queue, [(seq, ops)])
+        await asyncio.to_thread(self._store.write, batch, sync=self._sync)
+        self.writes += 1
+        self.entries_applied += 1
+        async with self._progress:
+            self._applied = seq
+            self._progress.notify_all()
 
     async def _follow(self, until: int | None) -> None:
         start = self._applied + 1
