@@ -4,6 +4,7 @@ JetStream's R3 replication behaves as cluster mode relies on when a node dies.""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import time
 from pathlib import Path
@@ -112,3 +113,46 @@ def test_pause_and_resume_a_node(own_cluster: NatsCluster) -> None:
     node.resume()
     own_cluster.wait_ready(timeout=20, nodes=[node])
     assert NATS_BINARY
+
+
+@needs_nats_server
+def test_dev_command_runs_a_cluster_until_interrupted(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fila.cluster", "--nodes", "3", "--dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(4)]  # blocks until printed (or EOF)
+        assert lines[3].startswith("ready: NATS URLs nats://127.0.0.1:"), lines
+        pids = [int(line.split(" pid ")[1].split()[0]) for line in lines[:3]]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        for pid in pids:  # the nodes were stopped with it
+            with pytest.raises(ProcessLookupError):
+                os.kill(pid, 0)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_dev_command_reports_a_missing_binary_in_one_line() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "fila.cluster"],
+        env={**os.environ, "FILA_NATS_SERVER": "/nonexistent"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: nats-server not found")
+    assert "Traceback" not in done.stderr
