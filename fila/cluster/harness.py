@@ -29,6 +29,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -252,7 +253,7 @@ class NatsCluster:
         size: int = 3,
         base_dir: Path | None = None,
         *,
-        name: str = "fila",
+        name: str | None = None,
         binary: str | None = None,
     ) -> None:
         if size < 1:
@@ -266,8 +267,12 @@ class NatsCluster:
         self.base_dir = (
             Path(tempfile.mkdtemp(prefix="fila-nats-")) if base_dir is None else base_dir
         )
+        # A cluster name of its own: a node of another local cluster that ends up on a port
+        # this one's routes point at (ports are reused) is refused, not merged.
+        self.name = name or f"fila-{uuid.uuid4().hex[:8]}"
         self.nodes = [
-            NatsNode(f"n{i + 1}", self.base_dir / f"n{i + 1}", name, found) for i in range(size)
+            NatsNode(f"n{i + 1}", self.base_dir / f"n{i + 1}", self.name, found)
+            for i in range(size)
         ]
         for node in self.nodes:
             node.write_config(self.nodes)

@@ -52,6 +52,7 @@ __all__ = [
     "LogUnavailableError",
     "QueueLog",
     "ensure_stream",
+    "wait_for_leader",
 ]
 
 # Header naming an entry's kind; absent means ENTRY_OPS.
@@ -61,6 +62,7 @@ ENTRY_CLAIM = "claim"
 
 _WRONG_LAST_SEQUENCE = 10071
 _STREAM_NAME_IN_USE = 10058
+_NO_PEERS = 10005  # "no suitable peers for placement"
 _ACTUAL_SEQ = re.compile(r"wrong last sequence: (\d+)")
 # JetStream refuses a message over max_payload; keep room for headers and protocol.
 _PAYLOAD_HEADROOM = 4096
@@ -91,9 +93,13 @@ class EntryTooLargeError(LogError):
     """One append's operations do not fit in one NATS message."""
 
 
-async def ensure_stream(js: JetStreamContext, queue: str, *, replicas: int = 3) -> None:
+async def ensure_stream(
+    js: JetStreamContext, queue: str, *, replicas: int = 3, timeout: float = 60.0
+) -> None:
     """Create ``queue``'s stream if it does not exist (file storage, ``replicas`` copies,
-    nothing expires: entries leave only by an explicit purge after a snapshot)."""
+    nothing expires: entries leave only by an explicit purge after a snapshot), and wait
+    until it has a leader. Creating is idempotent, so a request that timed out (a busy
+    meta leader) is sent again until ``timeout``."""
     config = StreamConfig(
         name=stream_name(queue),
         subjects=[stream_subject(queue)],
@@ -104,12 +110,40 @@ async def ensure_stream(js: JetStreamContext, queue: str, *, replicas: int = 3) 
         duplicate_window=120.0,
         allow_direct=True,
     )
-    try:
-        await js.add_stream(config)
-    except nats.js.errors.BadRequestError as exc:
-        if exc.err_code != _STREAM_NAME_IN_USE:
-            raise
-        # Exists with another configuration (say an older replica count): use it as it is.
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            await js.add_stream(config)
+            break
+        except nats.js.errors.BadRequestError as exc:
+            if exc.err_code == _STREAM_NAME_IN_USE:
+                break  # exists with another configuration (an older replica count): use it
+            if exc.err_code != _NO_PEERS or loop.time() >= deadline:
+                raise
+            # A peer counted offline (restarting, or too busy to report in): it may be back.
+            await asyncio.sleep(_RETRY_PAUSE)
+        except (nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError) as exc:
+            if loop.time() >= deadline:
+                raise LogUnavailableError(f"could not create stream for {queue!r}: {exc}") from exc
+    await wait_for_leader(js, stream_name(queue), max(1.0, deadline - loop.time()))
+
+
+async def wait_for_leader(js: JetStreamContext, stream: str, timeout: float = 30.0) -> None:
+    """Until ``stream`` has a leader: a new replicated stream answers "no responders" to
+    publishes until its Raft group has elected one. LogUnavailableError after ``timeout``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            info = await js.stream_info(stream)
+            if info.cluster is None or info.cluster.leader:
+                return  # standalone server, or a leader is known
+        except (nats.errors.Error, OSError):
+            pass  # the request itself may find no responder during the election
+        if loop.time() >= deadline:
+            raise LogUnavailableError(f"stream {stream} has no leader after {timeout:.0f}s")
+        await asyncio.sleep(_RETRY_PAUSE)  # polling a condition, bounded by the deadline
 
 
 class QueueLog:

@@ -36,6 +36,7 @@ from nats.js.api import KeyValueConfig, StorageType
 from nats.js.client import JetStreamContext
 from nats.js.kv import KeyValue
 
+from fila.cluster.log import wait_for_leader
 from fila.cluster.names import lease_key
 
 __all__ = ["BUCKET", "Holder", "Lease", "LeaseKeeper", "LeaseTable", "check_node_id"]
@@ -44,6 +45,7 @@ BUCKET = "fila_owners"
 _NODE_PREFIX = "node."
 _NODE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _STREAM_NAME_IN_USE = 10058
+_WRONG_LAST = (10071, 10164)  # wrong last sequence (the CAS was refused)
 
 
 def check_node_id(node_id: str) -> str:
@@ -89,8 +91,19 @@ class Lease:
 class LeaseTable:
     """This node's door to the lease bucket. Create with :meth:`open`."""
 
-    def __init__(self, kv: KeyValue, node_id: str, addr: str, ttl: float, margin: float) -> None:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        kv: KeyValue,
+        bucket: str,
+        node_id: str,
+        addr: str,
+        ttl: float,
+        margin: float,
+    ) -> None:
+        self._js = js
         self._kv = kv
+        self.bucket = bucket
         self.node_id = check_node_id(node_id)
         self.addr = addr
         self.ttl = ttl
@@ -115,18 +128,29 @@ class LeaseTable:
         config = KeyValueConfig(
             bucket=bucket, history=1, ttl=ttl, replicas=replicas, storage=StorageType.FILE
         )
-        try:
-            kv = await js.create_key_value(config)
-        except nats.js.errors.BadRequestError as exc:
-            if exc.err_code != _STREAM_NAME_IN_USE:
-                raise
-            kv = await js.key_value(bucket)
-            status = await kv.status()
-            if abs((status.ttl or 0) - ttl) > 1e-3:
-                raise ValueError(
-                    f"lease bucket {bucket!r} has TTL {status.ttl}s, this node wants {ttl}s"
-                ) from None
-        return cls(kv, node_id, addr, ttl, ttl / 10 if margin is None else margin)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60.0
+        while True:
+            try:
+                kv = await js.create_key_value(config)
+                break
+            except nats.js.errors.BadRequestError as exc:
+                if exc.err_code != _STREAM_NAME_IN_USE:
+                    raise
+                kv = await js.key_value(bucket)
+                status = await kv.status()
+                if abs((status.ttl or 0) - ttl) > 1e-3:
+                    raise ValueError(
+                        f"lease bucket {bucket!r} has TTL {status.ttl}s, this node wants {ttl}s"
+                    ) from None
+                break
+            except (nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError):
+                # Creating is idempotent: a request that timed out (busy meta leader) is
+                # sent again.
+                if loop.time() >= deadline:
+                    raise
+        await wait_for_leader(js, f"KV_{bucket}")
+        return cls(js, kv, bucket, node_id, addr, ttl, ttl / 10 if margin is None else margin)
 
     def _value(self, name: str, token: str) -> bytes:
         return json.dumps(
@@ -186,13 +210,16 @@ class LeaseTable:
         return True
 
     async def release(self, lease: Lease) -> None:
-        """Give the lease up now (a no-op if it was already lost)."""
-        if lease.lost:
-            return
+        """Give the lease up now. The delete is a compare-and-set on the lease's revision,
+        so releasing a lease somebody else has taken since changes nothing."""
         lease.lost = True
-        # Already expired or taken: nothing of ours to delete.
-        with contextlib.suppress(nats.js.errors.KeyWrongLastSequenceError):
+        try:
             await self._kv.delete(lease.key, last=lease.revision)
+        except nats.js.errors.APIError as exc:
+            # (kv.delete does not turn 10071 into KeyWrongLastSequenceError as update does.)
+            if exc.err_code not in _WRONG_LAST:
+                raise
+            # Already expired or taken: nothing of ours to delete.
 
     async def holder(self, queue: str) -> Holder | None:
         return await self._holder(lease_key(queue))
@@ -215,15 +242,16 @@ class LeaseTable:
         return {h.node: h for h in await self._scan(_NODE_PREFIX)}
 
     async def _scan(self, prefix: str) -> list[Holder]:
-        try:
-            keys = await self._kv.keys()
-        except nats.js.errors.NoKeysError:
-            return []
+        # The stream's subject list, one request answered by the stream leader: a KV key
+        # watcher (kv.keys) can come back empty while keys exist, and a node that believed
+        # that would plan as if nobody held anything.
+        subject_prefix = f"$KV.{self.bucket}."
+        info = await self._js.stream_info(
+            f"KV_{self.bucket}", subjects_filter=f"{subject_prefix}{prefix}>"
+        )
         found = []
-        for key in keys:
-            if not key.startswith(prefix):
-                continue
-            holder = await self._holder(key)
+        for subject in sorted(info.state.subjects or {}):
+            holder = await self._holder(subject[len(subject_prefix) :])
             if holder is not None:
                 found.append(holder)
         return found

@@ -91,6 +91,10 @@ async def test_a_lapsed_lease_passes_on_and_the_old_holder_knows_first(nc: Any) 
     assert old.lost and not old.valid()
     holder = await a.holder("orders")
     assert holder is not None and holder.node == "b"
+    # Releasing the stale lease cannot delete the new holder's key (CAS on the revision).
+    await a.release(old)
+    holder = await a.holder("orders")
+    assert holder is not None and holder.node == "b"
 
 
 async def test_release_hands_over_at_once(nc: Any) -> None:
