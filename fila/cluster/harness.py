@@ -178,6 +178,14 @@ class NatsNode:
         status, body = _http_json(f"http://127.0.0.1:{self.http_port}/healthz")
         return status == 200 and isinstance(body, dict) and body.get("status") == "ok"
 
+    def jetstream_config(self) -> dict[str, Any]:
+        """JetStream's settings as the running server reports them (``/varz``)."""
+        _, body = _http_json(f"http://127.0.0.1:{self.http_port}/varz")
+        if not isinstance(body, dict):
+            return {}
+        config = (body.get("jetstream") or {}).get("config") or {}
+        return dict(config)
+
     def meta_leader(self) -> str | None:
         """The server name of the JetStream meta leader as this node sees it."""
         if not self.running():
