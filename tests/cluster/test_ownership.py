@@ -1,4 +1,4 @@
-"""Ownership leases in a JetStream KV bucket (3 nodes, R3) with short TTLs: one holder at a
+"""Ownership leases in a JetStream KV bucket (3 nodes, 3 replicas) with short TTLs: one holder at a
 time, renewal keeps a lease past its TTL, a lapsed lease passes to another node, and the
 old holder's own view gives up before the new holder can take over."""
 
