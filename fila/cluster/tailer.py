@@ -13,8 +13,10 @@ applied them: it needs a snapshot, not yet built), stops the tailer with
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 
+import nats.errors
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
@@ -96,8 +98,14 @@ class LogTailer:
     async def _follow(self, until: int | None) -> None:
         start = self._applied + 1
         config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start)
+        # Heartbeats every second: a consumer lost with its node is noticed (and recreated
+        # from the next sequence) after two missed ones, instead of the default 5 s apiece.
         sub = await self._js.subscribe(
-            self._subject, stream=self._stream, ordered_consumer=True, config=config
+            self._subject,
+            stream=self._stream,
+            ordered_consumer=True,
+            config=config,
+            idle_heartbeat=1.0,
         )
         try:
             while until is None or self._applied < until:
@@ -108,7 +116,9 @@ class LogTailer:
                     msgs.append(await sub.next_msg(timeout=None))
                 await self._apply(msgs)
         finally:
-            await sub.unsubscribe()
+            # Best effort: on a closed connection this raises, and would hide why we stopped.
+            with contextlib.suppress(nats.errors.Error):
+                await sub.unsubscribe()
 
     async def _apply(self, msgs: Sequence[Msg]) -> None:
         entries: list[tuple[int, Sequence[Op]]] = []
