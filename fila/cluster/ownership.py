@@ -27,8 +27,9 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import nats.errors
 import nats.js.errors
@@ -40,6 +41,8 @@ from fila.cluster.log import wait_for_leader
 from fila.cluster.names import lease_key
 
 __all__ = ["BUCKET", "Holder", "Lease", "LeaseKeeper", "LeaseTable", "check_node_id"]
+
+_T = TypeVar("_T")
 
 BUCKET = "fila_owners"
 _NODE_PREFIX = "node."
@@ -157,6 +160,20 @@ class LeaseTable:
             {"name": name, "node": self.node_id, "addr": self.addr, "token": token}
         ).encode()
 
+    async def _write(self, attempt: Callable[[], Awaitable[_T]]) -> _T:
+        """``attempt()``, again while no server answers for the bucket's stream (just after
+        it was created, or during an election), for up to half a TTL. "No responders" means
+        nothing was stored, so a retry cannot write twice."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.ttl / 2
+        while True:
+            try:
+                return await attempt()
+            except nats.js.errors.NoStreamResponseError:
+                if loop.time() >= deadline:
+                    raise
+            await asyncio.sleep(0.02)  # waiting for a responder, bounded by the deadline
+
     async def acquire(self, queue: str) -> Lease | None:
         """The queue's lease if it was free; None if somebody holds it."""
         return await self._acquire(queue, lease_key(queue))
@@ -169,7 +186,7 @@ class LeaseTable:
         token = uuid.uuid4().hex
         sent = time.monotonic()
         try:
-            revision = await self._kv.create(key, self._value(name, token))
+            revision = await self._write(lambda: self._kv.create(key, self._value(name, token)))
         except (nats.js.errors.KeyWrongLastSequenceError, nats.js.errors.KeyNotFoundError):
             # Held; or (not found) it expired between create's write and its look at the
             # key: nobody holds it now, try again on the next round.
@@ -189,8 +206,9 @@ class LeaseTable:
             return False
         sent = time.monotonic()
         try:
-            lease.revision = await self._kv.update(
-                lease.key, self._value(lease.name, lease.token), last=lease.revision
+            value = self._value(lease.name, lease.token)
+            lease.revision = await self._write(
+                lambda: self._kv.update(lease.key, value, last=lease.revision)
             )
         except nats.js.errors.KeyWrongLastSequenceError:
             # Expired, or another holder: but a timed-out earlier renewal may have landed.
@@ -214,7 +232,7 @@ class LeaseTable:
         so releasing a lease somebody else has taken since changes nothing."""
         lease.lost = True
         try:
-            await self._kv.delete(lease.key, last=lease.revision)
+            await self._write(lambda: self._kv.delete(lease.key, last=lease.revision))
         except nats.js.errors.APIError as exc:
             # (kv.delete does not turn 10071 into KeyWrongLastSequenceError as update does.)
             if exc.err_code not in _WRONG_LAST:
