@@ -61,12 +61,18 @@ class LiveScreen(Screen[None]):
         return None
 
     def on_resize(self) -> None:
-        self._paint_chrome()
+        if self._composed():
+            self._paint_chrome()
 
     def refresh_live(self) -> None:
-        if self.is_mounted:
+        if self._composed():
             self._paint_chrome()
             self.live_changed(self.live)
+
+    def _composed(self) -> bool:
+        # A stream message can still be handled while the app quits and the screen's
+        # widgets are being removed: then there is nothing to paint (and no traceback).
+        return self.is_mounted and len(self.query(InfoBar)) > 0
 
     def needs(self, action: str) -> tuple[str, str | None] | None:
         """The permission ``action`` needs here (screens with a queue override)."""
