@@ -13,7 +13,7 @@ import functools
 import logging
 import time
 from collections import deque
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -596,19 +596,8 @@ class Engine:
         ids = self.broker.redrive_candidates(dlq, count, fairness_key, message_id)
         if dry_run:
             return len(ids)
-        moved = 0
-        for start in range(0, len(ids), REDRIVE_CHUNK):
-            if self._closing:
-                break  # shutting down: report what moved
-            try:
-                n, effects = self.broker.redrive_ids(dlq, ids[start:start + REDRIVE_CHUNK])
-            except FilaError:
-                if moved:
-                    break  # the DLQ or its parent went away mid-way: report what moved
-                raise
-            await self._apply(effects)  # the commit yields to the loop between chunks
-            moved += n
-        return moved
+        return await self._in_chunks(ids, REDRIVE_CHUNK,
+                                     lambda chunk: self.broker.redrive_ids(dlq, chunk))
 
     async def delete_message(self, queue: str, message_id: str) -> str:
         """Delete one message durably; returns the state it was in."""
@@ -623,19 +612,27 @@ class Engine:
         event loop nor builds one huge batch. Leased messages stay with their consumers."""
         self._admit()
         ids = self.broker.purge_candidates(name)
-        purged = 0
-        for start in range(0, len(ids), PURGE_CHUNK):
+        return await self._in_chunks(ids, PURGE_CHUNK,
+                                     lambda chunk: self.broker.purge_ids(name, chunk))
+
+    async def _in_chunks(self, ids: list[str], size: int,
+                         step: Callable[[list[str]], tuple[int, Effects]]) -> int:
+        """Run ``step`` over ``ids`` in chunks, committing each before the next (the commit
+        yields to the loop); returns how many it handled. A queue that goes away mid-way,
+        or a shutdown, ends the run with what was done so far."""
+        done = 0
+        for start in range(0, len(ids), size):
             if self._closing:
-                break  # shutting down: report what went
+                break
             try:
-                n, effects = self.broker.purge_ids(name, ids[start:start + PURGE_CHUNK])
+                n, effects = step(ids[start:start + size])
             except FilaError:
-                if purged:
-                    break  # the queue was deleted mid-way: report what went
+                if done:
+                    break
                 raise
-            await self._apply(effects)  # the commit yields to the loop between chunks
-            purged += n
-        return purged
+            await self._apply(effects)
+            done += n
+        return done
 
     # ---- consumers ---------------------------------------------------------
 
