@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.measure import Measurement
 from rich.text import Text
@@ -72,7 +73,7 @@ class _RowLine:
         yield Text(str(self), style=ROW_STYLES.get(self.slot.row.style, ""), no_wrap=True)
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
-        width = Text(str(self)).cell_len
+        width = cell_len(str(self))
         return Measurement(width, width)
 
 
