@@ -12,10 +12,19 @@ from __future__ import annotations
 import hashlib
 import re
 
-__all__ = ["lease_key", "queue_digest", "stream_name", "stream_subject"]
+__all__ = ["check_node_id", "lease_key", "queue_digest", "stream_name", "stream_subject"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 _READABLE_CHARS = 24
+_NODE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def check_node_id(node_id: str) -> str:
+    if not _NODE_ID.match(node_id):
+        raise ValueError(
+            f"node id {node_id!r}: use 1-64 letters, digits, '_' or '-' (it is part of a NATS key)"
+        )
+    return node_id
 
 
 def queue_digest(queue: str) -> str:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -38,7 +37,7 @@ from nats.js.client import JetStreamContext
 from nats.js.kv import KeyValue
 
 from fila.cluster.log import wait_for_leader
-from fila.cluster.names import lease_key
+from fila.cluster.names import check_node_id, lease_key
 
 __all__ = ["BUCKET", "Holder", "Lease", "LeaseKeeper", "LeaseTable", "check_node_id"]
 
@@ -46,17 +45,8 @@ _T = TypeVar("_T")
 
 BUCKET = "fila_owners"
 _NODE_PREFIX = "node."
-_NODE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _STREAM_NAME_IN_USE = 10058
 _WRONG_LAST = (10071, 10164)  # wrong last sequence (the CAS was refused)
-
-
-def check_node_id(node_id: str) -> str:
-    if not _NODE_ID.match(node_id):
-        raise ValueError(
-            f"node id {node_id!r}: use 1-64 letters, digits, '_' or '-' (it is part of a NATS key)"
-        )
-    return node_id
 
 
 @dataclass(frozen=True)

@@ -323,6 +323,7 @@ RULES: dict[str, Rule] = {
     _ADM + "ListQueues": Rule("key"),
     _ADM + "WatchStats": Rule("key"),
     _ADM + "GetServerInfo": Rule("key"),
+    _ADM + "GetClusterStatus": Rule("key"),
     _ADM + "CreateApiKey": Rule("superadmin"),
     _ADM + "RevokeApiKey": Rule("superadmin"),
     _ADM + "ListApiKeys": Rule("superadmin"),

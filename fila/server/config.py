@@ -68,6 +68,14 @@ class ServerConfig:
     # Stats history (GetStatsHistory): seconds kept at 1 s resolution, busiest keys per queue.
     history_seconds: int = 900
     history_top_keys: int = 5
+    # Cluster mode (docs/cluster.md): on when nats_urls is set.
+    cluster_nats_urls: tuple[str, ...] = ()
+    cluster_node_id: str = ""
+    # The HOST:PORT other nodes send clients to ("" = listen_addr).
+    cluster_advertise_addr: str = ""
+    cluster_lease_ttl_ms: int = 2000
+    # Copies of each queue's log (JetStream replicas: 1, 3 or 5).
+    cluster_replicas: int = 3
     source: str = "defaults"
     # Where a setting came from, for errors: field name -> "fila.toml [tls] server_cert" or
     # "FILA_LISTEN_ADDR" (only fields set in the file or the environment).
@@ -111,6 +119,11 @@ _KEYS: dict[tuple[str, str], tuple[str, type]] = {
     ("tls", "server_key"): ("tls_key_file", str),
     ("tls", "ca_cert"): ("tls_ca_file", str),
     ("auth", "bootstrap_apikey"): ("bootstrap_apikey", str),
+    ("cluster", "nats_urls"): ("cluster_nats_urls", list),
+    ("cluster", "node_id"): ("cluster_node_id", str),
+    ("cluster", "advertise_addr"): ("cluster_advertise_addr", str),
+    ("cluster", "lease_ttl_ms"): ("cluster_lease_ttl_ms", int),
+    ("cluster", "replicas"): ("cluster_replicas", int),
 }
 
 _POSITIVE = {
@@ -118,7 +131,7 @@ _POSITIVE = {
     "lua_watchdog_ms",
     "default_prefetch", "max_consumers", "metrics_interval_ms", "max_prefetch",
     "max_streams_per_client", "max_watch_streams", "max_concurrent_streams",
-    "max_config_entries", "history_seconds",
+    "max_config_entries", "history_seconds", "cluster_lease_ttl_ms",
 }
 
 # Upper bounds: values that fit the wire (quantum is a uint32 in GetStats) and the
@@ -154,6 +167,14 @@ def _from_mapping(doc: Mapping[str, Any], source: str) -> ServerConfig:
             if kind is bool and not isinstance(value, bool):
                 raise ConfigError(
                     f"{source}: [{section}] {key} must be true or false, got {value!r}")
+            if kind is list:
+                # A list of strings, or one comma-separated string.
+                if isinstance(value, str):
+                    value = [part.strip() for part in value.split(",") if part.strip()]
+                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    raise ConfigError(
+                        f"{source}: [{section}] {key} must be a list of strings, got {value!r}")
+                value = tuple(value)
             if kind is str and not isinstance(value, str):
                 raise ConfigError(f"{source}: [{section}] {key} must be a string, got {value!r}")
             if kind is int and value < 0:  # bool never reaches here: checked above
@@ -226,6 +247,7 @@ def load_config(
                           f"got {config.log_level!r}")
     config = replace(config, log_level=level)
     _check_security(config)
+    _check_cluster(config)
     return config
 
 
@@ -242,3 +264,29 @@ def _check_security(config: ServerConfig) -> None:
     if ca and not cert:
         raise ConfigError(f"{origins.get('tls_ca_file', 'tls_ca_file')} is set but "
                           "[tls] cert_file is not: client certificates (mTLS) need TLS on")
+
+
+def _check_cluster(config: ServerConfig) -> None:
+    """Cluster mode needs a node id; the other [cluster] keys alone mean nothing."""
+    origins = dict(config.origins)
+    if not config.cluster_nats_urls:
+        stray = [origins[name] for name in ("cluster_node_id", "cluster_advertise_addr")
+                 if name in origins]
+        if stray:
+            raise ConfigError(f"{stray[0]} is set but [cluster] nats_urls is not: cluster "
+                              "mode needs the NATS servers to use")
+        return
+    if not config.cluster_node_id:
+        raise ConfigError(f"{origins['cluster_nats_urls']} is set but [cluster] node_id is "
+                          "not: every node of a cluster needs its own id")
+    from fila.cluster.names import check_node_id  # pure: no nats import
+
+    try:
+        check_node_id(config.cluster_node_id)
+    except ValueError as exc:
+        raise ConfigError(f"{origins['cluster_node_id']}: {exc}") from exc
+    if config.cluster_advertise_addr:
+        _validate_addr(config.cluster_advertise_addr, origins["cluster_advertise_addr"])
+    if config.cluster_replicas not in (1, 3, 5):
+        raise ConfigError(f"{origins['cluster_replicas']} must be 1, 3 or 5, "
+                          f"got {config.cluster_replicas}")

@@ -66,6 +66,8 @@ class ServerFacts:
     max_watch_streams: int = 64
     # Online backup into a new directory on the server (backup.py); None = not offered.
     backup: Callable[[str], Awaitable[BackupResult]] | None = None
+    # Cluster mode's GetClusterStatus answer (fila/cluster/node.py); None = a single node.
+    cluster_status: Callable[[], Awaitable[admin_pb2.GetClusterStatusResponse]] | None = None
 
 
 async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: Exception) -> NoReturn:
@@ -469,6 +471,13 @@ class AdminService(admin_pb2_grpc.FilaAdminServicer):  # type: ignore[misc]
             wal_syncs=syncs, commit_groups=groups, commit_batches=batches, fsync=fsync,
             storage_error=f.storage_error(), auth_enabled=self._keyring.enabled,
             **_caller_fields(caller_of()))
+
+    @_rpc
+    async def GetClusterStatus(self, request: admin_pb2.GetClusterStatusRequest, context: Any
+                               ) -> admin_pb2.GetClusterStatusResponse:
+        if self._facts.cluster_status is None:
+            return admin_pb2.GetClusterStatusResponse(enabled=False)
+        return await self._facts.cluster_status()
 
     @_rpc
     async def Backup(self, request: admin_pb2.BackupRequest, context: Any

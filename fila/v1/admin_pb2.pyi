@@ -653,3 +653,45 @@ class PurgeQueueResponse(_message.Message):
     PURGED_FIELD_NUMBER: _ClassVar[int]
     purged: int
     def __init__(self, purged: _Optional[int] = ...) -> None: ...
+
+class GetClusterStatusRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ClusterNode(_message.Message):
+    __slots__ = ("node_id", "addr")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    ADDR_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    addr: str
+    def __init__(self, node_id: _Optional[str] = ..., addr: _Optional[str] = ...) -> None: ...
+
+class ClusterQueue(_message.Message):
+    __slots__ = ("queue", "owner_node_id", "owner_addr", "log_last_seq", "applied_seq")
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    OWNER_NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    OWNER_ADDR_FIELD_NUMBER: _ClassVar[int]
+    LOG_LAST_SEQ_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_SEQ_FIELD_NUMBER: _ClassVar[int]
+    queue: str
+    owner_node_id: str
+    owner_addr: str
+    log_last_seq: int
+    applied_seq: int
+    def __init__(self, queue: _Optional[str] = ..., owner_node_id: _Optional[str] = ..., owner_addr: _Optional[str] = ..., log_last_seq: _Optional[int] = ..., applied_seq: _Optional[int] = ...) -> None: ...
+
+class GetClusterStatusResponse(_message.Message):
+    __slots__ = ("enabled", "node_id", "addr", "nodes", "queues", "lease_ttl_ms")
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    ADDR_FIELD_NUMBER: _ClassVar[int]
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    QUEUES_FIELD_NUMBER: _ClassVar[int]
+    LEASE_TTL_MS_FIELD_NUMBER: _ClassVar[int]
+    enabled: bool
+    node_id: str
+    addr: str
+    nodes: _containers.RepeatedCompositeFieldContainer[ClusterNode]
+    queues: _containers.RepeatedCompositeFieldContainer[ClusterQueue]
+    lease_ttl_ms: int
+    def __init__(self, enabled: _Optional[bool] = ..., node_id: _Optional[str] = ..., addr: _Optional[str] = ..., nodes: _Optional[_Iterable[_Union[ClusterNode, _Mapping]]] = ..., queues: _Optional[_Iterable[_Union[ClusterQueue, _Mapping]]] = ..., lease_ttl_ms: _Optional[int] = ...) -> None: ...

@@ -149,6 +149,11 @@ class FilaAdminStub:
                 request_serializer=fila_dot_v1_dot_admin__pb2.PurgeQueueRequest.SerializeToString,
                 response_deserializer=fila_dot_v1_dot_admin__pb2.PurgeQueueResponse.FromString,
                 _registered_method=True)
+        self.GetClusterStatus = channel.unary_unary(
+                '/fila.v1.FilaAdmin/GetClusterStatus',
+                request_serializer=fila_dot_v1_dot_admin__pb2.GetClusterStatusRequest.SerializeToString,
+                response_deserializer=fila_dot_v1_dot_admin__pb2.GetClusterStatusResponse.FromString,
+                _registered_method=True)
 
 
 class FilaAdminServicer:
@@ -298,6 +303,13 @@ class FilaAdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetClusterStatus(self, request, context):
+        """Fila addition: cluster mode's nodes, queue owners and this node's standby lag.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FilaAdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -415,6 +427,11 @@ def add_FilaAdminServicer_to_server(servicer, server):
                     servicer.PurgeQueue,
                     request_deserializer=fila_dot_v1_dot_admin__pb2.PurgeQueueRequest.FromString,
                     response_serializer=fila_dot_v1_dot_admin__pb2.PurgeQueueResponse.SerializeToString,
+            ),
+            'GetClusterStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetClusterStatus,
+                    request_deserializer=fila_dot_v1_dot_admin__pb2.GetClusterStatusRequest.FromString,
+                    response_serializer=fila_dot_v1_dot_admin__pb2.GetClusterStatusResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1038,6 +1055,33 @@ class FilaAdmin:
             '/fila.v1.FilaAdmin/PurgeQueue',
             fila_dot_v1_dot_admin__pb2.PurgeQueueRequest.SerializeToString,
             fila_dot_v1_dot_admin__pb2.PurgeQueueResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetClusterStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fila.v1.FilaAdmin/GetClusterStatus',
+            fila_dot_v1_dot_admin__pb2.GetClusterStatusRequest.SerializeToString,
+            fila_dot_v1_dot_admin__pb2.GetClusterStatusResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -135,3 +135,33 @@ def test_stats_history_knobs(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path, "[stats]\nhistory_seconds = 60\nhistory_top_keys = 0\n"),
                       env={})
     assert (cfg.history_seconds, cfg.history_top_keys) == (60, 0)
+
+
+def test_cluster_mode_is_off_by_default_and_opt_in(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, ""), env={}).cluster_nats_urls == ()
+    config = load_config(write(tmp_path, '[cluster]\nnats_urls = ["nats://a:4222", '
+                                '"nats://b:4222"]\nnode_id = "n1"\n'
+                                'advertise_addr = "10.0.0.1:5555"\n'), env={})
+    assert config.cluster_nats_urls == ("nats://a:4222", "nats://b:4222")
+    assert (config.cluster_node_id, config.cluster_advertise_addr) == ("n1", "10.0.0.1:5555")
+    assert (config.cluster_lease_ttl_ms, config.cluster_replicas) == (2000, 3)
+    # One comma-separated string works too (handy from a shell or an env-templated file).
+    config = load_config(write(tmp_path, '[cluster]\nnats_urls = "nats://a:1, nats://b:2"\n'
+                                'node_id = "n2"\n'), env={})
+    assert config.cluster_nats_urls == ("nats://a:1", "nats://b:2")
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ('[cluster]\nnats_urls = ["nats://a:1"]\n', "node_id is not"),
+    ('[cluster]\nnode_id = "n1"\n', "nats_urls is not"),
+    ('[cluster]\nnats_urls = ["nats://a:1"]\nnode_id = "a.b"\n', "node id 'a.b'"),
+    ('[cluster]\nnats_urls = [1]\nnode_id = "n1"\n', "must be a list of strings"),
+    ('[cluster]\nnats_urls = "nats://a:1"\nnode_id = "n1"\nreplicas = 2\n', "1, 3 or 5"),
+    ('[cluster]\nnats_urls = "nats://a:1"\nnode_id = "n1"\nadvertise_addr = "x"\n',
+     "HOST:PORT"),
+])
+def test_bad_cluster_settings_are_one_line_errors(tmp_path: Path, text: str, needle: str
+                                                  ) -> None:
+    with pytest.raises(ConfigError, match=needle) as info:
+        load_config(write(tmp_path, text), env={})
+    assert "\n" not in str(info.value)
