@@ -36,8 +36,12 @@ from typing import Any
 
 # Trailing-metadata key of the machine-readable reason: one of the classes' ``reason``.
 REASON_KEY = "fila-error-reason"
+# Trailing metadata of an UNAVAILABLE Consume in cluster mode: HOST:PORT of the node that
+# serves the queue (the key the published SDKs follow).
+LEADER_ADDR_KEY = "x-fila-leader-addr"
 
 __all__ = [
+    "LEADER_ADDR_KEY",
     "REASON_KEY",
     "AlreadyExistsError",
     "FailedPreconditionError",

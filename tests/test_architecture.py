@@ -57,6 +57,10 @@ FILA_V1_IMPORTERS = [
     "fila.server.convert",
     "fila.server.service",
     "fila.server.auth",
+    # Cluster mode's front door forwards calls as their wire messages, and its node builds
+    # the GetClusterStatus answer.
+    "fila.cluster.router",
+    "fila.cluster.node",
     *CLIENT_MODULES,
 ]
 ONLY_IMPORTER = {"rocksdict": ["fila.server.rocks"], "lupa": ["fila.server.hooks"]}

@@ -95,6 +95,32 @@ class Coordinator:
         lease.lost = True
         self._on_lost(queue)
 
+    async def take(self, queue: str) -> bool:
+        """Acquire ``queue`` now if nobody holds it (a queue just created on this node),
+        instead of waiting for the next round; False if another node holds it. The plan
+        may still hand it to another node later."""
+        if queue in self.owned:
+            return True
+        got = await self._table.acquire(queue)
+        if got is None:
+            return False
+        if queue in self.owned:  # a round acquired it meanwhile: keep that lease
+            await self._table.release(got)
+            return True
+        self.owned[queue] = got
+        self._on_acquired(queue, got)
+        return True
+
+    async def give_up(self, queue: str) -> None:
+        """Stop holding ``queue`` now and release its lease (fenced by its log, or the
+        take-over failed): another node may take it at once."""
+        lease = self.owned.get(queue)
+        if lease is None:
+            return
+        self._lose(queue)
+        with contextlib.suppress(nats.errors.Error, OSError):
+            await self._table.release(lease)
+
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run())

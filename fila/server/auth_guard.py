@@ -76,16 +76,25 @@ class _Capture:
         self.services[service] = handlers
 
 
+Wrap = Callable[[str, "_Handler"], "_Handler"]
+
+
 def add_guarded(server: grpc.aio.Server, guard: AuthGuard | None,
-                add: Callable[[Any, Any], None], servicer: Any) -> None:
-    """``add(servicer, server)`` (generated code), with every handler behind ``guard``."""
-    if guard is None:
+                add: Callable[[Any, Any], None], servicer: Any,
+                outer: Wrap | None = None) -> None:
+    """``add(servicer, server)`` (generated code), with every handler behind ``guard``,
+    and ``outer`` (cluster mode's router) in front of that."""
+    if guard is None and outer is None:
         add(servicer, server)
         return
     capture = _Capture()
     add(servicer, capture)
     for service, handlers in capture.services.items():
-        wrapped = {name: guard.wrap(f"/{service}/{name}", h) for name, h in handlers.items()}
+        wrapped = {}
+        for name, h in handlers.items():
+            method = f"/{service}/{name}"
+            guarded = h if guard is None else guard.wrap(method, h)
+            wrapped[name] = guarded if outer is None else outer(method, guarded)
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service,
                                                                               wrapped),))
         # Missing from the grpc stubs; the generated code calls it the same way.

@@ -63,7 +63,7 @@ from fila.server.queues import (
     QueueState,
     check_name,
 )
-from fila.server.recovery import Recovered, RecoveryScan, to_record
+from fila.server.recovery import Recovered, RecoveryScan, scan_queue, to_record
 from fila.server.runtime_config import parse_limit
 from fila.server.store import WriteBatch
 from fila.server.timers import TimerKind, TimerRef
@@ -456,8 +456,9 @@ class Broker(QueueAdmin):
 
     # ---- recovery ---------------------------------------------------------------
 
-    def recover(self) -> Recovered:
-        """Rebuild all in-memory state from the store (see recovery.py).
+    def recover(self, *, queues: bool = True) -> Recovered:
+        """Rebuild all in-memory state from the store (see recovery.py). ``queues=False``:
+        the runtime config only (cluster mode loads a queue when it starts serving it).
 
         Returns the messages loaded and the records of nothing for the shell to delete.
         """
@@ -471,6 +472,8 @@ class Broker(QueueAdmin):
                 setting = parse_limit(name, value)
                 if setting is not None:
                     self._apply_limit(setting)
+        if not queues:
+            return Recovered(0, WriteBatch())
         for config in scan.queues():
             self._new_queue(config, None)
         loaded = 0
@@ -483,6 +486,44 @@ class Broker(QueueAdmin):
             loaded += len(recs)
         self._seq = max(self._seq, scan.max_seq)
         return Recovered(loaded, scan.cleanup)
+
+    # ---- residency (cluster mode) -------------------------------------------------
+
+    def load_queue(self, name: str) -> int:
+        """Start holding ``name`` in memory from the store (cluster mode: this node has just
+        taken the queue over and its store holds the log through the claim). Returns the
+        messages loaded; 0 if the store has no such queue or it is already loaded. The
+        shell compiles its hooks afterwards."""
+        if name in self._queues:
+            return 0
+        config, recs, max_seq = scan_queue(self._store, name, self._clock.wall_ms(),
+                                           self._intern)
+        if config is None:
+            return 0
+        q = self._new_queue(config, None)
+        now, now_ms = self._clock.monotonic(), self._clock.wall_ms()
+        for rec, lease in recs:
+            self._place(name, q, rec, lease, now, now_ms)
+        self._seq = max(self._seq, max_seq)
+        effects = Effects()
+        self._dispatch(name, q, effects)  # no consumers yet: nothing is delivered
+        return len(recs)
+
+    def unload_queue(self, name: str) -> Effects:
+        """Stop holding ``name`` in memory, leaving the store as it is (cluster mode: another
+        node serves the queue now). Its consume streams are closed (``effects.closed``);
+        limit slots its leases held are freed, which may deliver elsewhere."""
+        effects = Effects()
+        q = self._queues.pop(name, None)
+        if q is None:
+            return effects
+        for rec in list(q.msgs.values()):
+            self._forget(name, q, rec, effects)
+        for cid in list(q.consumers):
+            self._consumers.pop(cid, None)
+            effects.closed.append(cid)
+        q.guard.close()
+        return effects
 
     def _place(self, qname: str, q: QueueState, rec: MessageRecord, lease: LeaseRecord | None,
                now: float, now_ms: int) -> None:

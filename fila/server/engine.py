@@ -36,7 +36,7 @@ from fila.server.hookcalls import HookCalls
 from fila.server.hookguard import EnqueueDecision, FailureDecision
 from fila.server.hookrunner import HookRunner
 from fila.server.logfmt import fields
-from fila.server.model import QueueConfig
+from fila.server.model import DLQ_SUFFIX, QueueConfig
 from fila.server.overlay import OverlayStore
 from fila.server.store import WriteBatch
 from fila.types import HookResult
@@ -121,6 +121,9 @@ class Engine:
         self._deferred: dict[tuple[str, str], None] = {}
         self._probe: asyncio.TimerHandle | None = None
         self._healthy_waiters: list[asyncio.Future[None]] = []
+        # Cluster mode: where a queue's consumers go once this node stopped serving it
+        # (None: not moved, e.g. deleted). Set by fila/cluster/node.py.
+        self.moved_to: Callable[[str], str | None] = lambda queue: None
 
     # ---- plumbing ----------------------------------------------------------
 
@@ -378,6 +381,30 @@ class Engine:
 
     async def load_hooks(self) -> None:
         await self.hook_calls.load_all()
+
+    # ---- residency (cluster mode: fila/cluster/node.py) -------------------------
+
+    async def load_queue(self, name: str) -> int:
+        """Serve ``name`` (and its DLQ) from what the store holds; returns messages loaded."""
+        loaded = 0
+        for qname in (name, name + DLQ_SUFFIX):
+            loaded += self.broker.load_queue(qname)
+        await self.hook_calls.load_all(only=name)
+        self._rearm()
+        return loaded
+
+    async def purged(self, name: str) -> None:
+        """Until the records of deleted queue ``name`` (and its DLQ) are removed."""
+        for qname in (name, name + DLQ_SUFFIX):
+            purge = self._purges.get(qname)
+            if purge is not None:
+                await asyncio.shield(purge)
+
+    async def unload_queue(self, name: str) -> None:
+        """Stop serving ``name`` and its DLQ at once; their consume streams end (the service
+        sends them where :attr:`moved_to` says)."""
+        for qname in (name, name + DLQ_SUFFIX):
+            await self._apply(self.broker.unload_queue(qname))
 
     async def test_hook(self, hook: str, script: str, headers: Mapping[str, str],
                         payload_size: int, queue: str, attempts: int, error: str,

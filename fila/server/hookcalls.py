@@ -46,9 +46,12 @@ class HookCalls:
         except (HookError, HookStuck) as exc:
             raise InvalidArgumentError(f"queue {queue}: {exc}") from None
 
-    async def load_all(self) -> None:
-        """After recovery: compile every queue's scripts (the runtime config is loaded)."""
+    async def load_all(self, only: str | None = None) -> None:
+        """After recovery: compile every queue's scripts (the runtime config is loaded);
+        with ``only``, that queue's (cluster mode: a queue just loaded)."""
         for config in self.broker.scripted_queues():
+            if only is not None and config.name != only:
+                continue
             try:
                 hooks = await self.compile(config.name, config.on_enqueue_script,
                                                  config.on_failure_script)

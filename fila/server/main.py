@@ -48,6 +48,8 @@ from fila.server.service import ServerFacts, register_services
 from fila.server.tls import CertificateReloader, TlsError
 
 if TYPE_CHECKING:
+    from fila.cluster.node import ClusterNode
+    from fila.cluster.router import ClusterRouter
     from fila.server.metrics import Metrics, MetricsServer
     from fila.server.otlp import OtlpExporter
 
@@ -144,6 +146,19 @@ class _UndecodableRequestFilter(logging.Filter):
         return True
 
 
+def _cluster_node(cfg: ServerConfig, store: RocksStore) -> ClusterNode:
+    """Cluster mode's node (imported only then: NATS is an optional extra)."""
+    try:
+        from fila.cluster.node import ClusterNode, ClusterSettings
+    except ImportError as exc:
+        raise OSError(f"[cluster] is configured but the cluster extra is not installed "
+                      f"(pip install 'fila-broker[cluster]'): {exc}") from None
+    addr = cfg.cluster_advertise_addr or cfg.listen_addr
+    return ClusterNode(ClusterSettings(cfg.cluster_nats_urls, cfg.cluster_node_id, addr,
+                                       cfg.cluster_lease_ttl_ms / 1000, cfg.cluster_replicas),
+                       store)
+
+
 class Server:
     """One broker process: start() opens everything, stop() drains and closes."""
 
@@ -160,6 +175,8 @@ class Server:
         self._health_names: tuple[str, ...] = ("",)
         self._health_tasks: set[asyncio.Task[None]] = set()
         self._tls: CertificateReloader | None = None
+        self._cluster: ClusterNode | None = None
+        self._router: ClusterRouter | None = None
 
     async def start(self) -> None:
         cfg = self.config
@@ -184,7 +201,9 @@ class Server:
         overlay = OverlayStore(self._store)
         broker = Broker(overlay, clock, settings)
         gc.set_threshold(*GC_THRESHOLDS)  # before recovery, which makes most of the objects
-        loaded, cleanup = broker.recover()
+        clustered = bool(cfg.cluster_nats_urls)
+        # Cluster mode: queues are loaded as this node comes to serve them (node.py).
+        loaded, cleanup = broker.recover(queues=not clustered)
         _release_free_heap()
         _freeze_recovered()
         if len(cleanup):
@@ -193,8 +212,13 @@ class Server:
         # Off by default: then prometheus-client is never imported and nothing is recorded.
         metrics = (_metrics_module().Metrics() if cfg.prometheus_addr or cfg.otlp_endpoint
                    else None)
-        self._committer = GroupCommitter(self._store, sync=cfg.fsync,
-                                         observe=metrics.commit if metrics else None)
+        if clustered:
+            self._cluster = _cluster_node(cfg, self._store)
+            self._committer = self._cluster.make_committer(
+                10_000, metrics.commit if metrics else None)
+        else:
+            self._committer = GroupCommitter(self._store, sync=cfg.fsync,
+                                             observe=metrics.commit if metrics else None)
         if not cfg.fsync:
             log.warning("[storage] fsync = false: a power loss can lose acknowledged writes")
         self._engine = Engine(broker, self._committer, overlay,
@@ -204,6 +228,12 @@ class Server:
         # After recover(): the runtime config is loaded, so a script's top level can read it.
         await self._engine.load_hooks()
         self._engine.start()
+        router = None
+        if self._cluster is not None:
+            from fila.cluster.router import ClusterRouter
+
+            await self._cluster.start(self._engine)
+            self._router = router = ClusterRouter(self._cluster)
         keyring = Keyring(cfg.bootstrap_apikey)
         stored_keys = keyring.load(self._store.scan(KEY_PREFIX))
         if stored_keys and not keyring.enabled:
@@ -237,8 +267,10 @@ class Server:
                             self._store.size_bytes, time.monotonic, storage_counters,
                             storage_error=lambda: storage_health.reason,
                             max_watch_streams=cfg.max_watch_streams,
-                            backup=Backups(self._store, cfg.data_dir).take)
-        fila_names = register_services(server, self._engine, facts, keyring)
+                            backup=Backups(self._store, cfg.data_dir).take,
+                            cluster_status=self._cluster.status if self._cluster else None)
+        fila_names = register_services(server, self._engine, facts, keyring,
+                                       router.wrap if router is not None else None)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         names = (
             *fila_names,
@@ -327,6 +359,11 @@ class Server:
     async def stop(self) -> None:
         log.info("shutting down")
         await self._health.enter_graceful_shutdown()
+        if self._cluster is not None:
+            # Leases first: other nodes take the queues over now, not a TTL from now.
+            await self._cluster.stop()
+        if self._router is not None:
+            await self._router.close()
         if self._engine is not None:
             # End consume streams first so server.stop's grace is not spent on them.
             stop_engine = asyncio.ensure_future(self._engine.close())

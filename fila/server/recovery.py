@@ -106,3 +106,24 @@ def _in_seq_order(recs: list[MessageRecord], seqs: array[int]) -> list[MessageRe
     if all(map(operator.lt, seqs, itertools.islice(seqs, 1, None))):
         return recs
     return [recs[i] for i in sorted(range(len(recs)), key=seqs.__getitem__)]
+
+
+def scan_queue(store: Store, name: str, wall_ms: int, intern: Callable[[str], str]
+               ) -> tuple[QueueConfig | None, list[tuple[MessageRecord, LeaseRecord | None]], int]:
+    """One queue's config and records, in seq order, each with its lease, and the highest
+    seq seen: what cluster mode loads when a node starts serving a queue it took over."""
+    raw = store.get(keys.queue(name))
+    if raw is None:
+        return None, [], 0
+    leases = {keys.split(key)[1]: LeaseRecord.decode(value)
+              for key, value in store.scan(keys.lease_prefix(name))}
+    recs: list[MessageRecord] = []
+    seqs: array[int] = array("q")
+    for key, value in store.scan(keys.msg_prefix(name)):
+        msg_id = keys.split(key)[1]
+        stored = StoredMessage.decode(value)
+        recs.append(to_record(msg_id, stored, msg_id in leases, wall_ms, intern))
+        seqs.append(stored.seq)
+    ordered = _in_seq_order(recs, seqs)
+    return (QueueConfig.decode(raw), [(rec, leases.get(rec.id)) for rec in ordered],
+            max(seqs, default=0))

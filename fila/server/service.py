@@ -20,6 +20,7 @@ import grpc
 
 from fila import __version__
 from fila.errors import (
+    LEADER_ADDR_KEY,
     REASON_KEY,
     FailedPreconditionError,
     FilaError,
@@ -30,7 +31,7 @@ from fila.errors import (
 )
 from fila.server import convert
 from fila.server.auth import ApiKey, Keyring
-from fila.server.auth_guard import AuthGuard, add_guarded, caller_of
+from fila.server.auth_guard import AuthGuard, Wrap, add_guarded, caller_of
 from fila.server.broker import MAX_BATCH_ITEMS, Broker, Delivered
 from fila.server.engine import Engine
 from fila.server.logfmt import audit
@@ -229,6 +230,11 @@ class HotPathService(service_pb2_grpc.FilaServiceServicer):  # type: ignore[misc
         """The outbox said the stream is over: shutdown or the queue was deleted."""
         if self._engine.closing:
             await _abort(context, UnavailableError("broker is shutting down"))
+        moved = self._engine.moved_to(queue)
+        if moved is not None:  # cluster mode: another node serves the queue now
+            await context.abort(grpc.StatusCode.UNAVAILABLE,
+                                f'queue "{queue}" moved to another node; reconnect to {moved}',
+                                trailing_metadata=((LEADER_ADDR_KEY, moved),))
         await _abort(context, QueueNotFoundError(f'queue "{queue}" was deleted'))
 
     @_rpc
@@ -575,17 +581,19 @@ def _permissions(key: ApiKey) -> list[admin_pb2.AclPermission]:
 
 
 def register_services(server: grpc.aio.Server, engine: Engine, facts: ServerFacts,
-                      keyring: Keyring | None = None) -> tuple[str, str]:
+                      keyring: Keyring | None = None, router: Wrap | None = None
+                      ) -> tuple[str, str]:
     """Add both Fila services to ``server``; returns their full names (for reflection).
 
     With auth on (``keyring.enabled``), every handler is registered behind the one
-    AuthGuard (auth_guard.py); with it off, as generated."""
+    AuthGuard (auth_guard.py); with it off, as generated. ``router``: cluster mode's
+    (fila/cluster/router.py), in front of everything."""
     keyring = keyring or Keyring()
     guard = AuthGuard(keyring) if keyring.enabled else None
     add_guarded(server, guard, service_pb2_grpc.add_FilaServiceServicer_to_server,
-                HotPathService(engine))
+                HotPathService(engine), router)
     add_guarded(server, guard, admin_pb2_grpc.add_FilaAdminServicer_to_server,
-                AdminService(engine, facts, keyring))
+                AdminService(engine, facts, keyring), router)
     return (
         service_pb2.DESCRIPTOR.services_by_name["FilaService"].full_name,
         admin_pb2.DESCRIPTOR.services_by_name["FilaAdmin"].full_name,

@@ -95,6 +95,7 @@ def _rows(leased: str) -> list[tuple[str, Any, str]]:
         # A well-formed id nobody holds: allowed past auth, then NOT_FOUND (nothing deleted).
         ("FilaAdmin/DeleteMessage", a.DeleteMessageRequest(queue=Q, message_id=MID), "admin"),
         ("FilaAdmin/PurgeQueue", a.PurgeQueueRequest(queue=Q), "admin"),
+        ("FilaAdmin/GetClusterStatus", a.GetClusterStatusRequest(), "key"),
         ("FilaAdmin/DeleteQueue", a.DeleteQueueRequest(queue=Q), "admin"),
     ]
 

@@ -1,0 +1,334 @@
+"""Cluster mode's front door: every queue call reaches the node that serves the queue.
+
+Like the auth guard (fila/server/auth_guard.py), this wraps the Fila method handlers once at
+registration, outside the guard: a call this node serves runs here (auth, then the
+servicer); any other is sent on, with the caller's metadata (its API key included, checked
+by the serving node), to the owner, and the owner's answer or error goes back as is.
+
+- Unary calls on one queue (Enqueue, Ack, GetStats, ...): forwarded to the owner.
+- Batches (EnqueueBatch, AckBatch, NackBatch): split by owner, forwarded per owner, and the
+  results put back in request order.
+- Consume on a node that does not serve the queue: UNAVAILABLE with ``x-fila-leader-addr``
+  (the owner's address), which the clients follow. Streams are not proxied.
+- CreateQueue: the queue's group is registered (its log stream created) and taken by this
+  node if free, then the call goes to the owner. DeleteQueue: forwarded, then unregistered.
+- SetConfig: applied here, then replicated to every node (fila/cluster/node.py).
+- ListQueues: every live node's own queues, merged.
+
+A call that arrives forwarded is never sent on again: if this node no longer serves the
+queue (it moved meanwhile), it answers UNAVAILABLE and the forwarding node asks the bucket
+for the owner again and retries, until the owner wait runs out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import grpc
+from google.protobuf.message import Message
+
+from fila.cluster.node import OWNER_WAIT_S, ClusterNode
+from fila.errors import LEADER_ADDR_KEY, REASON_KEY, FilaError, UnavailableError
+from fila.v1 import admin_pb2, service_pb2
+
+__all__ = ["ClusterRouter"]
+
+log = logging.getLogger("fila.cluster")
+
+if TYPE_CHECKING:
+    _Handler = grpc.RpcMethodHandler[Any, Any]
+
+FORWARDED_KEY = "x-fila-forwarded"
+_SVC = "/fila.v1.FilaService/"
+_ADM = "/fila.v1.FilaAdmin/"
+
+# Method -> the request field naming its queue.
+_ONE: dict[str, str] = {
+    _SVC + "Enqueue": "queue", _SVC + "Ack": "queue", _SVC + "Nack": "queue",
+    _SVC + "ExtendLease": "queue",
+    _ADM + "DeleteQueue": "queue", _ADM + "UpdateQueue": "name", _ADM + "GetQueue": "name",
+    _ADM + "Redrive": "dlq_queue", _ADM + "DeleteMessage": "queue",
+    _ADM + "PurgeQueue": "queue", _ADM + "ListMessages": "queue", _ADM + "GetStats": "queue",
+    _ADM + "GetStatsHistory": "queue", _ADM + "TestHook": "queue",
+    _ADM + "CreateQueue": "name",
+}
+# Batch method -> (request's repeated field, response's repeated field, response class).
+_EACH: dict[str, tuple[str, str, type[Message]]] = {
+    _SVC + "EnqueueBatch": ("messages", "results", service_pb2.EnqueueBatchResponse),
+    _SVC + "AckBatch": ("items", "results", service_pb2.AckBatchResponse),
+    _SVC + "NackBatch": ("items", "results", service_pb2.NackBatchResponse),
+}
+_CONSUME = _SVC + "Consume"
+_CREATE = _ADM + "CreateQueue"
+_DELETE = _ADM + "DeleteQueue"
+_SET_CONFIG = _ADM + "SetConfig"
+_LIST_QUEUES = _ADM + "ListQueues"
+
+
+def _response_class(method: str) -> type[Message]:
+    service, _, name = method.strip("/").partition("/")
+    module = service_pb2 if service.endswith("FilaService") else admin_pb2
+    desc = module.DESCRIPTOR.services_by_name[service.rpartition(".")[2]]
+    out = desc.methods_by_name[name].output_type
+    cls: type[Message] = getattr(module, out.name)
+    return cls
+
+
+def _passed_on(context: Any, node_id: str) -> list[tuple[str, str]]:
+    """The caller's metadata for the owner (its API key, stream token), marked forwarded."""
+    kept = [(k, v) for k, v in context.invocation_metadata() or ()
+            if not k.startswith((":", "grpc-")) and k not in ("user-agent", FORWARDED_KEY)
+            and isinstance(v, str)]
+    kept.append((FORWARDED_KEY, node_id))
+    return kept
+
+
+def _forwarded(context: Any) -> bool:
+    return any(k == FORWARDED_KEY for k, _ in context.invocation_metadata() or ())
+
+
+class ClusterRouter:
+    """See the module docstring."""
+
+    def __init__(self, node: ClusterNode) -> None:
+        self._node = node
+        self._channels: dict[str, grpc.aio.Channel] = {}
+        self.forwarded = 0  # calls sent on (for tests and metrics)
+
+    async def close(self) -> None:
+        for channel in self._channels.values():
+            await channel.close(None)
+        self._channels.clear()
+
+    def _channel(self, addr: str) -> grpc.aio.Channel:
+        channel = self._channels.get(addr)
+        if channel is None:
+            channel = grpc.aio.insecure_channel(addr, options=[
+                ("grpc.max_receive_message_length", 32 * 1024 * 1024),
+                ("grpc.max_send_message_length", 32 * 1024 * 1024)])
+            self._channels[addr] = channel
+        return channel
+
+    # ---- wrapping -------------------------------------------------------------------
+
+    def wrap(self, method: str, handler: _Handler) -> _Handler:
+        if handler.unary_stream is not None and method == _CONSUME:
+            return grpc.unary_stream_rpc_method_handler(
+                self._consume(handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer)
+        if handler.unary_unary is None:
+            return handler
+        inner = handler.unary_unary
+        unary: Callable[[Any, Any], Awaitable[Any]]
+        if method in _EACH:
+            unary = self._batch(method, inner)
+        elif method == _SET_CONFIG:
+            unary = self._set_config(inner)
+        elif method == _LIST_QUEUES:
+            unary = self._list_queues(inner)
+        elif method in _ONE:
+            unary = self._one(method, inner)
+        else:
+            return handler  # node-local: keys, ACLs, server info, backups, cluster status
+        return grpc.unary_unary_rpc_method_handler(
+            unary, request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer)
+
+    @staticmethod
+    async def _abort(context: Any, exc: FilaError) -> None:
+        reason = ((REASON_KEY, exc.reason),) if exc.reason else ()
+        await context.abort(grpc.StatusCode[exc.code_name], exc.message,
+                            trailing_metadata=reason)
+
+    # ---- one queue ------------------------------------------------------------------
+
+    def _one(self, method: str, inner: Callable[[Any, Any], Awaitable[Any]]
+             ) -> Callable[[Any, Any], Awaitable[Any]]:
+        field = _ONE[method]
+        response_class = _response_class(method)
+        node = self._node
+
+        async def unary(request: Any, context: Any) -> Any:
+            queue = getattr(request, field)
+            try:
+                if method == _CREATE and queue:
+                    await node.register(queue)
+                elif not queue or not await node.known(queue):
+                    return await inner(request, context)  # local: NOT_FOUND, or no queue
+                if _forwarded(context) and not node.serves(queue):
+                    raise UnavailableError(f'queue "{queue}" is not served by this node '
+                                           "(it moved)")
+                return await self._route(method, request, response_class, queue, inner,
+                                         context)
+            except FilaError as exc:
+                await self._abort(context, exc)
+                return None
+
+        return unary
+
+    async def _route(self, method: str, request: Any, response_class: type[Message],
+                     queue: str, inner: Callable[[Any, Any], Awaitable[Any]], context: Any
+                     ) -> Any:
+        """Run here if this node serves ``queue``, else at its owner; again (asking the
+        bucket anew) while the owner answers that the queue moved, until the owner wait
+        runs out. The owner's own error goes back to the caller as is."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + OWNER_WAIT_S
+        payload = request.SerializeToString()
+        metadata = _passed_on(context, self._node.node_id)
+        while True:
+            holder = await self._node.owner(queue, max(0.1, deadline - loop.time()))
+            if holder.node == self._node.node_id:
+                response = await inner(request, context)
+                if method == _DELETE:
+                    await self._node.forget(queue)
+                return response
+            call = self._channel(holder.addr).unary_unary(
+                method, request_serializer=None, response_deserializer=response_class.FromString)
+            self.forwarded += 1
+            try:
+                return await call(payload, metadata=metadata, timeout=context.time_remaining())
+            except grpc.aio.AioRpcError as exc:
+                retry = exc.code() == grpc.StatusCode.UNAVAILABLE and loop.time() < deadline
+                if not retry:
+                    await context.abort(exc.code(), exc.details() or "",
+                                        trailing_metadata=exc.trailing_metadata() or ())
+                self._node.forget_owner(queue)
+                await asyncio.sleep(0.05)  # a retry pause while ownership settles
+
+    # ---- batches --------------------------------------------------------------------
+
+    def _batch(self, method: str, inner: Callable[[Any, Any], Awaitable[Any]]
+               ) -> Callable[[Any, Any], Awaitable[Any]]:
+        items_field, results_field, response_class = _EACH[method]
+        request_class: type[Message] = getattr(service_pb2,
+                                               method.rpartition("/")[2] + "Request")
+        node = self._node
+
+        async def unary(request: Any, context: Any) -> Any:
+            items = getattr(request, items_field)
+            try:
+                here = {q: node.serves(q) or not await node.known(q)
+                        for q in {item.queue for item in items}}
+                if all(here.values()) or _forwarded(context):
+                    return await inner(request, context)
+                # Split: positions per destination ("" = here), forwarded concurrently.
+                dests = {q: "" if local else await node.owner_addr(q)
+                         for q, local in here.items()}
+                parts: dict[str, list[int]] = {}
+                for i, item in enumerate(items):
+                    parts.setdefault(dests[item.queue], []).append(i)
+                answers = await asyncio.gather(*(
+                    self._part(method, request_class, response_class, items, idx, dest,
+                               inner, context) for dest, idx in parts.items()))
+                results: list[Any] = [None] * len(items)
+                for idx, answer in zip(parts.values(), answers, strict=True):
+                    for pos, result in zip(idx, getattr(answer, results_field), strict=True):
+                        results[pos] = result
+                reply = response_class()
+                getattr(reply, results_field).extend(results)
+                return reply
+            except FilaError as exc:
+                await self._abort(context, exc)
+                return None
+
+        return unary
+
+    async def _part(self, method: str, request_class: type[Message],
+                    response_class: type[Message], items: Any, idx: list[int], dest: str,
+                    inner: Callable[[Any, Any], Awaitable[Any]], context: Any) -> Any:
+        part = request_class()
+        items_field = _EACH[method][0]
+        getattr(part, items_field).extend(items[i] for i in idx)
+        if not dest:
+            return await inner(part, context)
+        call = self._channel(dest).unary_unary(
+            method, request_serializer=None, response_deserializer=response_class.FromString)
+        self.forwarded += 1
+        try:
+            return await call(part.SerializeToString(),
+                              metadata=_passed_on(context, self._node.node_id),
+                              timeout=context.time_remaining())
+        except grpc.aio.AioRpcError as exc:
+            await context.abort(exc.code(), exc.details() or "",
+                                trailing_metadata=exc.trailing_metadata() or ())
+
+    # ---- consume --------------------------------------------------------------------
+
+    def _consume(self, inner: Any) -> Callable[[Any, Any], AsyncIterator[Any]]:
+        node = self._node
+
+        async def stream(request: Any, context: Any) -> AsyncIterator[Any]:
+            queue = request.queue
+            try:
+                if queue and await node.known(queue) and not node.serves(queue):
+                    holder = await node.owner(queue)
+                    if holder.node != node.node_id:
+                        await context.abort(
+                            grpc.StatusCode.UNAVAILABLE,
+                            f'queue "{queue}" is served by node {holder.node} at '
+                            f"{holder.addr}; reconnect there",
+                            trailing_metadata=((LEADER_ADDR_KEY, holder.addr),))
+            except FilaError as exc:
+                await self._abort(context, exc)
+                return
+            async for item in inner(request, context):
+                yield item
+
+        return stream
+
+    # ---- cluster-wide -----------------------------------------------------------------
+
+    def _set_config(self, inner: Callable[[Any, Any], Awaitable[Any]]
+                    ) -> Callable[[Any, Any], Awaitable[Any]]:
+        node = self._node
+
+        async def unary(request: Any, context: Any) -> Any:
+            response = await inner(request, context)  # validates, applies here
+            try:
+                await node.set_config(request.key, request.value)
+            except Exception as exc:  # NATS trouble: applied here only
+                log.warning("SetConfig %s applied on this node but not replicated: %s",
+                            request.key, exc)
+                await context.abort(grpc.StatusCode.UNAVAILABLE,
+                                    f"config {request.key!r} was set on this node but could "
+                                    f"not be replicated to the cluster ({exc}); try again")
+            return response
+
+        return unary
+
+    def _list_queues(self, inner: Callable[[Any, Any], Awaitable[Any]]
+                     ) -> Callable[[Any, Any], Awaitable[Any]]:
+        node = self._node
+
+        async def unary(request: Any, context: Any) -> Any:
+            response = await inner(request, context)
+            if _forwarded(context):
+                return response
+            addrs = [addr for addr in await node.peer_addrs() if addr != node.addr]
+            calls = []
+            for addr in addrs:
+                call = self._channel(addr).unary_unary(
+                    _LIST_QUEUES, request_serializer=None,
+                    response_deserializer=admin_pb2.ListQueuesResponse.FromString)
+                calls.append(call(request.SerializeToString(),
+                                  metadata=_passed_on(context, node.node_id), timeout=5.0))
+            seen = {q.name for q in response.queues}
+            for answer in await asyncio.gather(*calls, return_exceptions=True):
+                if isinstance(answer, BaseException):
+                    continue  # a node down: its queues show once another node serves them
+                for q in answer.queues:
+                    if q.name not in seen:
+                        seen.add(q.name)
+                        response.queues.append(q)
+            ordered = sorted(response.queues, key=lambda q: q.name)
+            del response.queues[:]
+            response.queues.extend(ordered)
+            response.cluster_node_count = max(1, len(addrs) + 1)
+            return response
+
+        return unary
