@@ -42,7 +42,8 @@ from fila.cluster.kvmap import KvMap
 from fila.cluster.log import LogError, QueueLog, ensure_stream
 from fila.cluster.names import stream_name
 from fila.cluster.ownership import Holder, Lease, LeaseTable
-from fila.cluster.tailer import LogTailer, TailError
+from fila.cluster.snapshot import Snapshots, records, restore_batch
+from fila.cluster.tailer import LogGapError, LogTailer, TailError
 from fila.cluster.takeover import take_over
 from fila.errors import FilaError, UnavailableError
 from fila.server.engine import Engine
@@ -70,6 +71,8 @@ class ClusterSettings:
     addr: str  # where clients reach this node (advertise_addr)
     lease_ttl_s: float = 2.0
     replicas: int = 3
+    # The owner snapshots a group (and purges its log) after this many new log entries.
+    snapshot_entries: int = 10_000
 
 
 class ClusterNode:
@@ -87,6 +90,10 @@ class ClusterNode:
         self._table: LeaseTable | None = None
         self._registry: KvMap | None = None
         self._config: KvMap | None = None
+        self._snapshots: Snapshots | None = None
+        self._snapshot_seq: dict[str, int] = {}  # group -> sequence of its last snapshot
+        self.snapshots_taken = 0
+        self.snapshots_restored = 0
         self.coordinator: Coordinator | None = None
         self.groups: set[str] = set()
         self._logs: dict[str, QueueLog] = {}  # groups served: their logs
@@ -120,6 +127,7 @@ class ClusterNode:
                                             replicas=s.replicas)
         self._registry = await KvMap.open(self._js, REGISTRY_BUCKET, replicas=s.replicas)
         self._config = await KvMap.open(self._js, CONFIG_BUCKET, replicas=s.replicas)
+        self._snapshots = await Snapshots.open(self._js, replicas=s.replicas)
         await self._poll()
         self.coordinator = Coordinator(self._table, lambda: sorted(self.groups),
                                        on_acquired=self._acquired, on_lost=self._lost)
@@ -278,6 +286,9 @@ class ClusterNode:
             await asyncio.sleep(self.settings.lease_ttl_s / 3)  # the round period
             with contextlib.suppress(nats.errors.Error, OSError, FilaError):
                 await self._poll()
+            for group, qlog in list(self._logs.items()):
+                with contextlib.suppress(nats.errors.Error, nats.js.errors.Error, OSError):
+                    await self._maybe_snapshot(group, qlog)
 
     async def _poll(self) -> None:
         assert self._registry is not None and self._config is not None
@@ -297,6 +308,52 @@ class ClusterNode:
         for key, _ in engine.broker.list_config():
             if key not in wanted:
                 await engine.set_config(key, "")
+
+    # ---- snapshots --------------------------------------------------------------
+
+    async def _maybe_snapshot(self, group: str, qlog: QueueLog) -> bool:
+        """Snapshot ``group`` and purge its log through the snapshot, once the log grew
+        by ``snapshot_entries`` since the last one. Taken when every write of the group
+        is in the local store (nothing in flight), so the store is exactly "the log
+        through r/<group>"; otherwise tried again next round."""
+        assert self._js is not None and self._snapshots is not None
+        assert self.committer is not None
+        last = qlog.last_seq or 0
+        since = self._snapshot_seq.get(group)
+        if since is None:
+            info = await self._js.stream_info(stream_name(group))
+            since = self._snapshot_seq[group] = max(0, int(info.state.first_seq) - 1)
+        if last - since < self.settings.snapshot_entries:
+            return False
+        if self.committer.in_flight(group) or self.committer.pending or not self.serves(group):
+            return False
+        seq = read_applied(self._store, group)
+        ops = records(self._store, group)  # synchronous: no write can land meanwhile
+        started = time.monotonic()
+        size = await self._snapshots.save(group, seq, ops)
+        # Entries before seq + 1 are all in the snapshot.
+        await self._js.purge_stream(stream_name(group), seq=seq + 1)
+        self._snapshot_seq[group] = seq
+        self.snapshots_taken += 1
+        log.info("queue group %r: snapshot through entry %d (%d records, %d bytes, %.0f ms); "
+                 "log purged up to it", group, seq, len(ops), size,
+                 (time.monotonic() - started) * 1000)
+        return True
+
+    async def _restore(self, group: str) -> None:
+        """Rebuild ``group``'s records from its latest snapshot (a gap in its log)."""
+        assert self._snapshots is not None
+        snap = await self._snapshots.load(group)
+        if snap is None:
+            raise TailError(f"queue group {group!r}: its log has a gap and no snapshot")
+        seq, ops = snap
+        if seq <= read_applied(self._store, group):
+            raise TailError(f"queue group {group!r}: the snapshot (through {seq}) does not "
+                            "cover the log's gap")
+        await asyncio.to_thread(self._store.write, restore_batch(self._store, group, seq, ops))
+        self.snapshots_restored += 1
+        log.info("queue group %r: restored from its snapshot through entry %d (%d records)",
+                 group, seq, len(ops))
 
     # ---- ownership changes ------------------------------------------------------
 
@@ -329,7 +386,12 @@ class ClusterNode:
                 await ensure_stream(self._js, group, replicas=self.settings.replicas)
                 qlog = QueueLog(self._js, group, writer_id=self.node_id)
                 tailer = LogTailer(self._js, self._store, group, sync=False)
-                claim = await take_over(qlog, tailer)
+                try:
+                    claim = await take_over(qlog, tailer)
+                except LogGapError:  # behind a purge: from the snapshot, then again
+                    await self._restore(group)
+                    tailer = LogTailer(self._js, self._store, group, sync=False)
+                    claim = await take_over(qlog, tailer)
             except (LogError, TailError, nats.errors.Error, OSError, TimeoutError) as exc:
                 log.warning("queue group %r: take-over failed (%s); releasing it", group, exc)
                 self._spawn(self.coordinator.give_up(group))
@@ -359,15 +421,25 @@ class ClusterNode:
         if group in self._tailers:
             return
         tailer = LogTailer(self._js, self._store, group, sync=False)
-        task = asyncio.ensure_future(self._tail(tailer))
+        task = asyncio.ensure_future(self._tail(group, tailer))
         self._tailers[group] = (tailer, task)
 
-    async def _tail(self, tailer: LogTailer) -> None:
+    async def _tail(self, group: str, tailer: LogTailer) -> None:
+        assert self._js is not None
         while True:
             try:
                 await tailer.run()
             except asyncio.CancelledError:
                 raise
+            except LogGapError:
+                try:
+                    await self._restore(group)
+                except (TailError, nats.errors.Error, nats.js.errors.Error, OSError) as exc:
+                    log.error("%s: this node cannot stand by for it", exc)
+                    return
+                tailer = LogTailer(self._js, self._store, group, sync=False)
+                self._tailers[group] = (tailer, self._tailers[group][1])
+                continue
             except TailError as exc:
                 log.error("%s: this node can no longer stand by for it", exc)
                 return

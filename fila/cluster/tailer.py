@@ -26,13 +26,18 @@ from fila.cluster.codec import DecodeError, Op, decode_ops
 from fila.cluster.names import stream_name, stream_subject
 from fila.server.store import Store
 
-__all__ = ["LogTailer", "TailError"]
+__all__ = ["LogGapError", "LogTailer", "TailError"]
 
 _MAX_BATCH_ENTRIES = 512
 
 
 class TailError(Exception):
     """The log cannot be applied from here (damaged entry, or entries missing)."""
+
+
+class LogGapError(TailError):
+    """Entries this replica needs next were purged: restore the group's snapshot
+    (fila/cluster/snapshot.py) and tail on from there."""
 
 
 class LogTailer:
@@ -129,7 +134,7 @@ class LogTailer:
             if seq <= last:
                 continue  # redelivered after the ordered consumer reset
             if seq != last + 1:
-                error = TailError(
+                error = LogGapError(
                     f"queue {self.queue!r}: log entries {last + 1}..{seq - 1} are gone "
                     "(purged); this replica needs a snapshot"
                 )

@@ -323,7 +323,9 @@ class Engine:
         error = future.exception()
         if error is None:
             self.health.write_ok()
-        else:
+        elif not isinstance(error, UnavailableError):
+            # UNAVAILABLE is not the disk: shutting down, or (cluster mode) a queue this
+            # node no longer serves, or its replicated log out of reach.
             self.health.write_failed(error)
 
     def _defer(self, touched: list[tuple[str, str]]) -> None:
