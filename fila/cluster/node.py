@@ -46,8 +46,9 @@ from fila.cluster.snapshot import Snapshots, records, restore_batch
 from fila.cluster.tailer import LogGapError, LogTailer, TailError
 from fila.cluster.takeover import take_over
 from fila.errors import FilaError, UnavailableError
+from fila.server.auth import BOOTSTRAP_KEY_ID, KEY_PREFIX, ApiKey, Keyring
 from fila.server.engine import Engine
-from fila.server.store import Store
+from fila.server.store import Store, WriteBatch
 from fila.v1 import admin_pb2
 
 __all__ = ["ClusterNode", "ClusterSettings"]
@@ -56,6 +57,7 @@ log = logging.getLogger("fila.cluster")
 
 REGISTRY_BUCKET = "fila_queues"
 CONFIG_BUCKET = "fila_config"
+KEYS_BUCKET = "fila_apikeys"
 # How long a request waits for a group to get an owner (a failover, a new queue) before
 # it is answered UNAVAILABLE.
 OWNER_WAIT_S = 10.0
@@ -91,6 +93,10 @@ class ClusterNode:
         self._registry: KvMap | None = None
         self._config: KvMap | None = None
         self._snapshots: Snapshots | None = None
+        self._keys: KvMap | None = None
+        # Auth's keyring (set by the server when auth is on): API keys and ACLs are
+        # replicated like the runtime config.
+        self.keyring: Keyring | None = None
         self._snapshot_seq: dict[str, int] = {}  # group -> sequence of its last snapshot
         self.snapshots_taken = 0
         self.snapshots_restored = 0
@@ -128,6 +134,7 @@ class ClusterNode:
         self._registry = await KvMap.open(self._js, REGISTRY_BUCKET, replicas=s.replicas)
         self._config = await KvMap.open(self._js, CONFIG_BUCKET, replicas=s.replicas)
         self._snapshots = await Snapshots.open(self._js, replicas=s.replicas)
+        self._keys = await KvMap.open(self._js, KEYS_BUCKET, replicas=s.replicas)
         await self._poll()
         self.coordinator = Coordinator(self._table, lambda: sorted(self.groups),
                                        on_acquired=self._acquired, on_lost=self._lost)
@@ -281,6 +288,42 @@ class ClusterNode:
         else:
             await self._config.put(key, value)
 
+    async def push_key(self, key_id: str) -> None:
+        """Replicate API key ``key_id`` as this node's store has it now (created, ACL
+        changed, or gone: revoked) to every node."""
+        assert self._keys is not None
+        raw = self._store.get(KEY_PREFIX + key_id.encode())
+        if raw is None:
+            await self._keys.delete(key_id)
+        else:
+            await self._keys.put(key_id, raw.decode())
+
+    async def _pull_keys(self) -> None:
+        """Apply the replicated API keys to this node's store and keyring."""
+        assert self._keys is not None and self._engine is not None
+        keyring = self.keyring
+        if keyring is None:
+            return
+        wanted = await self._keys.read()
+        have = {k[len(KEY_PREFIX):].decode(): v.decode()
+                for k, v in self._store.scan(KEY_PREFIX)}
+        batch = WriteBatch()
+        puts, gone = [], []
+        for key_id, record in wanted.items():
+            if have.get(key_id) != record and key_id != BOOTSTRAP_KEY_ID:
+                batch.put(KEY_PREFIX + key_id.encode(), record.encode())
+                puts.append(ApiKey.from_json(key_id, record.encode()))
+        for key_id in have.keys() - wanted.keys():
+            batch.delete(KEY_PREFIX + key_id.encode())
+            gone.append(key_id)
+        if not len(batch):
+            return
+        await self._engine.write(batch)
+        for key in puts:
+            keyring.apply_put(key)
+        for key_id in gone:
+            keyring.apply_revoke(key_id)
+
     async def _poll_forever(self) -> None:
         while True:
             await asyncio.sleep(self.settings.lease_ttl_s / 3)  # the round period
@@ -308,6 +351,7 @@ class ClusterNode:
         for key, _ in engine.broker.list_config():
             if key not in wanted:
                 await engine.set_config(key, "")
+        await self._pull_keys()
 
     # ---- snapshots --------------------------------------------------------------
 

@@ -66,6 +66,9 @@ _CREATE = _ADM + "CreateQueue"
 _DELETE = _ADM + "DeleteQueue"
 _SET_CONFIG = _ADM + "SetConfig"
 _LIST_QUEUES = _ADM + "ListQueues"
+# API key changes: made here, then replicated (the response or request names the key).
+_KEY_CHANGES = {_ADM + "CreateApiKey": "response", _ADM + "RevokeApiKey": "request",
+                _ADM + "SetAcl": "request"}
 
 
 def _response_class(method: str) -> type[Message]:
@@ -130,6 +133,8 @@ class ClusterRouter:
             unary = self._set_config(inner)
         elif method == _LIST_QUEUES:
             unary = self._list_queues(inner)
+        elif method in _KEY_CHANGES:
+            unary = self._key_change(method, inner)
         elif method in _ONE:
             unary = self._one(method, inner)
         else:
@@ -296,6 +301,26 @@ class ClusterRouter:
                             request.key, exc)
                 await context.abort(grpc.StatusCode.UNAVAILABLE,
                                     f"config {request.key!r} was set on this node but could "
+                                    f"not be replicated to the cluster ({exc}); try again")
+            return response
+
+        return unary
+
+    def _key_change(self, method: str, inner: Callable[[Any, Any], Awaitable[Any]]
+                    ) -> Callable[[Any, Any], Awaitable[Any]]:
+        node = self._node
+        from_response = _KEY_CHANGES[method] == "response"
+
+        async def unary(request: Any, context: Any) -> Any:
+            response = await inner(request, context)  # auth, validation, durable here
+            key_id = response.key_id if from_response else request.key_id
+            try:
+                await node.push_key(key_id)
+            except Exception as exc:  # NATS trouble: changed on this node only
+                log.warning("API key %s changed on this node but not replicated: %s",
+                            key_id, exc)
+                await context.abort(grpc.StatusCode.UNAVAILABLE,
+                                    f"API key {key_id!r} was changed on this node but could "
                                     f"not be replicated to the cluster ({exc}); try again")
             return response
 

@@ -291,6 +291,11 @@ def _check_cluster(config: ServerConfig) -> None:
         raise ConfigError(f"{origins['cluster_node_id']}: {exc}") from exc
     if config.cluster_advertise_addr:
         _validate_addr(config.cluster_advertise_addr, origins["cluster_advertise_addr"])
+    if config.tls_cert_file:
+        # Nodes forward calls to each other over plaintext gRPC (fila/cluster/router.py).
+        raise ConfigError(f"{origins['tls_cert_file']}: TLS is not supported in cluster mode "
+                          "yet (nodes forward calls to each other in plaintext); run the "
+                          "cluster on a private network, or a single node with TLS")
     if config.cluster_replicas not in (1, 3, 5):
         raise ConfigError(f"{origins['cluster_replicas']} must be 1, 3 or 5, "
                           f"got {config.cluster_replicas}")

@@ -237,6 +237,8 @@ class Server:
             self._router = router = ClusterRouter(self._cluster)
         keyring = Keyring(cfg.bootstrap_apikey)
         stored_keys = keyring.load(self._store.scan(KEY_PREFIX))
+        if self._cluster is not None:
+            self._cluster.keyring = keyring
         if stored_keys and not keyring.enabled:
             log.warning("%d API key(s) stored but authentication is off (no bootstrap key "
                         "configured): every client may do everything", stored_keys)

@@ -159,6 +159,8 @@ def test_cluster_mode_is_off_by_default_and_opt_in(tmp_path: Path) -> None:
     ('[cluster]\nnats_urls = "nats://a:1"\nnode_id = "n1"\nreplicas = 2\n', "1, 3 or 5"),
     ('[cluster]\nnats_urls = "nats://a:1"\nnode_id = "n1"\nadvertise_addr = "x"\n',
      "HOST:PORT"),
+    ('[cluster]\nnats_urls = "nats://a:1"\nnode_id = "n1"\n[tls]\ncert_file = "c"\n'
+     'key_file = "k"\n', "not supported in cluster mode"),
 ])
 def test_bad_cluster_settings_are_one_line_errors(tmp_path: Path, text: str, needle: str
                                                   ) -> None:
