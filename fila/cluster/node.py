@@ -339,7 +339,11 @@ class ClusterNode:
         self.groups = set(await self._registry.read())
         self._peers = await self.peer_addrs()
         for group in self.groups:
-            if group not in self._tailers and group not in self._logs and not self._closing:
+            # Not while a take-over or a drop runs (they start and stop the tailer), nor for
+            # a group this node holds: two writers of one group's keys would interleave.
+            held = self.coordinator is not None and group in self.coordinator.owned
+            if (group not in self._tailers and group not in self._logs and not held
+                    and not self._lock(group).locked() and not self._closing):
                 self._stand_by(group)
         for group in [g for g in self._tailers if g not in self.groups]:
             self._tailers.pop(group)[1].cancel()
@@ -443,6 +447,7 @@ class ClusterNode:
             if not self.coordinator.owns(group):
                 log.warning("queue group %r: lease ran out during the take-over", group)
                 return
+            await self._stop_tailing(group)  # none may have started meanwhile; be sure
             self._logs[group] = qlog
             loaded = await self._engine.load_queue(group)
             self._changed.set()
@@ -481,8 +486,11 @@ class ClusterNode:
                 except (TailError, nats.errors.Error, nats.js.errors.Error, OSError) as exc:
                     log.error("%s: this node cannot stand by for it", exc)
                     return
+                entry = self._tailers.get(group)
+                if entry is None:
+                    return  # stopped meanwhile (a take-over)
                 tailer = LogTailer(self._js, self._store, group, sync=False)
-                self._tailers[group] = (tailer, self._tailers[group][1])
+                self._tailers[group] = (tailer, entry[1])
                 continue
             except TailError as exc:
                 log.error("%s: this node can no longer stand by for it", exc)
