@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 
 import nats.errors
 import nats.js.errors
@@ -66,12 +67,29 @@ class KvMap:
         return cls(js, kv, bucket)
 
     async def put(self, name: str, value: str) -> None:
-        await self._kv.put(_key(name), json.dumps({"name": name, "value": value}).encode())
+        data = json.dumps({"name": name, "value": value}).encode()
+        await self._retried(lambda: self._kv.put(_key(name), data))
         self._values[name] = value
 
     async def delete(self, name: str) -> None:
-        await self._kv.delete(_key(name))
+        await self._retried(lambda: self._kv.delete(_key(name)))
         self._values.pop(name, None)
+
+    @staticmethod
+    async def _retried(write: Callable[[], Awaitable[object]], timeout: float = 10.0) -> None:
+        """``write()``, again while the bucket's stream has no leader to answer (just
+        created, or electing one after a node's loss): "no responders" stored nothing."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            try:
+                await write()
+                return
+            except (nats.js.errors.NoStreamResponseError, nats.errors.NoRespondersError,
+                    nats.js.errors.ServiceUnavailableError):
+                if loop.time() >= deadline:
+                    raise
+            await asyncio.sleep(0.05)  # a retry pause during an election
 
     async def read(self) -> dict[str, str]:
         """Every name and its value now (cached while the bucket has not changed)."""

@@ -28,10 +28,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import grpc
+import nats.errors
+import nats.js.errors
 from google.protobuf.message import Message
 
 from fila.cluster.node import OWNER_WAIT_S, ClusterNode
 from fila.errors import LEADER_ADDR_KEY, REASON_KEY, FilaError, UnavailableError
+from fila.server.model import DLQ_SUFFIX
+from fila.server.queues import check_name
 from fila.v1 import admin_pb2, service_pb2
 
 __all__ = ["ClusterRouter"]
@@ -78,6 +82,24 @@ def _response_class(method: str) -> type[Message]:
     out = desc.methods_by_name[name].output_type
     cls: type[Message] = getattr(module, out.name)
     return cls
+
+
+_NATS_TROUBLE = (nats.errors.Error, nats.js.errors.Error, OSError, TimeoutError)
+
+
+def _unavailable(exc: BaseException) -> UnavailableError:
+    return UnavailableError(f"the cluster's shared state (NATS) did not answer: "
+                            f"{type(exc).__name__}: {exc}; try again")
+
+
+def _creatable(name: str) -> bool:
+    """Whether CreateQueue could accept ``name`` (else it is refused here, registering
+    nothing in the cluster)."""
+    try:
+        check_name(name)
+    except FilaError:
+        return False
+    return not name.endswith(DLQ_SUFFIX)
 
 
 def _passed_on(context: Any, node_id: str) -> list[tuple[str, str]]:
@@ -161,6 +183,8 @@ class ClusterRouter:
             queue = getattr(request, field)
             try:
                 if method == _CREATE and queue:
+                    if not _creatable(queue):
+                        return await inner(request, context)  # its one-line refusal
                     await node.register(queue)
                 elif not queue or not await node.known(queue):
                     return await inner(request, context)  # local: NOT_FOUND, or no queue
@@ -169,6 +193,8 @@ class ClusterRouter:
                                            "(it moved)")
                 return await self._route(method, request, response_class, queue, inner,
                                          context)
+            except _NATS_TROUBLE as exc:
+                await self._abort(context, _unavailable(exc))
             except FilaError as exc:
                 await self._abort(context, exc)
                 return None
@@ -237,6 +263,8 @@ class ClusterRouter:
                 reply = response_class()
                 getattr(reply, results_field).extend(results)
                 return reply
+            except _NATS_TROUBLE as exc:
+                await self._abort(context, _unavailable(exc))
             except FilaError as exc:
                 await self._abort(context, exc)
                 return None
@@ -278,6 +306,8 @@ class ClusterRouter:
                             f'queue "{queue}" is served by node {holder.node} at '
                             f"{holder.addr}; reconnect there",
                             trailing_metadata=((LEADER_ADDR_KEY, holder.addr),))
+            except _NATS_TROUBLE as exc:
+                await self._abort(context, _unavailable(exc))
             except FilaError as exc:
                 await self._abort(context, exc)
                 return
