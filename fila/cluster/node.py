@@ -66,6 +66,30 @@ OWNER_WAIT_S = 10.0
 TAIL_RETRY_S = 0.5
 
 
+# How long start-up waits for a NATS server to accept the connection.
+CONNECT_WAIT_S = 15.0
+
+
+_last_nats_error = [0.0]
+
+
+async def _nats_error(exc: Exception) -> None:
+    # One line, at most every 5 s: nats-py's default logs a traceback for every failed
+    # reconnect attempt (five a second while a server is down).
+    now = time.monotonic()
+    if now - _last_nats_error[0] >= 5.0:
+        _last_nats_error[0] = now
+        log.warning("NATS: %s: %s", type(exc).__name__, exc)
+
+
+async def _nats_disconnected() -> None:
+    log.warning("NATS: disconnected; reconnecting")
+
+
+async def _nats_reconnected() -> None:
+    log.info("NATS: reconnected")
+
+
 @dataclass(frozen=True)
 class ClusterSettings:
     nats_urls: tuple[str, ...]
@@ -125,9 +149,15 @@ class ClusterNode:
         self._engine = engine
         engine.moved_to = self.moved_to
         s = self.settings
-        self._nc = await nats.connect(servers=list(s.nats_urls), name=f"fila-{s.node_id}",
-                                      connect_timeout=2, max_reconnect_attempts=-1,
-                                      reconnect_time_wait=0.2, allow_reconnect=True)
+        try:
+            self._nc = await asyncio.wait_for(nats.connect(
+                servers=list(s.nats_urls), name=f"fila-{s.node_id}", connect_timeout=2,
+                max_reconnect_attempts=-1, reconnect_time_wait=0.2, allow_reconnect=True,
+                error_cb=_nats_error, disconnected_cb=_nats_disconnected,
+                reconnected_cb=_nats_reconnected), CONNECT_WAIT_S)
+        except (TimeoutError, nats.errors.Error, OSError) as exc:
+            raise OSError(f"cannot reach NATS at {', '.join(s.nats_urls)} within "
+                          f"{CONNECT_WAIT_S:.0f} s ({type(exc).__name__}: {exc})") from None
         self._js = self._nc.jetstream(timeout=10.0)
         self._table = await LeaseTable.open(self._js, s.node_id, s.addr, ttl=s.lease_ttl_s,
                                             replicas=s.replicas)
