@@ -17,7 +17,9 @@ from typing import Any
 import grpc
 import pytest
 
+from e2e.certs import Pki
 from e2e.server_process import ServerProcess
+from e2e.test_tls import tls_server
 from fila.client import AsyncClient, Client
 from fila.errors import UnavailableError
 from fila.v1 import messages_pb2, service_pb2, service_pb2_grpc
@@ -46,11 +48,15 @@ class NotOwner(service_pb2_grpc.FilaServiceServicer):
 def not_owner() -> Iterator[Callable[..., tuple[NotOwner, str]]]:
     servers: list[grpc.Server] = []
 
-    def start(frames: tuple[service_pb2.ConsumeResponse, ...] = ()) -> tuple[NotOwner, str]:
+    def start(frames: tuple[service_pb2.ConsumeResponse, ...] = (),
+              tls: grpc.ServerCredentials | None = None) -> tuple[NotOwner, str]:
         node = NotOwner(frames)
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         service_pb2_grpc.add_FilaServiceServicer_to_server(node, server)
-        port = server.add_insecure_port("127.0.0.1:0")
+        if tls is None:
+            port = server.add_insecure_port("127.0.0.1:0")
+        else:
+            port = server.add_secure_port("127.0.0.1:0", tls)
         server.start()
         servers.append(server)
         return node, f"127.0.0.1:{port}"
@@ -110,6 +116,34 @@ async def test_async_consume_redirected_mid_stream_keeps_credentials(
     assert _depth(owner, "jobs", BOOT) == 0
 
 
+def test_redirect_keeps_mutual_tls(make_server: Callable[..., ServerProcess], pki: Pki,
+                                   not_owner: Callable[..., tuple[NotOwner, str]]) -> None:
+    # The owner requires a client certificate: the redirected channel must present it too.
+    owner = tls_server(make_server, pki, mutual=True)
+    creds = grpc.ssl_server_credentials(
+        [(pki.server_key.read_bytes(), pki.server_cert.read_bytes())],
+        root_certificates=pki.ca.read_bytes(), require_client_auth=True)
+    node, addr = not_owner(tls=creds)
+    node.leader = owner.addr
+
+    def mtls_client(target: str) -> Client:
+        return Client(target, ca_cert=pki.ca.read_bytes(),
+                      client_cert=pki.client_cert.read_bytes(),
+                      client_key=pki.client_key.read_bytes())
+
+    with mtls_client(owner.addr) as admin:
+        admin.create_queue("secure")
+        msg_id = admin.enqueue("secure", None, b"over mtls")
+    with mtls_client(addr) as client:
+        stream = client.consume("secure")
+        assert next(stream).id == msg_id
+        client.ack("secure", msg_id)
+        stream.close()
+    assert len(node.calls) == 1
+    with mtls_client(owner.addr) as admin:
+        assert admin.get_stats("secure").depth == 0
+
+
 def test_redirects_are_bounded(not_owner: Callable[..., tuple[NotOwner, str]]) -> None:
     # Two nodes naming each other: the client gives up after 5 redirects in a row.
     a, a_addr = not_owner()
@@ -118,6 +152,20 @@ def test_redirects_are_bounded(not_owner: Callable[..., tuple[NotOwner, str]]) -
     with Client(a_addr) as client, pytest.raises(UnavailableError):
         next(client.consume("orders"))
     assert len(a.calls) + len(b.calls) == 6  # the first attempt and 5 redirects
+
+
+def test_the_bound_counts_redirects_without_a_message_between(
+        not_owner: Callable[..., tuple[NotOwner, str]]) -> None:
+    # A node that hands out one message per stream and then sends the client back to
+    # itself: every redirect is followed by a message, so the bound never trips.
+    one = messages_pb2.Message(id="01900000-0000-7000-8000-000000000002", payload=b"again")
+    node, addr = not_owner((service_pb2.ConsumeResponse(message=one),))
+    node.leader = addr
+    with Client(addr) as client:
+        stream = client.consume("orders")
+        assert [next(stream).payload for _ in range(8)] == [b"again"] * 8
+        stream.close()
+    assert len(node.calls) == 8
 
 
 def test_unavailable_without_a_leader_is_raised_as_before(
