@@ -412,9 +412,8 @@ def _token_of(metadata: Any) -> str:
 
 
 # Cluster mode: a Consume on a node that does not own the queue (or a stream whose node
-# just lost it) ends UNAVAILABLE naming the owner in this trailing metadata key. The
-# published fila-python SDK 0.2.0 follows the same key.
-LEADER_ADDR_KEY = "x-fila-leader-addr"
+# just lost it) ends UNAVAILABLE naming the owner (errors.LEADER_ADDR_KEY, the trailing
+# metadata key the published fila-python SDK 0.2.0 follows too).
 # Redirects followed in a row without a message delivered in between; past it the
 # UNAVAILABLE is raised (two nodes naming each other must not loop forever).
 MAX_REDIRECTS = 5
@@ -427,7 +426,7 @@ def _leader_of(err: grpc.RpcError) -> str:
         return ""
     metadata_fn = getattr(err, "trailing_metadata", None)
     for key, value in (metadata_fn() if callable(metadata_fn) else None) or ():
-        if key == LEADER_ADDR_KEY and isinstance(value, str):
+        if key == errors.LEADER_ADDR_KEY and isinstance(value, str):
             try:
                 return parse_addr(value)[0]
             except errors.InvalidArgumentError:
