@@ -16,12 +16,15 @@ import grpc
 
 from fila._acker import AsyncAcker
 from fila._client_common import (
+    MAX_REDIRECTS,
     AsyncStream,
     T,
     _acl,
     _api_key_info,
     _auth_metadata,
+    _cluster_status,
     _create_req,
+    _CurrentCall,
     _details,
     _dlq_of,
     _enqueue_batch_req,
@@ -29,6 +32,7 @@ from fila._client_common import (
     _hook_result,
     _is_cancelled,
     _item_error,
+    _leader_of,
     _listed,
     _map_error,
     _message,
@@ -51,10 +55,10 @@ from fila._coalesce import _async_coalescer as _new_coalescer
 from fila.addr import parse_addr
 from fila.errors import FilaError
 from fila.types import (
-    STREAM_TOKEN_KEY,
     Acl,
     ApiKeyInfo,
     BackupInfo,
+    ClusterStatus,
     ConsumeMessage,
     CreatedApiKey,
     EnqueueItem,
@@ -115,10 +119,13 @@ class AsyncClient:
         self.addr = addr
         self._timeout = timeout
         target, https = parse_addr(addr)
-        tls_options = _tls_options(tls or https, ca_cert, client_cert, client_key)
-        self._channel = _open_channel(target, tls_options)
+        self._target = target
+        self._tls = _tls_options(tls or https, ca_cert, client_cert, client_key)
+        self._channel = _open_channel(target, self._tls)
         self._auth = _auth_metadata(api_key)
         self._service = service_pb2_grpc.FilaServiceStub(self._channel)
+        # Nodes consume streams were redirected to (cluster mode): target -> (channel, stub).
+        self._routes: dict[str, tuple[Any, Any]] = {}
         self._admin_stub: Any = None
         self._tokens = _StreamTokens()
         self._coalescer: AsyncCoalescer | None = None
@@ -129,7 +136,19 @@ class AsyncClient:
 
     async def close(self) -> None:
         """Close the channel; open streams end."""
+        for channel, _ in self._routes.values():
+            await channel.close()
         await self._channel.close()
+
+    def _service_at(self, route: str) -> Any:
+        """The FilaService stub of ``route`` (a node a consume stream was sent to; "" is
+        ``addr``), over a channel with this client's TLS settings, opened once."""
+        if not route or route == self._target:
+            return self._service
+        if route not in self._routes:
+            channel = _open_channel(route, self._tls)
+            self._routes[route] = (channel, service_pb2_grpc.FilaServiceStub(channel))
+        return self._routes[route][1]
 
     @property
     def _admin(self) -> Any:
@@ -163,10 +182,13 @@ class AsyncClient:
         call: Any,
         convert: Callable[[Any], Awaitable[T | None]],
         more: list[T] | None = None,
+        *,
+        raw: bool = False,
     ) -> AsyncGenerator[T, None]:
         # Closing the stream (break, del, aclose()) cancels the call, which
         # tells the server to release this stream's leases at once.
         # ``more``: items ``convert`` kept back from a frame that carried several.
+        # ``raw``: a failure is raised as the grpc error (the caller may follow a redirect).
         try:
             async for frame in call:
                 item = await convert(frame)
@@ -177,6 +199,8 @@ class AsyncClient:
         except grpc.RpcError as e:
             if _is_cancelled(e):
                 return
+            if raw:
+                raise
             raise _map_error(e, self.addr) from e
         finally:
             call.cancel()
@@ -227,13 +251,46 @@ class AsyncClient:
         ``max_batch`` > 1 lets the broker pack up to that many waiting messages in one
         frame (fewer round trips); the stream still yields them one by one, in order.
 
+        In cluster mode a node that does not own ``queue`` (or stops owning it) ends the
+        stream UNAVAILABLE naming the owner (``x-fila-leader-addr``); the stream then
+        goes on from the owner, over a channel with the same TLS settings and API key,
+        and acks and nacks of what it delivers go there too. At most 5 redirects in a
+        row without a message in between.
+
         Raises (while iterating):
             QueueNotFoundError: the queue does not exist, or was deleted.
             OverloadedError: too many consume streams.
             UnavailableError: the broker went away.
         """
         req = service_pb2.ConsumeRequest(queue=queue, prefetch=prefetch, max_batch=max_batch)
-        call = self._service.Consume(req, metadata=self._auth or None)
+        # Started here, not at the first read: the broker counts the consumer at once.
+        current = _CurrentCall(self._service.Consume(req, metadata=self._auth or None))
+        return _wrap_stream(self._consume_following(req, current), current)
+
+    async def _consume_following(
+        self, req: Any, current: _CurrentCall
+    ) -> AsyncGenerator[ConsumeMessage, None]:
+        """The messages of ``current``'s call, then of each owner a failure names."""
+        route = ""
+        redirects = 0
+        while True:
+            frames = self._leased(current.call, req.queue, route)
+            try:
+                async for message in frames:
+                    redirects = 0
+                    yield message
+                return
+            except grpc.RpcError as e:
+                route = _leader_of(e)
+                if not route or redirects >= MAX_REDIRECTS:
+                    raise _map_error(e, self.addr) from e
+            finally:
+                await frames.aclose()
+            redirects += 1
+            call = self._service_at(route).Consume(req, metadata=self._auth or None)
+            current.call = call
+
+    def _leased(self, call: Any, queue: str, route: str) -> AsyncGenerator[ConsumeMessage, None]:
         token: list[str] = []
         pending: list[ConsumeMessage] = []  # the rest of a batched frame, in order
 
@@ -248,11 +305,11 @@ class AsyncClient:
                 token.append(_token_of(await call.initial_metadata()))
             for pb in pbs:
                 message = _message(pb, queue)
-                self._tokens.remember(message.id, token[0])
+                self._tokens.remember(message.id, token[0], route)
                 pending.append(message)
             return pending.pop(0)
 
-        return _wrap_stream(self._frames(call, convert, more=pending), call)
+        return self._frames(call, convert, more=pending, raw=True)
 
     async def ack(self, queue: str, message_id: str) -> None:
         """Acknowledge a leased message (it is deleted).
@@ -262,8 +319,9 @@ class AsyncClient:
             QueueNotFoundError: the queue does not exist.
         """
         req = service_pb2.AckRequest(queue=queue, message_id=message_id)
-        token = self._tokens.metadata(message_id)
-        await self._unary(self._service.Ack, req, message_scoped=True, metadata=token)
+        came = self._tokens.take(message_id)
+        rpc = self._service_at(came.route).Ack
+        await self._unary(rpc, req, message_scoped=True, metadata=came.metadata())
 
     async def enqueue_many(self, items: Sequence[EnqueueItem]) -> list[str | FilaError]:
         """Enqueue several messages in one call and one durable commit on the broker.
@@ -280,18 +338,18 @@ class AsyncClient:
         return await self._enqueue_batch(_enqueue_batch_req(items))
 
     async def _settle_many(
-        self, method: Any, request: Callable[..., Any], items: list[Any]
+        self, method: str, request: Callable[..., Any], items: list[Any]
     ) -> list[FilaError | None]:
         # One RPC per consume stream the ids came from (normally one): the stream token
         # travels as call metadata, and the stale-ack rule needs the right one per item.
-        groups: dict[str, list[int]] = {}
+        groups: dict[Any, list[int]] = {}
         for n, item in enumerate(items):
             groups.setdefault(self._tokens.take(item.message_id), []).append(n)
         results: list[FilaError | None] = [None] * len(items)
-        for token, indexes in groups.items():
-            metadata = ((STREAM_TOKEN_KEY, token),) if token else None
+        for came, indexes in groups.items():
             req = request(items=[items[n] for n in indexes])
-            resp = await self._unary(method, req, message_scoped=True, metadata=metadata)
+            rpc = getattr(self._service_at(came.route), method)
+            resp = await self._unary(rpc, req, message_scoped=True, metadata=came.metadata())
             for n, r in zip(indexes, resp.results, strict=True):
                 results[n] = _item_error(r, message_scoped=True) if r.code else None
         return results
@@ -307,7 +365,7 @@ class AsyncClient:
             InvalidArgumentError: more than 1000 ids (nothing is acknowledged).
         """
         items = [service_pb2.AckRequest(queue=queue, message_id=m) for m in message_ids]
-        return await self._settle_many(self._service.AckBatch, service_pb2.AckBatchRequest, items)
+        return await self._settle_many("AckBatch", service_pb2.AckBatchRequest, items)
 
     async def nack_many(
         self, queue: str, message_ids: Sequence[str], error: str
@@ -323,9 +381,7 @@ class AsyncClient:
         items = [
             service_pb2.NackRequest(queue=queue, message_id=m, error=error) for m in message_ids
         ]
-        return await self._settle_many(
-            self._service.NackBatch, service_pb2.NackBatchRequest, items
-        )
+        return await self._settle_many("NackBatch", service_pb2.NackBatchRequest, items)
 
     def acker(self, queue: str, *, max_batch: int = 100, max_delay: float = 0.05) -> AsyncAcker:
         """A helper that acks messages of ``queue`` in batches (AckBatch RPCs).
@@ -352,9 +408,9 @@ class AsyncClient:
             queue=queue, message_id=message_id, extend_ms=extend_ms
         )
         # The token stays remembered: the message is still to be acked or nacked.
-        token = self._tokens.peek(message_id)
-        metadata = ((STREAM_TOKEN_KEY, token),) if token else None
-        await self._unary(self._service.ExtendLease, req, message_scoped=True, metadata=metadata)
+        came = self._tokens.peek(message_id)
+        rpc = self._service_at(came.route).ExtendLease
+        await self._unary(rpc, req, message_scoped=True, metadata=came.metadata())
 
     async def nack(self, queue: str, message_id: str, error: str) -> None:
         """Report a failed message; the queue's on_failure hook decides retry or DLQ.
@@ -364,8 +420,9 @@ class AsyncClient:
             QueueNotFoundError: the queue does not exist.
         """
         req = service_pb2.NackRequest(queue=queue, message_id=message_id, error=error)
-        token = self._tokens.metadata(message_id)
-        await self._unary(self._service.Nack, req, message_scoped=True, metadata=token)
+        came = self._tokens.take(message_id)
+        rpc = self._service_at(came.route).Nack
+        await self._unary(rpc, req, message_scoped=True, metadata=came.metadata())
 
     # -- admin --
 
@@ -599,6 +656,17 @@ class AsyncClient:
         """
         resp = await self._unary(self._admin.GetServerInfo, admin_pb2.GetServerInfoRequest())
         return _server_info(resp)
+
+    async def cluster_status(self) -> ClusterStatus:
+        """The answering node's view of its cluster: live nodes, each queue's owner and
+        how far this node has applied the queue's log. ``enabled`` is False on a single
+        node (nothing else is set then).
+
+        Raises:
+            RPCError: ``code_name`` ``UNIMPLEMENTED`` from a server older than cluster mode.
+        """
+        req = admin_pb2.GetClusterStatusRequest()
+        return _cluster_status(await self._unary(self._admin.GetClusterStatus, req))
 
     # -- API keys and ACLs (superadmin keys only, when auth is on) --
 

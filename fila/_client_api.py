@@ -15,6 +15,7 @@ from fila.types import (
     Acl,
     ApiKeyInfo,
     BackupInfo,
+    ClusterStatus,
     ConsumeMessage,
     CreatedApiKey,
     EnqueueItem,
@@ -62,6 +63,12 @@ class ClientAPI(Protocol):
 
         ``max_batch`` > 1 lets the broker pack up to that many waiting messages in one
         frame (fewer round trips); the stream still yields them one by one, in order.
+
+        In cluster mode a node that does not own ``queue`` (or stops owning it) ends the
+        stream UNAVAILABLE naming the owner (``x-fila-leader-addr``); the stream then
+        goes on from the owner, over a channel with the same TLS settings and API key,
+        and acks and nacks of what it delivers go there too. At most 5 redirects in a
+        row without a message in between.
 
         Raises (while iterating):
             QueueNotFoundError: the queue does not exist, or was deleted.
@@ -334,6 +341,16 @@ class ClientAPI(Protocol):
 
         Raises:
             UnavailableError: the broker cannot be reached.
+        """
+        ...
+
+    def cluster_status(self) -> ClusterStatus:
+        """The answering node's view of its cluster: live nodes, each queue's owner and
+        how far this node has applied the queue's log. ``enabled`` is False on a single
+        node (nothing else is set then).
+
+        Raises:
+            RPCError: ``code_name`` ``UNIMPLEMENTED`` from a server older than cluster mode.
         """
         ...
 

@@ -11,15 +11,19 @@ from __future__ import annotations
 import dataclasses
 import importlib
 from collections.abc import AsyncGenerator, Callable, Generator, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import grpc
 
 from fila import __version__, errors
+from fila.addr import parse_addr
 from fila.types import (
     STREAM_TOKEN_KEY,
     Acl,
     ApiKeyInfo,
+    ClusterNode,
+    ClusterQueue,
+    ClusterStatus,
     ConsumeMessage,
     EnqueueItem,
     HookResult,
@@ -249,6 +253,12 @@ def _server_info(resp: Any) -> ServerInfo:
                                             for p in resp.caller_permissions))
 
 
+def _cluster_status(resp: Any) -> ClusterStatus:
+    return _record(ClusterStatus, resp,
+                   nodes=tuple(_record(ClusterNode, n) for n in resp.nodes),
+                   queues=tuple(_record(ClusterQueue, q) for q in resp.queues))
+
+
 def _api_key_info(pb: Any) -> ApiKeyInfo:
     return _record(ApiKeyInfo, pb)
 
@@ -350,36 +360,47 @@ def _item_error(pb: Any, *, message_scoped: bool = False) -> errors.FilaError:
                               message_scoped=message_scoped)
 
 
+class _Delivery(NamedTuple):
+    """Where a leased message came from, for the calls that settle it."""
+
+    token: str = ""  # the consume stream's name (``fila-stream``), for the stale-ack rule
+    route: str = ""  # the node a redirected stream read it from ("" = the client's address)
+
+    def metadata(self) -> tuple[tuple[str, str], ...] | None:
+        return ((STREAM_TOKEN_KEY, self.token),) if self.token else None
+
+
 class _StreamTokens:
     """Which consume stream delivered which message, for the acks that settle them.
 
     The server names each stream (initial metadata ``fila-stream``); sending that name
     with an ack lets it tell two streams on one connection apart when it refuses a stale
-    ack. Bounded: the oldest entries go first (an ack without a token still works).
+    ack. A stream that followed a cluster redirect also records the node it read from,
+    so the message is settled there. Bounded: the oldest entries go first (an ack
+    without a token still works).
     """
 
     LIMIT = 65_536
 
     def __init__(self) -> None:
-        self._by_id: dict[str, str] = {}
+        self._by_id: dict[str, _Delivery] = {}
 
-    def remember(self, message_id: str, token: str) -> None:
-        if not token:
+    def remember(self, message_id: str, token: str, route: str = "") -> None:
+        if not token and not route:
             return
         if len(self._by_id) >= self.LIMIT:
             del self._by_id[next(iter(self._by_id))]
-        self._by_id[message_id] = token
+        self._by_id[message_id] = _Delivery(token, route)
 
-    def peek(self, message_id: str) -> str:
-        return self._by_id.get(message_id, "")
+    def peek(self, message_id: str) -> _Delivery:
+        return self._by_id.get(message_id, _NOWHERE)
 
-    def take(self, message_id: str) -> str:
-        """The token of the stream that delivered ``message_id`` ("" if unknown), forgotten."""
-        return self._by_id.pop(message_id, "")
+    def take(self, message_id: str) -> _Delivery:
+        """Where ``message_id`` came from (empty if unknown), forgotten."""
+        return self._by_id.pop(message_id, _NOWHERE)
 
-    def metadata(self, message_id: str) -> tuple[tuple[str, str], ...] | None:
-        token = self._by_id.pop(message_id, None)
-        return ((STREAM_TOKEN_KEY, token),) if token else None
+
+_NOWHERE = _Delivery()
 
 
 def _token_of(metadata: Any) -> str:
@@ -388,6 +409,39 @@ def _token_of(metadata: Any) -> str:
             return value
     return ""
 
+
+
+# Cluster mode: a Consume on a node that does not own the queue (or a stream whose node
+# just lost it) ends UNAVAILABLE naming the owner (errors.LEADER_ADDR_KEY, the trailing
+# metadata key the published fila-python SDK 0.2.0 follows too).
+# Redirects followed in a row without a message delivered in between; past it the
+# UNAVAILABLE is raised (two nodes naming each other must not loop forever).
+MAX_REDIRECTS = 5
+
+
+def _leader_of(err: grpc.RpcError) -> str:
+    """The owner's ``host:port`` an UNAVAILABLE status names, or "" (no redirect)."""
+    code_fn = getattr(err, "code", None)
+    if not callable(code_fn) or code_fn() != grpc.StatusCode.UNAVAILABLE:
+        return ""
+    metadata_fn = getattr(err, "trailing_metadata", None)
+    for key, value in (metadata_fn() if callable(metadata_fn) else None) or ():
+        if key == errors.LEADER_ADDR_KEY and isinstance(value, str):
+            try:
+                return parse_addr(value)[0]
+            except errors.InvalidArgumentError:
+                return ""
+    return ""
+
+
+class _CurrentCall:
+    """The call a consume stream reads now; following a redirect replaces it."""
+
+    def __init__(self, call: Any) -> None:
+        self.call = call
+
+    def cancel(self) -> None:
+        self.call.cancel()
 
 
 class AsyncStream(Generic[T]):

@@ -9,6 +9,9 @@ __all__ = [
     "Acl",
     "ApiKeyInfo",
     "BackupInfo",
+    "ClusterNode",
+    "ClusterQueue",
+    "ClusterStatus",
     "ConsumeMessage",
     "CreatedApiKey",
     "EnqueueItem",
@@ -283,3 +286,40 @@ class StatsHistory:
     keys: tuple[KeyHistory, ...] = ()
     history_seconds: int = 0  # what the server keeps ([stats] history_seconds)
     history_top_keys: int = 0  # keys per queue it tracks ([stats] history_top_keys)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterNode:
+    """A live node of a cluster: its id and the address clients are sent to."""
+
+    node_id: str
+    addr: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterQueue:
+    """One queue as the answering node sees it: its owner and how far this node's copy
+    of its log is applied."""
+
+    queue: str
+    owner_node_id: str = ""  # "" while no node holds the queue
+    owner_addr: str = ""
+    log_last_seq: int = 0
+    applied_seq: int = 0
+
+    @property
+    def lag(self) -> int:
+        """Log entries the answering node has not applied yet (0 when caught up)."""
+        return max(0, self.log_last_seq - self.applied_seq)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterStatus:
+    """``GetClusterStatus``: ``enabled`` False on a single node (the rest is then empty)."""
+
+    enabled: bool
+    node_id: str = ""  # the node that answered
+    addr: str = ""
+    nodes: tuple[ClusterNode, ...] = ()  # live nodes
+    queues: tuple[ClusterQueue, ...] = ()  # every queue of the cluster, by name
+    lease_ttl_ms: int = 0

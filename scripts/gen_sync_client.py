@@ -72,6 +72,7 @@ from fila.types import (
     Acl,
     ApiKeyInfo,
     BackupInfo,
+    ClusterStatus,
     ConsumeMessage,
     CreatedApiKey,
     EnqueueItem,

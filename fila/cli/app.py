@@ -10,6 +10,7 @@ import typer
 from fila.cli import (
     auth,
     backup,
+    cluster,
     common,
     config,
     demo,
@@ -43,6 +44,7 @@ app.add_typer(hook.app, name="hook")  # test
 app.add_typer(auth.app, name="auth")  # key create | list | revoke, acl set | get
 app.command("version", cls=FilaCommand)(version.version)
 app.command("backup", cls=FilaCommand)(backup.backup)
+app.add_typer(cluster.app, name="cluster")  # status
 
 
 tui.register(app)  # tui

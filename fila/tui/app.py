@@ -26,6 +26,7 @@ from fila.tui.backend import Backend
 from fila.tui.messages import (
     KeysArrived,
     OpenCharts,
+    OpenCluster,
     OpenConfig,
     OpenDlq,
     OpenHookEditor,
@@ -37,6 +38,7 @@ from fila.tui.messages import (
 )
 from fila.tui.screens.base import LiveScreen
 from fila.tui.screens.charts import ChartScreen
+from fila.tui.screens.cluster import ClusterScreen
 from fila.tui.screens.config import ConfigScreen
 from fila.tui.screens.dlq import DlqScreen
 from fila.tui.screens.help import HelpScreen
@@ -255,6 +257,12 @@ class FilaApp(App[None]):
             ChartScreen(self.backend, self.live, self.settings, message.queue, message.key)
         )
 
+    def on_open_cluster(self, message: OpenCluster) -> None:
+        self._open_cluster()
+
+    def _open_cluster(self) -> None:
+        self.push_screen(ClusterScreen(self.backend, self.live, self.settings))
+
     def _open_queue(self, name: str) -> None:
         if name.endswith(".dlq"):
             self._open_dlq(name)
@@ -275,6 +283,8 @@ class FilaApp(App[None]):
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield SystemCommand("Config", "Runtime config: throttles, caps", self._open_config)
+        yield SystemCommand("Cluster", "Live nodes, queue owners, replication lag",
+                            self._open_cluster)
         yield SystemCommand("Toggle theme", "Switch light / dark", self.action_toggle_dark)
         snap = self.live.snapshot
         for q in sorted(snap.queues if snap else (), key=lambda q: q.name):

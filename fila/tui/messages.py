@@ -10,6 +10,7 @@ from fila.types import ServerInfo, StatsSnapshot
 __all__ = [
     "KeysArrived",
     "OpenCharts",
+    "OpenCluster",
     "OpenConfig",
     "OpenDlq",
     "OpenHookEditor",
@@ -103,3 +104,7 @@ class OpenCharts(Message):
         super().__init__()
         self.queue = queue
         self.key = key
+
+
+class OpenCluster(Message):
+    """Show the cluster: live nodes, queue owners, replication lag."""

@@ -28,6 +28,9 @@ from fila.errors import (
 )
 from fila.tui.backend import Backend
 from fila.types import (
+    ClusterNode,
+    ClusterQueue,
+    ClusterStatus,
     ConsumeMessage,
     HookResult,
     KeyHistory,
@@ -238,6 +241,23 @@ def dead_letters(n: int = 3) -> list[ListedMessage]:
     return out
 
 
+def sample_cluster(applied_orders: int = 118) -> ClusterStatus:
+    """Three nodes as n1 sees them: n2 owns the orders queues (n1 is 2 entries behind on
+    orders with the default ``applied_orders``), n3 the fair-demo ones, and reports has no
+    owner at the moment."""
+    nodes = (ClusterNode("n1", "10.0.0.1:5555"), ClusterNode("n2", "10.0.0.2:5555"),
+             ClusterNode("n3", "10.0.0.3:5555"))
+    return ClusterStatus(
+        enabled=True, node_id="n1", addr="10.0.0.1:5555", nodes=nodes, lease_ttl_ms=2000,
+        queues=(
+            ClusterQueue("fair-demo", "n3", "10.0.0.3:5555", 48_211, 48_211),
+            ClusterQueue("fair-demo.dlq", "n3", "10.0.0.3:5555", 12, 12),
+            ClusterQueue("orders", "n2", "10.0.0.2:5555", 120, applied_orders),
+            ClusterQueue("orders.dlq", "n2", "10.0.0.2:5555", 4, 4),
+            ClusterQueue("reports", "", "", 7, 0),
+        ))
+
+
 class FakeBackend(Backend):
     def __init__(self, snapshots: list[StatsSnapshot] | None = None) -> None:
         self._cond = threading.Condition()
@@ -271,6 +291,9 @@ class FakeBackend(Backend):
         # False: an older server without GetStatsHistory (UNIMPLEMENTED).
         self.has_history = True
         self.history_calls: list[tuple[str, str, int]] = []
+        # What GetClusterStatus answers: a single node until a test sets sample_cluster().
+        self.cluster = ClusterStatus(enabled=False)
+        self.cluster_calls = 0
 
     # ------------------------------------------------------------------ test controls
 
@@ -496,6 +519,11 @@ class FakeBackend(Backend):
         with self._cond:
             end = self._latest.taken_at_ms if self._latest is not None else T0
         return sample_history(end, seconds, fairness_key)
+
+    def cluster_status(self) -> ClusterStatus:
+        self._check_up()
+        self.cluster_calls += 1
+        return self.cluster
 
     def _allowed(self, kind: str, queue: str | None) -> None:
         """The server's auth check: the key in ``info`` must grant it."""

@@ -14,7 +14,7 @@ __all__ = ["HelpScreen", "help_text"]
 _GLOBAL = [
     ("q", "quit"),
     ("?", "this help"),
-    ("ctrl+p", "command palette: open a queue, DLQ, hook, config; theme"),
+    ("ctrl+p", "command palette: open a queue, DLQ, hook, config, cluster; theme"),
     ("ctrl+t", "toggle light / dark theme"),
     ("esc", "back"),
 ]
@@ -40,6 +40,10 @@ _ABOUT = {
     "else as text when they are UTF-8, else in hex (x switches). Copy puts the message on the "
     "clipboard in the shape `fila peek --json` prints. Redrive and delete ask first; a "
     "message leased by a consumer cannot be deleted.",
+    "ClusterScreen": "Cluster mode: one node owns each queue, the others keep copies of its "
+    "log. LAG = log entries of the queue the node you are connected to has not applied to "
+    "its copy yet (LOG SEQ - APPLIED); (none) = no node holds the queue right now. Refreshed "
+    "every interval (GetClusterStatus); `fila cluster status --all` shows every node's lag.",
     "ChartScreen": "One sample per second, kept by the server (15 min by default). Wait p95 "
     "is that of the messages delivered in the second; throttle hits are deliveries a "
     "throttle or concurrency cap refused. The line under the title says where the samples "

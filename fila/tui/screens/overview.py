@@ -14,7 +14,7 @@ from fila.errors import FilaError
 from fila.tui.attention import ATTENTION_MARK
 from fila.tui.backend import Backend
 from fila.tui.fmt import fmt_count
-from fila.tui.messages import OpenCharts, OpenConfig, OpenDlq, OpenQueue
+from fila.tui.messages import OpenCharts, OpenCluster, OpenConfig, OpenDlq, OpenQueue
 from fila.tui.screens.attention import AttentionScreen
 from fila.tui.screens.base import LiveScreen
 from fila.tui.screens.confirm import ConfirmScreen
@@ -38,6 +38,8 @@ class OverviewScreen(LiveScreen):
         Binding("n", "create", "New queue"),
         Binding("c", "config", "Config"),
         Binding("slash", "filter", "Filter", key_display="/"),
+        # Off the footer, which is full at 80 columns; ? and the palette list it.
+        Binding("C", "cluster", "Cluster", show=False),
     ]
 
     def needs(self, action: str) -> tuple[str, str | None] | None:
@@ -128,6 +130,9 @@ class OverviewScreen(LiveScreen):
 
     def action_config(self) -> None:
         self.post_message(OpenConfig())
+
+    def action_cluster(self) -> None:
+        self.post_message(OpenCluster())
 
     def action_filter(self) -> None:
         self.query_one(FilterInput).open()
