@@ -39,16 +39,17 @@ from fila.cluster.applied import read_applied
 from fila.cluster.commit import ReplicatedCommitter, group_of
 from fila.cluster.coordinator import Coordinator
 from fila.cluster.kvmap import KvMap
-from fila.cluster.log import LogError, QueueLog, ensure_stream
+from fila.cluster.log import QueueLog, ensure_stream
 from fila.cluster.names import stream_name
 from fila.cluster.ownership import Holder, Lease, LeaseTable
+from fila.cluster.replicated import SharedSettings
 from fila.cluster.snapshot import Snapshots, records, restore_batch
 from fila.cluster.tailer import LogGapError, LogTailer, TailError
 from fila.cluster.takeover import take_over
 from fila.errors import FilaError, UnavailableError
-from fila.server.auth import BOOTSTRAP_KEY_ID, KEY_PREFIX, ApiKey, Keyring
+from fila.server.auth import Keyring
 from fila.server.engine import Engine
-from fila.server.store import Store, WriteBatch
+from fila.server.store import Store
 from fila.v1 import admin_pb2
 
 __all__ = ["ClusterNode", "ClusterSettings"]
@@ -56,8 +57,6 @@ __all__ = ["ClusterNode", "ClusterSettings"]
 log = logging.getLogger("fila.cluster")
 
 REGISTRY_BUCKET = "fila_queues"
-CONFIG_BUCKET = "fila_config"
-KEYS_BUCKET = "fila_apikeys"
 # How long a request waits for a group to get an owner (a failover, a new queue) before
 # it is answered UNAVAILABLE.
 OWNER_WAIT_S = 10.0
@@ -115,9 +114,8 @@ class ClusterNode:
         self._js: JetStreamContext | None = None
         self._table: LeaseTable | None = None
         self._registry: KvMap | None = None
-        self._config: KvMap | None = None
+        self._shared: SharedSettings | None = None  # runtime config and API keys
         self._snapshots: Snapshots | None = None
-        self._keys: KvMap | None = None
         # Auth's keyring (set by the server when auth is on): API keys and ACLs are
         # replicated like the runtime config.
         self.keyring: Keyring | None = None
@@ -126,8 +124,13 @@ class ClusterNode:
         self.snapshots_restored = 0
         self.coordinator: Coordinator | None = None
         self.groups: set[str] = set()
-        self._logs: dict[str, QueueLog] = {}  # groups served: their logs
+        self._logs: dict[str, QueueLog] = {}  # groups whose log this node claimed
+        self._ready: set[str] = set()  # ... and loaded: served
+        # Held by anything that changes runtime config or API keys here, and by the poll
+        # that applies the replicated ones, so a poll never undoes a change in flight.
+        self.shared_lock = asyncio.Lock()
         self._tailers: dict[str, tuple[LogTailer, asyncio.Task[None]]] = {}  # standbys
+        self._restoring: dict[str, asyncio.Future[None]] = {}  # snapshot writes under way
         self._locks: dict[str, asyncio.Lock] = {}
         self._changed = asyncio.Event()  # a group was taken or lost somewhere (this node)
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -162,9 +165,8 @@ class ClusterNode:
         self._table = await LeaseTable.open(self._js, s.node_id, s.addr, ttl=s.lease_ttl_s,
                                             replicas=s.replicas)
         self._registry = await KvMap.open(self._js, REGISTRY_BUCKET, replicas=s.replicas)
-        self._config = await KvMap.open(self._js, CONFIG_BUCKET, replicas=s.replicas)
+        self._shared = await SharedSettings.open(self._js, replicas=s.replicas)
         self._snapshots = await Snapshots.open(self._js, replicas=s.replicas)
-        self._keys = await KvMap.open(self._js, KEYS_BUCKET, replicas=s.replicas)
         await self._poll()
         self.coordinator = Coordinator(self._table, lambda: sorted(self.groups),
                                        on_acquired=self._acquired, on_lost=self._lost)
@@ -172,6 +174,10 @@ class ClusterNode:
         self._poller = asyncio.create_task(self._poll_forever())
         log.info("cluster mode: node %s (%s), %d queue group(s), NATS %s", s.node_id, s.addr,
                  len(self.groups), ",".join(s.nats_urls))
+
+    def begin_shutdown(self) -> None:
+        """From now on, consume streams that end are sent to another node."""
+        self._closing = True
 
     async def stop(self) -> None:
         """Give every lease up (other nodes take over at once) and stop tailing."""
@@ -203,11 +209,15 @@ class ClusterNode:
     def serves(self, queue: str) -> bool:
         """True while this node serves ``queue``'s group (lease valid, log claimed)."""
         group = group_of(queue)
-        return (group in self._logs and self.coordinator is not None
+        return (group in self._ready and self.coordinator is not None
                 and self.coordinator.owns(group))
 
     def log_of(self, group: str) -> QueueLog | None:
-        return self._logs.get(group) if self.serves(group) else None
+        """The group's log while this node writes it (from the claim on, so the take-over
+        itself may write, e.g. finish a deleted queue's purge)."""
+        if group in self._logs and self.coordinator is not None and self.coordinator.owns(group):
+            return self._logs[group]
+        return None
 
     def moved_to(self, queue: str) -> str | None:
         """For a consume stream that ended because this node stopped serving ``queue``: the
@@ -281,8 +291,10 @@ class ClusterNode:
         """``queue`` was deleted here: once its records are purged (through its log, so no
         replica keeps them), its group leaves the registry and its owner releases it."""
         assert self._engine is not None
-        await self._engine.purged(queue)
-        await self.unregister(queue)
+        if await self._engine.purged(queue):
+            await self.unregister(queue)
+        # else: this node lost the group mid-purge; its next owner finishes it and then
+        # unregisters it (_finish_purges).
 
     def forget_owner(self, queue: str) -> None:
         """A forwarded call found ``queue`` not served there: ask the bucket next time."""
@@ -290,18 +302,20 @@ class ClusterNode:
 
     # ---- queue registry and runtime config --------------------------------------
 
-    async def register(self, queue: str) -> None:
+    async def register(self, queue: str) -> bool:
         """A queue is being created on this node: its group exists from now on, and this
-        node takes it (if free) so the create can run here."""
+        node takes it (if free) so the create can run here. True if the group is new."""
         assert self._registry is not None and self._js is not None
         group = group_of(queue)
-        if group not in self.groups:
-            await ensure_stream(self._js, group, replicas=self.settings.replicas)
+        new = not await self.known(group)
+        if new:
+            await ensure_stream(self._js, group, replicas=self.settings.replicas, timeout=10.0)
             await self._registry.put(group, "")
             self.groups.add(group)
         if self.coordinator is not None and not self.serves(group):
             with contextlib.suppress(nats.errors.Error, OSError):
                 await self.coordinator.take(group)
+        return new
 
     async def unregister(self, queue: str) -> None:
         """The queue was deleted: its group leaves the registry (its owner releases it)."""
@@ -312,59 +326,34 @@ class ClusterNode:
 
     async def set_config(self, key: str, value: str) -> None:
         """Replicate a runtime config change (already applied here) to every node."""
-        assert self._config is not None
-        if value == "":
-            await self._config.delete(key)
-        else:
-            await self._config.put(key, value)
+        assert self._shared is not None
+        await self._shared.set_config(key, value)
 
     async def push_key(self, key_id: str) -> None:
-        """Replicate API key ``key_id`` as this node's store has it now (created, ACL
-        changed, or gone: revoked) to every node."""
-        assert self._keys is not None
-        raw = self._store.get(KEY_PREFIX + key_id.encode())
-        if raw is None:
-            await self._keys.delete(key_id)
-        else:
-            await self._keys.put(key_id, raw.decode())
-
-    async def _pull_keys(self) -> None:
-        """Apply the replicated API keys to this node's store and keyring."""
-        assert self._keys is not None and self._engine is not None
-        keyring = self.keyring
-        if keyring is None:
-            return
-        wanted = await self._keys.read()
-        have = {k[len(KEY_PREFIX):].decode(): v.decode()
-                for k, v in self._store.scan(KEY_PREFIX)}
-        batch = WriteBatch()
-        puts, gone = [], []
-        for key_id, record in wanted.items():
-            if have.get(key_id) != record and key_id != BOOTSTRAP_KEY_ID:
-                batch.put(KEY_PREFIX + key_id.encode(), record.encode())
-                puts.append(ApiKey.from_json(key_id, record.encode()))
-        for key_id in have.keys() - wanted.keys():
-            batch.delete(KEY_PREFIX + key_id.encode())
-            gone.append(key_id)
-        if not len(batch):
-            return
-        await self._engine.write(batch)
-        for key in puts:
-            keyring.apply_put(key)
-        for key_id in gone:
-            keyring.apply_revoke(key_id)
+        """Replicate API key ``key_id`` as this node has it now to every node."""
+        assert self._shared is not None
+        await self._shared.push_key(self._store, key_id)
 
     async def _poll_forever(self) -> None:
         while True:
             await asyncio.sleep(self.settings.lease_ttl_s / 3)  # the round period
-            with contextlib.suppress(nats.errors.Error, OSError, FilaError):
-                await self._poll()
+            try:
+                async with self.shared_lock:
+                    await self._poll()
+            except (nats.errors.Error, OSError, FilaError):
+                pass  # NATS failing over: next round
+            except Exception:  # never let one bad record stop the polling
+                log.exception("cluster poll failed")
             for group, qlog in list(self._logs.items()):
-                with contextlib.suppress(nats.errors.Error, nats.js.errors.Error, OSError):
+                try:
                     await self._maybe_snapshot(group, qlog)
+                except (nats.errors.Error, OSError, FilaError):
+                    pass
+                except Exception:
+                    log.exception("queue group %r: snapshot failed", group)
 
     async def _poll(self) -> None:
-        assert self._registry is not None and self._config is not None
+        assert self._registry is not None
         assert self._engine is not None
         self.groups = set(await self._registry.read())
         self._peers = await self.peer_addrs()
@@ -377,15 +366,8 @@ class ClusterNode:
                 self._stand_by(group)
         for group in [g for g in self._tailers if g not in self.groups]:
             self._tailers.pop(group)[1].cancel()
-        wanted = await self._config.read()
-        engine = self._engine
-        for key, value in wanted.items():
-            if engine.broker.get_config(key) != value:
-                await engine.set_config(key, value)
-        for key, _ in engine.broker.list_config():
-            if key not in wanted:
-                await engine.set_config(key, "")
-        await self._pull_keys()
+        assert self._shared is not None
+        await self._shared.pull(self._engine, self._store, self.keyring)
 
     # ---- snapshots --------------------------------------------------------------
 
@@ -401,14 +383,20 @@ class ClusterNode:
         if since is None:
             info = await self._js.stream_info(stream_name(group))
             since = self._snapshot_seq[group] = max(0, int(info.state.first_seq) - 1)
-        if last - since < self.settings.snapshot_entries:
+        if last - since < self.settings.snapshot_entries or not self.serves(group):
             return False
-        if self.committer.in_flight(group) or self.committer.pending or not self.serves(group):
-            return False
-        seq = read_applied(self._store, group)
-        ops = records(self._store, group)  # synchronous: no write can land meanwhile
         started = time.monotonic()
+        # Held: the group's earlier writes are all in the store, later ones wait, so the
+        # store is exactly "the log through r/<group>" for its keys while it is read (in a
+        # thread: a large group must not stall the loop, or this node's leases).
+        async with self.committer.held(group):
+            seq = read_applied(self._store, group)
+            ops = await asyncio.to_thread(records, self._store, group)
+        if not self.serves(group):
+            return False
         size = await self._snapshots.save(group, seq, ops)
+        if size == 0 or not self.serves(group):
+            return False  # a newer snapshot exists, or this node lost the group meanwhile
         # Entries before seq + 1 are all in the snapshot.
         await self._js.purge_stream(stream_name(group), seq=seq + 1)
         self._snapshot_seq[group] = seq
@@ -428,7 +416,15 @@ class ClusterNode:
         if seq <= read_applied(self._store, group):
             raise TailError(f"queue group {group!r}: the snapshot (through {seq}) does not "
                             "cover the log's gap")
-        await asyncio.to_thread(self._store.write, restore_batch(self._store, group, seq, ops))
+        batch = await asyncio.to_thread(restore_batch, self._store, group, seq, ops)
+        # Shielded and remembered, like a tailer's writes (_stop_tailing waits for it).
+        write = asyncio.ensure_future(asyncio.to_thread(self._store.write, batch))
+        self._restoring[group] = write
+        try:
+            await asyncio.shield(write)
+        finally:
+            if self._restoring.get(group) is write:
+                del self._restoring[group]
         self.snapshots_restored += 1
         log.info("queue group %r: restored from its snapshot through entry %d (%d records)",
                  group, seq, len(ops))
@@ -443,6 +439,7 @@ class ClusterNode:
 
     def _lost(self, group: str) -> None:
         # At once, before anything awaits: no new write of this group may start here.
+        self._ready.discard(group)
         self._logs.pop(group, None)
         self._changed.set()
         self._spawn(self._drop(group))
@@ -470,8 +467,9 @@ class ClusterNode:
                     await self._restore(group)
                     tailer = LogTailer(self._js, self._store, group, sync=False)
                     claim = await take_over(qlog, tailer)
-            except (LogError, TailError, nats.errors.Error, OSError, TimeoutError) as exc:
-                log.warning("queue group %r: take-over failed (%s); releasing it", group, exc)
+            except Exception as exc:  # NATS, a damaged entry or snapshot: try again later
+                log.warning("queue group %r: take-over failed (%s: %s); releasing it", group,
+                            type(exc).__name__, exc)
                 self._spawn(self.coordinator.give_up(group))
                 return
             if not self.coordinator.owns(group):
@@ -479,8 +477,19 @@ class ClusterNode:
                 return
             await self._stop_tailing(group)  # none may have started meanwhile; be sure
             self._logs[group] = qlog
-            loaded = await self._engine.load_queue(group)
+            try:
+                loaded = await self._engine.load_queue(group)
+            except Exception as exc:  # a damaged record: never serve half a queue
+                log.error("queue group %r: cannot load it (%s); releasing it", group, exc)
+                self._logs.pop(group, None)
+                self._spawn(self.coordinator.give_up(group))
+                return
+            if not self.coordinator.owns(group) or self._logs.get(group) is not qlog:
+                return  # lost while loading: the drop that follows unloads it
+            self._ready.add(group)
             self._changed.set()
+            # A deleted queue whose purge its previous owner did not finish: finish it here.
+            self._spawn(self._finish_purges(group))
             log.info("serving queue group %r (log claimed at %d, %d message(s), %.0f ms)",
                      group, claim, loaded, (time.monotonic() - started) * 1000)
 
@@ -495,6 +504,15 @@ class ClusterNode:
             if group in self.groups and not self._closing:
                 self._stand_by(group)
 
+    async def _finish_purges(self, group: str) -> None:
+        assert self._engine is not None
+        try:
+            if await self._engine.purge_orphans(group) and not self._engine.has_queue(group):
+                await self.unregister(group)  # the group's queue was deleted: it is gone
+        except (nats.errors.Error, OSError, FilaError) as exc:
+            log.warning("queue group %r: finishing a deleted queue's purge failed: %s",
+                        group, exc)
+
     def _stand_by(self, group: str) -> None:
         assert self._js is not None
         if group in self._tailers:
@@ -504,6 +522,15 @@ class ClusterNode:
         self._tailers[group] = (tailer, task)
 
     async def _tail(self, group: str, tailer: LogTailer) -> None:
+        try:
+            await self._tail_loop(group, tailer)
+        finally:
+            # Stopped for good (an error): forget it, so the next poll starts a new one.
+            entry = self._tailers.get(group)
+            if entry is not None and entry[1] is asyncio.current_task():
+                del self._tailers[group]
+
+    async def _tail_loop(self, group: str, tailer: LogTailer) -> None:
         assert self._js is not None
         while True:
             try:
@@ -513,8 +540,9 @@ class ClusterNode:
             except LogGapError:
                 try:
                     await self._restore(group)
-                except (TailError, nats.errors.Error, nats.js.errors.Error, OSError) as exc:
-                    log.error("%s: this node cannot stand by for it", exc)
+                except Exception as exc:  # no usable snapshot yet: the next poll retries
+                    log.error("queue group %r: cannot restore its snapshot (%s)", group, exc)
+                    await asyncio.sleep(TAIL_RETRY_S * 4)  # a retry pause
                     return
                 entry = self._tailers.get(group)
                 if entry is None:
@@ -522,19 +550,27 @@ class ClusterNode:
                 tailer = LogTailer(self._js, self._store, group, sync=False)
                 self._tailers[group] = (tailer, entry[1])
                 continue
-            except TailError as exc:
-                log.error("%s: this node can no longer stand by for it", exc)
+            except (TailError, ValueError) as exc:  # a damaged entry
+                log.error("%s: this node stops standing by for it", exc)
+                await asyncio.sleep(TAIL_RETRY_S * 4)  # then the next poll tries again
                 return
             except (nats.errors.Error, nats.js.errors.Error, OSError, TimeoutError):
                 pass  # the stream is not there yet, or NATS is failing over: again
             await asyncio.sleep(TAIL_RETRY_S)  # a retry pause, not a synchronisation
 
     async def _stop_tailing(self, group: str) -> None:
+        """Stop the group's standby tailer, and wait for any store write it (or a snapshot
+        restore) had started: a cancelled task's write still lands."""
         entry = self._tailers.pop(group, None)
         if entry is not None:
             entry[1].cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await entry[1]
+            await entry[0].quiesce()
+        restoring = self._restoring.get(group)
+        if restoring is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(restoring)
 
     # ---- status -----------------------------------------------------------------
 

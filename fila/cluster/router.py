@@ -23,7 +23,9 @@ for the owner again and retries, until the owner wait runs out.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -32,8 +34,16 @@ import nats.errors
 import nats.js.errors
 from google.protobuf.message import Message
 
+from fila.cluster.log import LogError
 from fila.cluster.node import OWNER_WAIT_S, ClusterNode
-from fila.errors import LEADER_ADDR_KEY, REASON_KEY, FilaError, UnavailableError
+from fila.errors import (
+    LEADER_ADDR_KEY,
+    REASON_KEY,
+    AlreadyExistsError,
+    FilaError,
+    UnavailableError,
+)
+from fila.server.auth import RULES, authorize, bearer_key
 from fila.server.model import DLQ_SUFFIX
 from fila.server.queues import check_name
 from fila.v1 import admin_pb2, service_pb2
@@ -84,7 +94,29 @@ def _response_class(method: str) -> type[Message]:
     return cls
 
 
-_NATS_TROUBLE = (nats.errors.Error, nats.js.errors.Error, OSError, TimeoutError)
+_NATS_TROUBLE = (nats.errors.Error, nats.js.errors.Error, OSError, TimeoutError, LogError)
+# A forwarded call answered with these found the owner gone or moved: ask again.
+_MOVED = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+# The longest a forwarded call may take when the caller set no deadline (a paused owner
+# must not hold the call for ever).
+FORWARD_TIMEOUT_S = 10.0
+
+
+def _forward_timeout(context: Any) -> float:
+    remaining = context.time_remaining()
+    return FORWARD_TIMEOUT_S if remaining is None else min(remaining, FORWARD_TIMEOUT_S)
+
+
+def _item_failure(method: str, exc: grpc.aio.AioRpcError) -> Any:
+    """One item's failure in a batch's results, from the error its node answered."""
+    code = exc.code().value[0]
+    trailing: Any = exc.trailing_metadata() or ()
+    reason = next((str(v) for k, v in trailing if k == REASON_KEY), "")
+    message = exc.details() or ""
+    if method.endswith("EnqueueBatch"):
+        return service_pb2.EnqueueResult(
+            error=service_pb2.ItemError(code=code, message=message, reason=reason))
+    return service_pb2.SettleResult(code=code, message=message, reason=reason)
 
 
 def _unavailable(exc: BaseException) -> UnavailableError:
@@ -133,7 +165,12 @@ class ClusterRouter:
         if channel is None:
             channel = grpc.aio.insecure_channel(addr, options=[
                 ("grpc.max_receive_message_length", 32 * 1024 * 1024),
-                ("grpc.max_send_message_length", 32 * 1024 * 1024)])
+                ("grpc.max_send_message_length", 32 * 1024 * 1024),
+                # A paused or cut-off node is noticed in seconds, not at TCP's pace.
+                # (Not below the servers' minimum ping interval, 5 s: fila/server/main.py.)
+                ("grpc.keepalive_time_ms", 5000),
+                ("grpc.keepalive_timeout_ms", 3000),
+                ("grpc.keepalive_permit_without_calls", 1)])
             self._channels[addr] = channel
         return channel
 
@@ -165,6 +202,16 @@ class ClusterRouter:
             unary, request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer)
 
+    def _authorize(self, method: str, request: Any, context: Any) -> None:
+        """The auth guard's check, for work done before the guarded handler runs."""
+        keyring = self._node.keyring
+        if keyring is None or not keyring.enabled:
+            return
+        presented = next((bearer_key(v) for k, v in context.invocation_metadata() or ()
+                          if k == "authorization" and isinstance(v, str)), None)
+        key = keyring.authenticate(presented, int(time.time() * 1000))
+        authorize(RULES.get(method), key, request)
+
     @staticmethod
     async def _abort(context: Any, exc: FilaError) -> None:
         reason = ((REASON_KEY, exc.reason),) if exc.reason else ()
@@ -185,7 +232,18 @@ class ClusterRouter:
                 if method == _CREATE and queue:
                     if not _creatable(queue):
                         return await inner(request, context)  # its one-line refusal
-                    await node.register(queue)
+                    # Auth before anything is registered cluster-wide (the guard runs
+                    # again on the node that creates it).
+                    self._authorize(method, request, context)
+                    registered = await node.register(queue)
+                    try:
+                        return await self._route(method, request, response_class, queue,
+                                                 inner, context)
+                    except BaseException as exc:
+                        if registered and not isinstance(exc, AlreadyExistsError):
+                            with contextlib.suppress(*_NATS_TROUBLE):
+                                await node.unregister(queue)  # nothing was created
+                        raise
                 elif not queue or not await node.known(queue):
                     return await inner(request, context)  # local: NOT_FOUND, or no queue
                 if _forwarded(context) and not node.serves(queue):
@@ -222,9 +280,9 @@ class ClusterRouter:
                 method, request_serializer=None, response_deserializer=response_class.FromString)
             self.forwarded += 1
             try:
-                return await call(payload, metadata=metadata, timeout=context.time_remaining())
+                return await call(payload, metadata=metadata, timeout=_forward_timeout(context))
             except grpc.aio.AioRpcError as exc:
-                retry = exc.code() == grpc.StatusCode.UNAVAILABLE and loop.time() < deadline
+                retry = exc.code() in _MOVED and loop.time() < deadline
                 if not retry:
                     await context.abort(exc.code(), exc.details() or "",
                                         trailing_metadata=exc.trailing_metadata() or ())
@@ -236,8 +294,6 @@ class ClusterRouter:
     def _batch(self, method: str, inner: Callable[[Any, Any], Awaitable[Any]]
                ) -> Callable[[Any, Any], Awaitable[Any]]:
         items_field, results_field, response_class = _EACH[method]
-        request_class: type[Message] = getattr(service_pb2,
-                                               method.rpartition("/")[2] + "Request")
         node = self._node
 
         async def unary(request: Any, context: Any) -> Any:
@@ -245,23 +301,17 @@ class ClusterRouter:
             try:
                 here = {q: node.serves(q) or not await node.known(q)
                         for q in {item.queue for item in items}}
-                if all(here.values()) or _forwarded(context):
+                if all(here.values()):
                     return await inner(request, context)
-                # Split: positions per destination ("" = here), forwarded concurrently.
-                dests = {q: "" if local else await node.owner_addr(q)
-                         for q, local in here.items()}
-                parts: dict[str, list[int]] = {}
-                for i, item in enumerate(items):
-                    parts.setdefault(dests[item.queue], []).append(i)
-                answers = await asyncio.gather(*(
-                    self._part(method, request_class, response_class, items, idx, dest,
-                               inner, context) for dest, idx in parts.items()))
-                results: list[Any] = [None] * len(items)
-                for idx, answer in zip(parts.values(), answers, strict=True):
-                    for pos, result in zip(idx, getattr(answer, results_field), strict=True):
-                        results[pos] = result
+                if _forwarded(context):
+                    # Some queue moved away from here: the forwarding node asks again.
+                    raise UnavailableError("a queue of this batch is not served by this "
+                                           "node (it moved)")
+                deadline = asyncio.get_running_loop().time() + OWNER_WAIT_S
+                results = await self._spread(method, items, list(range(len(items))), inner,
+                                             context, deadline)
                 reply = response_class()
-                getattr(reply, results_field).extend(results)
+                getattr(reply, results_field).extend(results[i] for i in range(len(items)))
                 return reply
             except _NATS_TROUBLE as exc:
                 await self._abort(context, _unavailable(exc))
@@ -271,24 +321,58 @@ class ClusterRouter:
 
         return unary
 
-    async def _part(self, method: str, request_class: type[Message],
-                    response_class: type[Message], items: Any, idx: list[int], dest: str,
-                    inner: Callable[[Any, Any], Awaitable[Any]], context: Any) -> Any:
-        part = request_class()
-        items_field = _EACH[method][0]
-        getattr(part, items_field).extend(items[i] for i in idx)
-        if not dest:
-            return await inner(part, context)
-        call = self._channel(dest).unary_unary(
-            method, request_serializer=None, response_deserializer=response_class.FromString)
-        self.forwarded += 1
-        try:
-            return await call(part.SerializeToString(),
-                              metadata=_passed_on(context, self._node.node_id),
-                              timeout=context.time_remaining())
-        except grpc.aio.AioRpcError as exc:
-            await context.abort(exc.code(), exc.details() or "",
-                                trailing_metadata=exc.trailing_metadata() or ())
+    async def _spread(self, method: str, items: Any, idx: list[int],
+                      inner: Callable[[Any, Any], Awaitable[Any]], context: Any,
+                      deadline: float) -> dict[int, Any]:
+        """The results of the items at ``idx``: split by the node serving each queue, sent
+        concurrently; a part whose node answers UNAVAILABLE (the queue moved) is split and
+        sent again while time is left, else its items fail alone (the others stand)."""
+        node = self._node
+        items_field, results_field, response_class = _EACH[method]
+        request_class: type[Message] = getattr(service_pb2,
+                                               method.rpartition("/")[2] + "Request")
+        dests: dict[str, str] = {}
+        for i in idx:
+            q = items[i].queue
+            if q not in dests:
+                local = node.serves(q) or not await node.known(q)
+                dests[q] = "" if local else await node.owner_addr(q)
+        parts: dict[str, list[int]] = {}
+        for i in idx:
+            parts.setdefault(dests[items[i].queue], []).append(i)
+        results: dict[int, Any] = {}
+
+        async def send(dest: str, pidx: list[int]) -> None:
+            part = request_class()
+            getattr(part, items_field).extend(items[i] for i in pidx)
+            if not dest:
+                answer = await inner(part, context)
+            else:
+                call = self._channel(dest).unary_unary(
+                    method, request_serializer=None,
+                    response_deserializer=response_class.FromString)
+                self.forwarded += 1
+                try:
+                    answer = await call(part.SerializeToString(),
+                                        metadata=_passed_on(context, node.node_id),
+                                        timeout=_forward_timeout(context))
+                except grpc.aio.AioRpcError as exc:
+                    loop = asyncio.get_running_loop()
+                    if exc.code() in _MOVED and loop.time() < deadline:
+                        for i in pidx:
+                            node.forget_owner(items[i].queue)
+                        await asyncio.sleep(0.05)  # a retry pause while ownership settles
+                        results.update(await self._spread(method, items, pidx, inner,
+                                                          context, deadline))
+                        return
+                    for i in pidx:
+                        results[i] = _item_failure(method, exc)
+                    return
+            for i, result in zip(pidx, getattr(answer, results_field), strict=True):
+                results[i] = result
+
+        await asyncio.gather(*(send(dest, pidx) for dest, pidx in parts.items()))
+        return results
 
     # ---- consume --------------------------------------------------------------------
 
@@ -323,15 +407,11 @@ class ClusterRouter:
         node = self._node
 
         async def unary(request: Any, context: Any) -> Any:
-            response = await inner(request, context)  # validates, applies here
-            try:
-                await node.set_config(request.key, request.value)
-            except Exception as exc:  # NATS trouble: applied here only
-                log.warning("SetConfig %s applied on this node but not replicated: %s",
-                            request.key, exc)
-                await context.abort(grpc.StatusCode.UNAVAILABLE,
-                                    f"config {request.key!r} was set on this node but could "
-                                    f"not be replicated to the cluster ({exc}); try again")
+            # Held: the poll must not undo the change before it reaches the bucket.
+            async with node.shared_lock:
+                response = await inner(request, context)  # validates, applies here
+                await self._replicate(context, f"config {request.key!r}",
+                                      node.set_config(request.key, request.value))
             return response
 
         return unary
@@ -342,19 +422,23 @@ class ClusterRouter:
         from_response = _KEY_CHANGES[method] == "response"
 
         async def unary(request: Any, context: Any) -> Any:
-            response = await inner(request, context)  # auth, validation, durable here
-            key_id = response.key_id if from_response else request.key_id
-            try:
-                await node.push_key(key_id)
-            except Exception as exc:  # NATS trouble: changed on this node only
-                log.warning("API key %s changed on this node but not replicated: %s",
-                            key_id, exc)
-                await context.abort(grpc.StatusCode.UNAVAILABLE,
-                                    f"API key {key_id!r} was changed on this node but could "
-                                    f"not be replicated to the cluster ({exc}); try again")
+            async with node.shared_lock:
+                response = await inner(request, context)  # auth, validation, durable here
+                key_id = response.key_id if from_response else request.key_id
+                await self._replicate(context, f"API key {key_id!r}", node.push_key(key_id))
             return response
 
         return unary
+
+    @staticmethod
+    async def _replicate(context: Any, what: str, push: Awaitable[None]) -> None:
+        try:
+            await push
+        except Exception as exc:  # NATS trouble: changed on this node only
+            log.warning("%s changed on this node but not replicated: %s", what, exc)
+            await context.abort(grpc.StatusCode.UNAVAILABLE,
+                                f"{what} was changed on this node but could not be "
+                                f"replicated to the cluster ({exc}); try again")
 
     def _list_queues(self, inner: Callable[[Any, Any], Awaitable[Any]]
                      ) -> Callable[[Any, Any], Awaitable[Any]]:

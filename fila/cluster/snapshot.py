@@ -22,7 +22,7 @@ import contextlib
 
 import nats.errors
 import nats.js.errors
-from nats.js.api import ObjectStoreConfig, StorageType
+from nats.js.api import ObjectMeta, ObjectStoreConfig, StorageType
 from nats.js.client import JetStreamContext
 from nats.js.object_store import ObjectStore
 
@@ -104,9 +104,16 @@ class Snapshots:
         return cls(obs)
 
     async def save(self, group: str, seq: int, ops: list[Op]) -> int:
-        """Store the snapshot of ``group`` through ``seq``; returns its size in bytes."""
+        """Store the snapshot of ``group`` through ``seq``; returns its size in bytes, or 0
+        when the bucket already holds one as new (a deposed owner's late snapshot must not
+        replace its successor's: the log may be purged past it already)."""
+        name = queue_digest(group)
+        with contextlib.suppress(nats.js.errors.NotFoundError):
+            info = await self._obs.get_info(name)
+            if info.description and int(info.description) >= seq:
+                return 0
         data = encode_snapshot(seq, ops)
-        await self._obs.put(queue_digest(group), data)
+        await self._obs.put(name, data, meta=ObjectMeta(name=name, description=str(seq)))
         return len(data)
 
     async def load(self, group: str) -> tuple[int, list[Op]] | None:

@@ -24,7 +24,7 @@ from nats.js.client import JetStreamContext
 from fila.cluster.applied import entries_batch, read_applied
 from fila.cluster.codec import DecodeError, Op, decode_ops
 from fila.cluster.names import stream_name, stream_subject
-from fila.server.store import Store
+from fila.server.store import Store, WriteBatch
 
 __all__ = ["LogGapError", "LogTailer", "TailError"]
 
@@ -55,6 +55,7 @@ class LogTailer:
         self._subject = stream_subject(queue)
         self._applied = read_applied(store, queue)
         self._progress = asyncio.Condition()
+        self._writing: asyncio.Future[None] | None = None
         # Counters for metrics and tests.
         self.entries_applied = 0
         self.writes = 0
@@ -93,12 +94,27 @@ class LogTailer:
         if seq != self._applied + 1:
             raise ValueError(f"entry {seq} does not follow the applied entry {self._applied}")
         batch = entries_batch(self.queue, [(seq, ops)])
-        await asyncio.to_thread(self._store.write, batch, sync=self._sync)
+        await self._write(batch)
         self.writes += 1
         self.entries_applied += 1
         async with self._progress:
             self._applied = seq
             self._progress.notify_all()
+
+    async def _write(self, batch: WriteBatch) -> None:
+        # Shielded and remembered: cancelling the tailer cannot stop a write already in
+        # the writer thread, so whoever writes this store next waits for it (quiesce).
+        write = asyncio.ensure_future(
+            asyncio.to_thread(self._store.write, batch, sync=self._sync))
+        self._writing = write
+        await asyncio.shield(write)
+
+    async def quiesce(self) -> None:
+        """Until a local write this tailer started has returned (call after cancelling
+        :meth:`run`, before anything else writes the queue's keys)."""
+        if self._writing is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._writing)
 
     async def _follow(self, until: int | None) -> None:
         start = self._applied + 1
@@ -150,7 +166,7 @@ class LogTailer:
         if entries:
             # The good entries before a bad one are applied: the replica stops at the damage.
             batch = entries_batch(self.queue, entries)
-            await asyncio.to_thread(self._store.write, batch, sync=self._sync)
+            await self._write(batch)
             self.writes += 1
             self.entries_applied += len(entries)
             async with self._progress:

@@ -105,6 +105,7 @@ class Engine:
         if metrics is not None:
             self.hook_calls.observe = metrics.hook
         self._purges: dict[str, asyncio.Task[None]] = {}
+        self._purge_done: dict[str, bool] = {}  # False: stopped unfinished (cluster mode)
         self._consumers: dict[int, Consumer] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -395,12 +396,33 @@ class Engine:
         self._rearm()
         return loaded
 
-    async def purged(self, name: str) -> None:
-        """Until the records of deleted queue ``name`` (and its DLQ) are removed."""
+    async def purged(self, name: str) -> bool:
+        """Until the purges of deleted queue ``name`` (and its DLQ) end; False if one
+        stopped unfinished (cluster mode: this node stopped serving the queue)."""
+        done = True
         for qname in (name, name + DLQ_SUFFIX):
             purge = self._purges.get(qname)
             if purge is not None:
                 await asyncio.shield(purge)
+            done = done and self._purge_done.get(qname, True)
+        return done
+
+    def has_queue(self, name: str) -> bool:
+        return name in self.broker.queue_names()
+
+    async def purge_orphans(self, name: str) -> bool:
+        """Remove the records of ``name`` and its DLQ left by a deleted queue whose purge did
+        not finish (cluster mode: its owner changed mid-purge). True if there were some,
+        and they are gone."""
+        found = False
+        for qname in (name, name + DLQ_SUFFIX):
+            if self.has_queue(qname) or qname in self._purges:
+                continue
+            if self.broker.purge_batch(qname, 1) is None:
+                continue  # nothing left of it
+            found = True
+            self._purges[qname] = asyncio.ensure_future(self._purge(qname))
+        return found and await self.purged(name)
 
     async def unload_queue(self, name: str) -> None:
         """Stop serving ``name`` and its DLQ at once; their consume streams end (the service
@@ -444,6 +466,13 @@ class Engine:
             batch, next_cursor = chunk
             try:
                 await self._submit(batch)
+            except UnavailableError as exc:
+                # Cluster mode: another node serves the queue now; it finishes the purge.
+                log.info("stopped removing the records of deleted queue %s: %s", name, exc,
+                         extra=fields(queue=name))
+                self._purges.pop(name, None)
+                self._purge_done[name] = False
+                return
             except FilaError as exc:
                 if self.health.degraded:  # retry once a write lands (the probe backs off)
                     await self._until_healthy()
@@ -455,6 +484,7 @@ class Engine:
             removed += len(batch)
             cursor = next_cursor
         self._purges.pop(name, None)
+        self._purge_done.pop(name, None)
         if removed > PURGE_CHUNK:
             log.info("deleted queue %s: %d record(s) removed", name, removed,
                      extra=fields(queue=name, count=removed))

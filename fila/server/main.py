@@ -363,10 +363,8 @@ class Server:
         log.info("shutting down")
         await self._health.enter_graceful_shutdown()
         if self._cluster is not None:
-            # Leases first: other nodes take the queues over now, not a TTL from now.
-            await self._cluster.stop()
-        if self._router is not None:
-            await self._router.close()
+            # Consume streams ending now are sent to another node.
+            self._cluster.begin_shutdown()
         if self._engine is not None:
             # End consume streams first so server.stop's grace is not spent on them.
             stop_engine = asyncio.ensure_future(self._engine.close())
@@ -374,6 +372,12 @@ class Server:
             await self._grpc.stop(GRACE_SECONDS)
         if self._engine is not None:
             await stop_engine
+        if self._cluster is not None:
+            # After the engine settled its writes (through the logs); then the leases go,
+            # so other nodes take the queues over now, not a TTL from now.
+            await self._cluster.stop()
+        if self._router is not None:
+            await self._router.close()
         if self._committer is not None:
             await self._committer.close()
         # Off the loop: both may be waiting for it to read the core (a scrape, the last

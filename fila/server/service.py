@@ -228,10 +228,10 @@ class HotPathService(service_pb2_grpc.FilaServiceServicer):  # type: ignore[misc
 
     async def _ended(self, context: grpc.aio.ServicerContext[Any, Any], queue: str) -> None:
         """The outbox said the stream is over: shutdown or the queue was deleted."""
-        if self._engine.closing:
-            await _abort(context, UnavailableError("broker is shutting down"))
         moved = self._engine.moved_to(queue)
-        if moved is not None:  # cluster mode: another node serves the queue now
+        if moved is None and self._engine.closing:
+            await _abort(context, UnavailableError("broker is shutting down"))
+        if moved is not None:  # cluster mode: another node serves (or will serve) it
             await context.abort(grpc.StatusCode.UNAVAILABLE,
                                 f'queue "{queue}" moved to another node; reconnect to {moved}',
                                 trailing_metadata=((LEADER_ADDR_KEY, moved),))
