@@ -81,10 +81,6 @@ async def _nats_error(exc: Exception) -> None:
         log.warning("NATS: %s: %s", type(exc).__name__, exc)
 
 
-async def _nats_disconnected() -> None:
-    log.warning("NATS: disconnected; reconnecting")
-
-
 async def _nats_reconnected() -> None:
     log.info("NATS: reconnected")
 
@@ -156,7 +152,7 @@ class ClusterNode:
             self._nc = await asyncio.wait_for(nats.connect(
                 servers=list(s.nats_urls), name=f"fila-{s.node_id}", connect_timeout=2,
                 max_reconnect_attempts=-1, reconnect_time_wait=0.2, allow_reconnect=True,
-                error_cb=_nats_error, disconnected_cb=_nats_disconnected,
+                error_cb=_nats_error, disconnected_cb=self._nats_disconnected,
                 reconnected_cb=_nats_reconnected), CONNECT_WAIT_S)
         except (TimeoutError, nats.errors.Error, OSError) as exc:
             raise OSError(f"cannot reach NATS at {', '.join(s.nats_urls)} within "
@@ -198,6 +194,10 @@ class ClusterNode:
         if self._nc is not None:
             with contextlib.suppress(nats.errors.Error, OSError):
                 await self._nc.close()
+
+    async def _nats_disconnected(self) -> None:
+        if not self._closing:  # (closing the connection at shutdown also lands here)
+            log.warning("NATS: disconnected; reconnecting")
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)

@@ -102,6 +102,12 @@ _MOVED = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 FORWARD_TIMEOUT_S = 10.0
 
 
+def _relayed(exc: grpc.aio.AioRpcError) -> tuple[tuple[str, str | bytes], ...]:
+    """The owner's trailing metadata, as the abort of this call takes it (a tuple)."""
+    trailing: Any = exc.trailing_metadata() or ()
+    return tuple((str(k), v) for k, v in trailing)
+
+
 def _forward_timeout(context: Any) -> float:
     remaining = context.time_remaining()
     return FORWARD_TIMEOUT_S if remaining is None else min(remaining, FORWARD_TIMEOUT_S)
@@ -285,7 +291,7 @@ class ClusterRouter:
                 retry = exc.code() in _MOVED and loop.time() < deadline
                 if not retry:
                     await context.abort(exc.code(), exc.details() or "",
-                                        trailing_metadata=exc.trailing_metadata() or ())
+                                        trailing_metadata=_relayed(exc))
                 self._node.forget_owner(queue)
                 await asyncio.sleep(0.05)  # a retry pause while ownership settles
 

@@ -148,3 +148,52 @@ async def test_a_fenced_log_tells_the_node_and_fails_the_batch(nc: Any, tmp_path
     finally:
         await committer.close()
         store.close()
+
+
+async def test_a_log_in_doubt_gives_the_group_up(nc: Any, tmp_path: Path) -> None:
+    js = nc.jetstream(timeout=JS_TIMEOUT)
+    queue = f"commit-doubt-{next(_names)}"
+    await ensure_stream(js, queue)
+    log = QueueLog(js, queue)  # never opened: its end is unknown, as after a lost append
+    given_up: list[str] = []
+    store = RocksStore(tmp_path / "node")
+    committer = ReplicatedCommitter(store, {queue: log}.get, given_up.append)
+    try:
+        with pytest.raises(UnavailableError, match="replicated log unavailable"):
+            await committer.submit(batch_of(queue, 0))
+        # The node gives the group up; its take-over path re-reads the log and claims it.
+        assert given_up == [queue]
+        assert store.get(keys.msg(queue, "shared")) is None
+    finally:
+        await committer.close()
+        store.close()
+
+
+async def test_a_held_group_has_everything_written_and_waits_with_the_rest(
+        nc: Any, tmp_path: Path) -> None:
+    js = nc.jetstream(timeout=JS_TIMEOUT)
+    queue, other = f"commit-held-{next(_names)}", f"commit-free-{next(_names)}"
+    logs = {}
+    for q in (queue, other):
+        await ensure_stream(js, q)
+        logs[q] = QueueLog(js, q)
+        await logs[q].open()
+    store = RocksStore(tmp_path / "node")
+    committer = ReplicatedCommitter(store, logs.get, lambda group: None)
+    try:
+        before = [committer.submit(batch_of(queue, i)) for i in range(5)]
+        async with committer.held(queue):
+            # Every earlier batch is in the store, and the store says where the log is.
+            assert all(f.done() for f in before)
+            assert store.get(keys.msg(queue, "shared")) == b"4"
+            assert read_applied(store, queue) == logs[queue].last_seq
+            later = committer.submit(batch_of(queue, 5))
+            # Other groups go on; this one waits.
+            await asyncio.wait_for(committer.submit(batch_of(other, 0)), JS_TIMEOUT)
+            assert not later.done()
+            assert store.get(keys.msg(queue, "shared")) == b"4"
+        await asyncio.wait_for(later, JS_TIMEOUT)
+        assert store.get(keys.msg(queue, "shared")) == b"5"
+    finally:
+        await committer.close()
+        store.close()
