@@ -2,14 +2,16 @@
 tests/test_architecture.py): outside fila/cluster only the process's start-up (which imports
 the cluster side lazily, in cluster mode) and config validation (pure names) reach it, and
 nothing outside fila/cluster imports NATS itself; its pure
-parts (encoding, names, applied state, ownership assignment) reach neither asyncio nor NATS,
+parts (encoding, names, applied state, ownership assignment, the checker's history) reach
+neither asyncio nor NATS,
 so they are tested and reasoned about directly."""
 
 from __future__ import annotations
 
 from test_architecture import all_modules, chain_to, matches
 
-PURE = ["fila.cluster.codec", "fila.cluster.names", "fila.cluster.applied", "fila.cluster.assign"]
+PURE = ["fila.cluster.codec", "fila.cluster.names", "fila.cluster.applied", "fila.cluster.assign",
+        "fila.cluster.history"]
 FOREIGN = ["nats", "asyncio"]
 
 
