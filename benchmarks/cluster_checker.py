@@ -62,17 +62,22 @@ from fila.v1 import admin_pb2, admin_pb2_grpc
 LEADER_KEY = "x-fila-leader-addr"
 FAULTS = ("kill", "pause", "nats")
 
-# Every client its own connection, as separate processes would have (gRPC otherwise shares
-# one subchannel per address in the process, so a client made after a restart inherits the
-# old one's reconnect backoff), retrying a dead address at least once a second: gRPC's
-# default backoff grows to 120 s and would measure the client's patience, not the failover.
-_client_common._CHANNEL_OPTIONS = [
-    *_client_common._CHANNEL_OPTIONS,
+CHECKER_CHANNEL_OPTIONS = [
     ("grpc.use_local_subchannel_pool", 1),
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.min_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 1000),
 ]
+
+
+def tune_client_channels() -> None:
+    """Every client its own connection, as separate processes would have (gRPC otherwise
+    shares one subchannel per address in a process, so a client made after a restart
+    inherits the old one's reconnect backoff), retrying a dead address at least once a
+    second: gRPC's default backoff grows to 120 s and would measure the client's patience,
+    not the failover. Done when the checker runs, not on import."""
+    _client_common._CHANNEL_OPTIONS = [*_client_common._CHANNEL_OPTIONS,
+                                       *CHECKER_CHANNEL_OPTIONS]
 
 
 def now() -> float:
@@ -98,7 +103,7 @@ def leader_hint(exc: BaseException) -> str | None:
 
 class Conns:
     """One client and one admin stub per node address, kept across the node's restarts
-    (their channels reconnect within a second: _CHANNEL_OPTIONS)."""
+    (their channels reconnect within a second: tune_client_channels)."""
 
     def __init__(self, rpc_timeout: float) -> None:
         self.rpc_timeout = rpc_timeout
@@ -422,6 +427,7 @@ def main(argv: list[str] | None = None) -> int:
     base = args.dir or Path(tempfile.mkdtemp(prefix="fila-checker-"))
     started = now()
     keep = args.dir is not None
+    tune_client_channels()
     log(header())
     try:
         with NatsCluster(args.nats_nodes, base / "nats") as nats, \

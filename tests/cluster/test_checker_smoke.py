@@ -5,10 +5,21 @@ the script's job (docs/cluster.md)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import grpc
+import grpc.aio
+import pytest
+
+from fila import AsyncClient
+from fila.errors import UnavailableError
+from fila.v1 import service_pb2_grpc
 
 from .conftest import needs_nats_server
 
@@ -42,3 +53,41 @@ def test_checker_refuses_an_unknown_fault_in_one_line() -> None:
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "unknown flood" in done.stderr and "Traceback" not in done.stderr
+
+
+def _load_checker() -> ModuleType:
+    # a script beside benchmarks/_harness.py: load both the way running it would
+    for name in ("_harness", "cluster_checker"):
+        if name not in sys.modules:
+            spec = importlib.util.spec_from_file_location(name, SCRIPT.parent / f"{name}.py")
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
+    return sys.modules["cluster_checker"]
+
+
+class _Redirecting(service_pb2_grpc.FilaServiceServicer):
+    """A node that does not own the queue, answering Consume as cluster mode does."""
+
+    async def Consume(self, request: Any, context: Any) -> Any:
+        context.set_trailing_metadata((("x-fila-leader-addr", "127.0.0.1:7777"),))
+        await context.abort(grpc.StatusCode.UNAVAILABLE, "not the owner of this queue")
+        yield  # pragma: no cover (a generator, as a streaming handler)
+
+
+async def test_the_checker_reads_the_owner_from_an_unavailable_consume() -> None:
+    checker = _load_checker()
+    server = grpc.aio.server()
+    service_pb2_grpc.add_FilaServiceServicer_to_server(_Redirecting(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with AsyncClient(f"127.0.0.1:{port}") as client:
+            with pytest.raises(UnavailableError) as info:
+                async for _ in client.consume("q"):
+                    pass
+        assert checker.leader_hint(info.value) == "127.0.0.1:7777"
+        assert checker.leader_hint(UnavailableError("no cause")) is None
+    finally:
+        await server.stop(None)
