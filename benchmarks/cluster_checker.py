@@ -143,12 +143,9 @@ class Checker:
         self.last_delivery = now()
         self._acks: set[asyncio.Task[None]] = set()
         self.started = now()
-        self._last_trace = ""
 
     def trace(self, line: str) -> None:
-        # a consumer retrying a dead node says the same thing twenty times a second: once
-        if self.args.verbose and line != self._last_trace:
-            self._last_trace = line
+        if self.args.verbose:
             log(f"{now() - self.started:8.2f} {line}")
 
     # -- finding the owner --
@@ -213,6 +210,7 @@ class Checker:
 
     async def consumer(self) -> None:
         addr: str | None = None
+        quiet = ""  # the last stream that delivered nothing: its repeats are not traced
         while not self.stop_consuming.is_set():
             if addr is None:
                 addr = await self.find_owner()
@@ -220,24 +218,33 @@ class Checker:
                     await asyncio.sleep(0.1)  # polling for an owner
                     continue
             switch: list[str] = []
-            self.trace(f"consume from {addr}")
+            before = self.history.delivery_count
             stream = asyncio.create_task(self._stream(addr))
             watch = asyncio.create_task(self._watch(addr, stream, switch))
+            why = ""
             try:
-                hint = await stream
+                hint, why = await stream
             except asyncio.CancelledError:
                 if not switch and not self.stop_consuming.is_set():
                     raise
                 hint = switch[0] if switch else None
+                why = "stalled while another node owns the queue" if switch else "stopped"
             finally:
                 watch.cancel()
-            self.trace(f"stream from {addr} ended; next: {hint or 'ask who owns the queue'}")
+            line = (f"stream from {addr} ended ({why or 'closed'}); "
+                    f"next: {hint or 'ask who owns the queue'}")
+            if self.history.delivery_count > before:
+                quiet = ""
+                self.trace(f"{line} after {self.history.delivery_count - before} deliveries")
+            elif line != quiet:
+                quiet = line
+                self.trace(line)
             addr = hint
             if addr is None:
                 await asyncio.sleep(0.05)  # a stream that ended: ask again shortly
 
-    async def _stream(self, addr: str) -> str | None:
-        """Consume from ``addr`` until the stream ends; the owner it names, if any."""
+    async def _stream(self, addr: str) -> tuple[str | None, str]:
+        """Consume from ``addr`` until the stream ends: the owner it names, if any, and why."""
         client = self.conns.client(addr)
         try:
             async for msg in client.consume(self.queue):
@@ -248,18 +255,16 @@ class Checker:
                 self._acks.add(task)
                 task.add_done_callback(self._acks.discard)
         except UnavailableError as exc:
-            self.trace(f"consume {addr}: {exc}")
-            return leader_hint(exc)
+            return leader_hint(exc), str(exc)
         except FilaError as exc:
-            self.trace(f"consume {addr}: {type(exc).__name__}: {exc}")
-            return None
-        return None
+            return None, f"{type(exc).__name__}: {exc}"
+        return None, ""
 
     async def _ack(self, client: AsyncClient, message_id: str) -> None:
         with contextlib.suppress(FilaError):
             await client.ack(self.queue, message_id)  # a lost ack comes back as a duplicate
 
-    async def _watch(self, addr: str, stream: asyncio.Task[str | None], switch: list[str]) -> None:
+    async def _watch(self, addr: str, stream: asyncio.Task[Any], switch: list[str]) -> None:
         """A stream to a paused owner neither delivers nor ends: when nothing came for a
         while and another node now owns the queue, leave it."""
         while True:
