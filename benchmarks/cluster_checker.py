@@ -180,7 +180,8 @@ class Checker:
         while True:
             addr = self.fila.addrs[0]
             try:
-                await self.conns.client(addr).create_queue(self.queue)
+                await self.conns.client(addr).create_queue(
+                    self.queue, visibility_timeout_ms=self.args.visibility_timeout_ms)
                 return
             except UnavailableError:
                 if now() > deadline:
@@ -406,6 +407,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "the queue")
     parser.add_argument("--rpc-timeout", type=float, default=3.0)
     parser.add_argument("--queue", default="checker")
+    parser.add_argument("--visibility-timeout-ms", type=int, default=0,
+                        help="the queue's lease time (default: the server's). A message "
+                             "leased to a stream that broke comes back after it, so it "
+                             "bounds the drain")
     parser.add_argument("--dir", type=Path, default=None,
                         help="keep the nodes' files (logs, data) here")
     parser.add_argument("--json", action="store_true", help="machine-readable verdict")

@@ -32,6 +32,8 @@ def test_checker_runs_faults_and_reports_a_verdict(tmp_path: Path) -> None:
         [sys.executable, str(SCRIPT), "--fila-nodes", "1", "--nats-nodes", "1",
          "--cycles", "2", "--faults", "kill,pause", "--lease-ttl-ms", "1000",
          "--settle", "0.3", "--warmup", "10", "--producers", "2", "--json",
+         # a message leased to a stream that broke comes back after this: a quick drain
+         "--visibility-timeout-ms", "1000",
          "--dir", str(tmp_path)],
         capture_output=True, text=True, timeout=120,
     )
