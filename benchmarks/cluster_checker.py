@@ -59,7 +59,6 @@ from fila.cluster.servers import FilaCluster
 from fila.errors import FilaError, UnavailableError
 from fila.v1 import admin_pb2, admin_pb2_grpc
 
-LEADER_KEY = "x-fila-leader-addr"
 FAULTS = ("kill", "pause", "nats")
 
 CHECKER_CHANNEL_OPTIONS = [
@@ -88,17 +87,14 @@ def log(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def leader_hint(exc: BaseException) -> str | None:
-    """The owner an UNAVAILABLE answer names (``x-fila-leader-addr``), if any."""
-    cause = exc.__cause__
-    trailing = getattr(cause, "trailing_metadata", None)
-    if not callable(trailing):
-        return None
-    with contextlib.suppress(Exception):
-        for key, value in trailing() or ():
-            if key == LEADER_KEY and value:
-                return str(value)
-    return None
+def delivered_by(client: AsyncClient, message_id: str) -> str:
+    """The node that delivered ``message_id`` on ``client``'s consume stream: the client's
+    own address, or the owner a redirect (``x-fila-leader-addr``) led the stream to. The
+    client keeps that route for the message's ack; failover times depend on the real
+    node, so the checker reads it there (a private table of the client)."""
+    tokens = getattr(client, "_tokens", None)
+    route = str(getattr(tokens.peek(message_id), "route", "") or "") if tokens else ""
+    return route or client.addr
 
 
 class Conns:
@@ -222,9 +218,9 @@ class Checker:
             before = self.history.delivery_count
             stream = asyncio.create_task(self._stream(addr))
             watch = asyncio.create_task(self._watch(addr, stream, switch))
-            why = ""
+            hint: str | None = None
             try:
-                hint, why = await stream
+                why = await stream
             except asyncio.CancelledError:
                 if not switch and not self.stop_consuming.is_set():
                     raise
@@ -244,22 +240,22 @@ class Checker:
             if addr is None:
                 await asyncio.sleep(0.05)  # a stream that ended: ask again shortly
 
-    async def _stream(self, addr: str) -> tuple[str | None, str]:
-        """Consume from ``addr`` until the stream ends: the owner it names, if any, and why."""
+    async def _stream(self, addr: str) -> str:
+        """Consume from ``addr`` until the stream ends (the client itself follows a
+        redirect to the owner); why it ended."""
         client = self.conns.client(addr)
         try:
             async for msg in client.consume(self.queue):
                 self.last_delivery = now()
                 uid = msg.payload.decode(errors="replace")
-                self.history.delivered(uid, msg.id, addr, self.last_delivery)
+                self.history.delivered(uid, msg.id, delivered_by(client, msg.id),
+                                       self.last_delivery)
                 task = asyncio.create_task(self._ack(client, msg.id))
                 self._acks.add(task)
                 task.add_done_callback(self._acks.discard)
-        except UnavailableError as exc:
-            return leader_hint(exc), str(exc)
         except FilaError as exc:
-            return None, f"{type(exc).__name__}: {exc}"
-        return None, ""
+            return f"{type(exc).__name__}: {exc}"
+        return ""
 
     async def _ack(self, client: AsyncClient, message_id: str) -> None:
         with contextlib.suppress(FilaError):

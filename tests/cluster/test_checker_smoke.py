@@ -5,6 +5,7 @@ the script's job (docs/cluster.md)."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import subprocess
@@ -15,11 +16,10 @@ from typing import Any
 
 import grpc
 import grpc.aio
-import pytest
 
 from fila import AsyncClient
-from fila.errors import UnavailableError
-from fila.v1 import service_pb2_grpc
+from fila.errors import LEADER_ADDR_KEY
+from fila.v1 import messages_pb2, service_pb2, service_pb2_grpc
 
 from .conftest import needs_nats_server
 
@@ -69,27 +69,46 @@ def _load_checker() -> ModuleType:
     return sys.modules["cluster_checker"]
 
 
-class _Redirecting(service_pb2_grpc.FilaServiceServicer):
+class _NotOwner(service_pb2_grpc.FilaServiceServicer):
     """A node that does not own the queue, answering Consume as cluster mode does."""
 
+    def __init__(self, owner: str) -> None:
+        self.owner = owner
+
     async def Consume(self, request: Any, context: Any) -> Any:
-        context.set_trailing_metadata((("x-fila-leader-addr", "127.0.0.1:7777"),))
+        context.set_trailing_metadata(((LEADER_ADDR_KEY, self.owner),))
         await context.abort(grpc.StatusCode.UNAVAILABLE, "not the owner of this queue")
         yield  # pragma: no cover (a generator, as a streaming handler)
 
 
-async def test_the_checker_reads_the_owner_from_an_unavailable_consume() -> None:
-    checker = _load_checker()
+class _Owner(service_pb2_grpc.FilaServiceServicer):
+    async def Consume(self, request: Any, context: Any) -> Any:
+        yield service_pb2.ConsumeResponse(message=messages_pb2.Message(id="m1", payload=b"p0-1"))
+        await asyncio.Event().wait()  # an open stream, as a real one stays
+
+
+async def _serve(servicer: Any) -> tuple[Any, str]:
     server = grpc.aio.server()
-    service_pb2_grpc.add_FilaServiceServicer_to_server(_Redirecting(), server)
+    service_pb2_grpc.add_FilaServiceServicer_to_server(servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
+    return server, f"127.0.0.1:{port}"
+
+
+async def test_the_checker_credits_a_delivery_to_the_node_that_made_it() -> None:
+    # Failover times hang on which node delivered: after the client followed a redirect,
+    # that is the owner, not the node the stream was opened on.
+    checker = _load_checker()
+    owner, owner_addr = await _serve(_Owner())
+    other, other_addr = await _serve(_NotOwner(owner_addr))
     try:
-        async with AsyncClient(f"127.0.0.1:{port}") as client:
-            with pytest.raises(UnavailableError) as info:
-                async for _ in client.consume("q"):
-                    pass
-        assert checker.leader_hint(info.value) == "127.0.0.1:7777"
-        assert checker.leader_hint(UnavailableError("no cause")) is None
+        for start in (other_addr, owner_addr):
+            async with AsyncClient(start) as client:
+                stream = client.consume("q")
+                msg = await stream.__anext__()
+                assert msg.payload == b"p0-1"
+                assert checker.delivered_by(client, msg.id) == owner_addr
+                await stream.aclose()
     finally:
-        await server.stop(None)
+        await other.stop(None)
+        await owner.stop(None)
