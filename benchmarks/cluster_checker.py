@@ -9,9 +9,9 @@ client (fila.AsyncClient):
 - producers enqueuing uniquely numbered messages (payload = the id) through every node in
   turn (a non-owner forwards to the owner), recording each enqueue the server acknowledged
   (it returned a message id) and each that failed (outcome unknown);
-- one consumer on the queue's owner (found with GetClusterStatus, or from the
-  ``x-fila-leader-addr`` trailing metadata of an UNAVAILABLE consume) acking everything and
-  moving to the new owner when its stream ends or stalls while another node owns the queue.
+- one consumer on the queue's owner (found with GetClusterStatus; the client itself follows
+  ``x-fila-leader-addr`` on an UNAVAILABLE consume) acking everything and moving to the new
+  owner when its stream ends or stalls while another node owns the queue.
 
 Each cycle waits for normal traffic (``--settle`` seconds and ``--warmup`` deliveries), then
 injects one fault, in the order ``--faults`` lists them:
