@@ -198,5 +198,10 @@ def test_dev_command_starts_fila_nodes_too(tmp_path: Path) -> None:
         assert "listening on" in (tmp_path / "fila" / "n1" / "fila.log").read_text()
     finally:
         if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+            # SIGTERM first: it stops its nodes; SIGKILL would leave them running
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
