@@ -183,8 +183,10 @@ class ClusterNode:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
         if self.coordinator is not None:
-            with contextlib.suppress(nats.errors.Error, OSError):
-                await self.coordinator.stop(release=True)
+            # Bounded: with NATS out of reach the leases simply run out on their own.
+            with contextlib.suppress(nats.errors.Error, OSError, TimeoutError):
+                await asyncio.wait_for(self.coordinator.stop(release=True),
+                                       self.settings.lease_ttl_s)
         for task in list(self._tasks):
             task.cancel()
         for _, task in list(self._tailers.values()):
@@ -192,8 +194,8 @@ class ClusterNode:
         await asyncio.gather(*self._tasks, *(t for _, t in self._tailers.values()),
                              return_exceptions=True)
         if self._nc is not None:
-            with contextlib.suppress(nats.errors.Error, OSError):
-                await self._nc.close()
+            with contextlib.suppress(nats.errors.Error, OSError, TimeoutError):
+                await asyncio.wait_for(self._nc.close(), 2.0)
 
     async def _nats_disconnected(self) -> None:
         if not self._closing:  # (closing the connection at shutdown also lands here)

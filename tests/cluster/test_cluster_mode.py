@@ -378,3 +378,20 @@ def test_api_keys_and_acls_work_through_any_node(tmp_path: Path) -> None:
         finally:
             a.close()
             b.close()
+
+
+def test_a_node_stops_cleanly_when_nats_is_gone(tmp_path: Path) -> None:
+    if not NATS_BINARY:
+        pytest.skip(SKIP_REASON)
+    with NatsCluster(1, tmp_path / "nats") as nats, FilaCluster(nats, 1, tmp_path / "fila") as fila:
+        node = Node(fila.addrs[0])
+        try:
+            create(node, "orphaned")
+            node.enqueue("orphaned", b"x")
+        finally:
+            node.close()
+        for n in nats:
+            n.kill()
+        # SIGTERM: the leases cannot be released (they run out on their own); it still exits.
+        assert fila.nodes[0].stop(timeout=30) == 0
+        assert "Traceback" not in fila.nodes[0].log()
