@@ -12,7 +12,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from fila.cluster.harness import free_port  # noqa: E402  (needs ROOT on sys.path)
+
 # grpc and fila.v1 are imported where used: benchmarks of the pure core (dequeue_cost.py,
 # memory.py's children measuring RSS) must not load them.
 
@@ -43,13 +45,6 @@ __all__ = [
 
 
 # ---- processes -----------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def server_command() -> list[str]:

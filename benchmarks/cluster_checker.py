@@ -25,7 +25,8 @@ After the last cycle the producers stop and the checker waits (``--drain-timeout
 every acknowledged id to be delivered. Verdict (fila.cluster.history): acknowledged,
 delivered unique, lost (acknowledged, never delivered: must be 0), unexpected (delivered,
 never sent: must be 0), duplicates, failover time per cycle (fault → first delivery by
-another node) with p50 and max. Exit code 1 when lost or unexpected is not 0 (2 when the
+another node) with p50 and max, and acks lost (delivered again after the broker confirmed
+the ack). Exit code 1 when lost, unexpected or acks lost is not 0 (2 when the
 cluster could not be started or driven).
 
 ``--fila-nodes 1`` runs against a single node (failover is then the time to the first
@@ -250,16 +251,18 @@ class Checker:
                 uid = msg.payload.decode(errors="replace")
                 self.history.delivered(uid, msg.id, delivered_by(client, msg.id),
                                        self.last_delivery)
-                task = asyncio.create_task(self._ack(client, msg.id))
+                task = asyncio.create_task(self._ack(client, msg.id, uid))
                 self._acks.add(task)
                 task.add_done_callback(self._acks.discard)
         except FilaError as exc:
             return f"{type(exc).__name__}: {exc}"
         return ""
 
-    async def _ack(self, client: AsyncClient, message_id: str) -> None:
-        with contextlib.suppress(FilaError):
-            await client.ack(self.queue, message_id)  # a lost ack comes back as a duplicate
+    async def _ack(self, client: AsyncClient, message_id: str, uid: str) -> None:
+        with contextlib.suppress(FilaError):  # an ack that failed may come back: a duplicate
+            await client.ack(self.queue, message_id)
+            # Confirmed: from now on it must never come back.
+            self.history.settled(uid, now())
 
     async def _watch(self, addr: str, stream: asyncio.Task[Any], switch: list[str]) -> None:
         """A stream to a paused owner neither delivers nor ends: when nothing came for a

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -66,8 +67,43 @@ def nats_server_binary() -> str | None:
     return shutil.which("nats-server")
 
 
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_handed_out: set[int] = set()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = (int(part) for part in _EPHEMERAL_RANGE.read_text().split())
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+    return low, high
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    """A TCP port on 127.0.0.1 that was free a moment ago.
+
+    Picked outside the kernel's ephemeral range on purpose: a port the kernel handed out for
+    port 0 can be reused as the *source* port of any outgoing connection (one NATS node
+    dialling another's route, say) in the moment before our server binds it, and the server
+    then dies with "address already in use". Ports are also never handed out twice by one
+    process, so the three ports of a node cannot collide with each other or a neighbour's.
+    """
+    low, high = _ephemeral_range()
+    pool = [(15000, low - 1)] if low > 16000 else []
+    if high < 64000:
+        pool.append((high + 1, 65535))
+    for _ in range(500 if pool else 0):
+        first, last = random.choice(pool)
+        port = random.randint(first, last)
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])

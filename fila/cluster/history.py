@@ -65,6 +65,7 @@ class Verdict:
     unexpected: list[str]
     duplicates: int  # ids delivered more than once
     extra_deliveries: int  # deliveries beyond the first of each id
+    acks_lost: list[str]  # delivered again after the broker confirmed their ack
     faults: list[dict[str, Any]]
     failover_p50_s: float | None
     failover_max_s: float | None
@@ -92,6 +93,8 @@ class History:
         self._acked: dict[str, str] = {}  # uid -> message id the server returned
         self._failed: dict[str, str] = {}  # uid -> error
         self._delivered: Counter[str] = Counter()
+        self._settled_at: dict[str, float] = {}  # uid -> when its ack was confirmed
+        self._acks_lost: set[str] = set()
         self.deliveries: list[Delivery] = []
         self.faults: list[Fault] = []
 
@@ -108,7 +111,14 @@ class History:
     def failed(self, uid: str, error: str) -> None:
         self._failed[uid] = error
 
+    def settled(self, uid: str, at: float) -> None:
+        """The consumer's Ack of ``uid`` was confirmed by the broker at ``at``."""
+        self._settled_at.setdefault(uid, at)
+
     def delivered(self, uid: str, message_id: str, node: str, at: float) -> None:
+        settled = self._settled_at.get(uid)
+        if settled is not None and at > settled:
+            self._acks_lost.add(uid)  # acked, confirmed, and yet here again
         delivery = Delivery(uid, message_id, node, at)
         self.deliveries.append(delivery)
         self._delivered[uid] += 1
@@ -158,6 +168,7 @@ class History:
             unexpected=unexpected,
             duplicates=len(dup_counts),
             extra_deliveries=sum(n - 1 for n in dup_counts),
+            acks_lost=sorted(self._acks_lost),
             faults=[
                 {"kind": f.kind, "target": f.target, "victim": f.victim,
                  "failover_s": f.failover_s, "recovered_by": f.recovered_by}
@@ -166,7 +177,7 @@ class History:
             failover_p50_s=percentile(times, 0.5),
             failover_max_s=max(times) if times else None,
             not_recovered=sum(1 for f in self.faults if f.recovered_at is None),
-            ok=not lost and not unexpected,
+            ok=not lost and not unexpected and not self._acks_lost,
         )
 
 
@@ -187,6 +198,7 @@ def render_markdown(verdict: Verdict) -> str:
         ("**unexpected** (delivered, never sent)", str(len(verdict.unexpected))),
         ("duplicates (ids delivered more than once)",
          f"{verdict.duplicates} ({verdict.extra_deliveries} extra deliveries)"),
+        ("**acks lost** (delivered again after a confirmed ack)", str(len(verdict.acks_lost))),
         ("failover p50", _secs(verdict.failover_p50_s)),
         ("failover max", _secs(verdict.failover_max_s)),
         ("faults not recovered", str(verdict.not_recovered)),

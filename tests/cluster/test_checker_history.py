@@ -134,3 +134,14 @@ def test_markdown_and_json_carry_the_verdict() -> None:
     data = json.loads(v.to_json())
     assert data["lost"] == ["b"] and data["unexpected"] == ["zz"]
     assert data["acknowledged"] == 2 and data["ok"] is False
+
+
+def test_a_delivery_after_a_confirmed_ack_is_an_ack_lost() -> None:
+    h = _run(["a", "b"], delivered=["a", "b"])
+    h.settled("a", 10.0)  # confirmed at t=10
+    h.delivered("b", "id-b", "n2", 11.0)  # b's ack was never confirmed: a duplicate
+    assert h.verdict().ok
+    h.delivered("a", "id-a", "n2", 12.0)  # a came back after its confirmed ack
+    v = h.verdict()
+    assert v.acks_lost == ["a"] and not v.ok
+    assert "**acks lost** (delivered again after a confirmed ack) | 1 |" in render_markdown(v)

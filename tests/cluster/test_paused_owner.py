@@ -10,8 +10,9 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -31,11 +32,22 @@ from fila.cluster.takeover import take_over  # noqa: E402
 OWNER = Path(__file__).with_name("paused_owner.py")
 TTL = 2.0
 _names = itertools.count()
+T = TypeVar("T")
 
 
-async def read_line(proc: asyncio.subprocess.Process, timeout: float) -> str:
+async def within(what: str, aw: Awaitable[T], timeout: float, stderr: Path) -> T:
+    """``aw`` bounded by ``timeout``; a timeout names the step and shows the owner's stderr
+    (a bare TimeoutError from a CI run says nothing about where it stalled)."""
+    try:
+        return await asyncio.wait_for(aw, timeout)
+    except TimeoutError:
+        tail = stderr.read_text(errors="replace")[-3000:] if stderr.exists() else ""
+        raise AssertionError(f"timed out after {timeout:.0f}s: {what}\n{tail}") from None
+
+
+async def read_line(proc: asyncio.subprocess.Process, timeout: float, stderr: Path) -> str:
     assert proc.stdout is not None
-    line = await asyncio.wait_for(proc.stdout.readline(), timeout)
+    line = await within("a line from the owner", proc.stdout.readline(), timeout, stderr)
     return line.decode().strip()
 
 
@@ -49,20 +61,23 @@ async def test_a_paused_owner_is_fenced_after_a_takeover(
     await ensure_stream(js, queue)
     new_table = await LeaseTable.open(js, "new", ttl=TTL, bucket=bucket)
     args = [",".join(shared_cluster.urls), queue, bucket, str(TTL)]
+    stderr = tmp_path / "owner.stderr"
+    err = stderr.open("wb")
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         str(OWNER),
         *args,
         *(["--ignore-lease"] if ignore_lease else []),
         stdout=asyncio.subprocess.PIPE,
+        stderr=err,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     lines: list[str] = []
     store = RocksStore(tmp_path / "new")
     try:
-        assert (await read_line(proc, JS_TIMEOUT)).startswith("owner ")
+        assert (await read_line(proc, JS_TIMEOUT, stderr)).startswith("owner ")
         while sum(line.startswith("acked") for line in lines) < 20:
-            lines.append(await read_line(proc, JS_TIMEOUT))
+            lines.append(await read_line(proc, JS_TIMEOUT, stderr))
         os.kill(proc.pid, signal.SIGSTOP)  # paused wherever it was: between check and write
 
         # This node takes the lease once it lapses, and the log over.
@@ -71,20 +86,24 @@ async def test_a_paused_owner_is_fenced_after_a_takeover(
             assert time.monotonic() < deadline, "the paused owner's lease never lapsed"
             await asyncio.sleep(0.05)  # polling the bucket, bounded by the deadline
         tailer = LogTailer(js, store, queue, sync=False)
-        claim = await take_over(QueueLog(js, queue), tailer)
+        claim = await within(
+            "the take-over", take_over(QueueLog(js, queue), tailer), JS_TIMEOUT, stderr
+        )
         assert lease.valid()
 
         os.kill(proc.pid, signal.SIGCONT)
         assert proc.stdout is not None
-        rest = await asyncio.wait_for(proc.stdout.read(), 3 * JS_TIMEOUT)
+        rest = await within("the owner's last lines", proc.stdout.read(), 3 * JS_TIMEOUT, stderr)
         lines += [line for line in rest.decode().splitlines() if line]
-        assert await asyncio.wait_for(proc.wait(), JS_TIMEOUT) == 0
+        code = await within("the owner's exit", proc.wait(), JS_TIMEOUT, stderr)
+        assert code == 0, stderr.read_text(errors="replace")[-3000:]
     finally:
         if proc.returncode is None:
             os.kill(proc.pid, signal.SIGCONT)
             proc.kill()
             await proc.wait()
         store.close()
+        err.close()
     acked = [
         (int(parts[1]), int(parts[2]))
         for parts in (ln.split() for ln in lines)
