@@ -251,18 +251,18 @@ class Checker:
                 uid = msg.payload.decode(errors="replace")
                 self.history.delivered(uid, msg.id, delivered_by(client, msg.id),
                                        self.last_delivery)
-                task = asyncio.create_task(self._ack(client, msg.id, uid))
+                task = asyncio.create_task(self._ack(client, msg.id))
                 self._acks.add(task)
                 task.add_done_callback(self._acks.discard)
         except FilaError as exc:
             return f"{type(exc).__name__}: {exc}"
         return ""
 
-    async def _ack(self, client: AsyncClient, message_id: str, uid: str) -> None:
+    async def _ack(self, client: AsyncClient, message_id: str) -> None:
         with contextlib.suppress(FilaError):  # an ack that failed may come back: a duplicate
             await client.ack(self.queue, message_id)
             # Confirmed: from now on it must never come back.
-            self.history.settled(uid, now())
+            self.history.settled(message_id, now())
 
     async def _watch(self, addr: str, stream: asyncio.Task[Any], switch: list[str]) -> None:
         """A stream to a paused owner neither delivers nor ends: when nothing came for a

@@ -7,8 +7,7 @@ ids n1..nM, one line each: id, address, PID, data directory); then ``ready``, an
 until interrupted (Ctrl-C or SIGTERM) and stops everything. Data lives under ``--dir``
 (kept) or a temporary directory (removed at exit).
 
-Cluster mode is in progress and not wired into fila-server yet (docs/cluster.md); this is
-the harness its tests use.
+The same harness the cluster tests and benchmarks/cluster_checker.py use (docs/cluster.md).
 """
 
 from __future__ import annotations

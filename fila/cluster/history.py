@@ -93,7 +93,10 @@ class History:
         self._acked: dict[str, str] = {}  # uid -> message id the server returned
         self._failed: dict[str, str] = {}  # uid -> error
         self._delivered: Counter[str] = Counter()
-        self._settled_at: dict[str, float] = {}  # uid -> when its ack was confirmed
+        # message id -> when its ack was confirmed. By message id, not uid: a forwarded
+        # enqueue retried after a lost answer can store one uid twice, and acking one copy
+        # says nothing about the other.
+        self._settled_at: dict[str, float] = {}
         self._acks_lost: set[str] = set()
         self.deliveries: list[Delivery] = []
         self.faults: list[Fault] = []
@@ -111,12 +114,12 @@ class History:
     def failed(self, uid: str, error: str) -> None:
         self._failed[uid] = error
 
-    def settled(self, uid: str, at: float) -> None:
-        """The consumer's Ack of ``uid`` was confirmed by the broker at ``at``."""
-        self._settled_at.setdefault(uid, at)
+    def settled(self, message_id: str, at: float) -> None:
+        """The consumer's Ack of ``message_id`` was confirmed by the broker at ``at``."""
+        self._settled_at.setdefault(message_id, at)
 
     def delivered(self, uid: str, message_id: str, node: str, at: float) -> None:
-        settled = self._settled_at.get(uid)
+        settled = self._settled_at.get(message_id)
         if settled is not None and at > settled:
             self._acks_lost.add(uid)  # acked, confirmed, and yet here again
         delivery = Delivery(uid, message_id, node, at)

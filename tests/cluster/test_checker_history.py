@@ -138,10 +138,19 @@ def test_markdown_and_json_carry_the_verdict() -> None:
 
 def test_a_delivery_after_a_confirmed_ack_is_an_ack_lost() -> None:
     h = _run(["a", "b"], delivered=["a", "b"])
-    h.settled("a", 10.0)  # confirmed at t=10
+    h.settled("id-a", 10.0)  # confirmed at t=10
     h.delivered("b", "id-b", "n2", 11.0)  # b's ack was never confirmed: a duplicate
     assert h.verdict().ok
     h.delivered("a", "id-a", "n2", 12.0)  # a came back after its confirmed ack
     v = h.verdict()
     assert v.acks_lost == ["a"] and not v.ok
     assert "**acks lost** (delivered again after a confirmed ack) | 1 |" in render_markdown(v)
+
+
+def test_another_copy_of_an_acked_uid_is_a_duplicate_not_an_ack_lost() -> None:
+    # A forwarded enqueue retried after its answer was lost stores the uid twice.
+    h = _run(["a"], delivered=["a"])
+    h.settled("id-a", 10.0)
+    h.delivered("a", "id-a-copy", "n2", 11.0)
+    v = h.verdict()
+    assert v.ok and v.acks_lost == [] and v.duplicates == 1
