@@ -94,6 +94,8 @@ class ClusterSettings:
     replicas: int = 3
     # The owner snapshots a group (and purges its log) after this many new log entries.
     snapshot_entries: int = 10_000
+    # How long start() waits for a NATS server before it gives up.
+    connect_timeout_s: float = CONNECT_WAIT_S
 
 
 class ClusterNode:
@@ -153,10 +155,10 @@ class ClusterNode:
                 servers=list(s.nats_urls), name=f"fila-{s.node_id}", connect_timeout=2,
                 max_reconnect_attempts=-1, reconnect_time_wait=0.2, allow_reconnect=True,
                 error_cb=_nats_error, disconnected_cb=self._nats_disconnected,
-                reconnected_cb=_nats_reconnected), CONNECT_WAIT_S)
+                reconnected_cb=_nats_reconnected), s.connect_timeout_s)
         except (TimeoutError, nats.errors.Error, OSError) as exc:
             raise OSError(f"cannot reach NATS at {', '.join(s.nats_urls)} within "
-                          f"{CONNECT_WAIT_S:.0f} s ({type(exc).__name__}: {exc})") from None
+                          f"{s.connect_timeout_s:g} s ({type(exc).__name__}: {exc})") from None
         self._js = self._nc.jetstream(timeout=10.0)
         self._table = await LeaseTable.open(self._js, s.node_id, s.addr, ttl=s.lease_ttl_s,
                                             replicas=s.replicas)

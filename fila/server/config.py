@@ -78,6 +78,8 @@ class ServerConfig:
     cluster_replicas: int = 3
     # A queue group is snapshotted (and its log purged) after this many new log entries.
     cluster_snapshot_entries: int = 10_000
+    # How long a starting node waits for NATS before it gives up (exit 1, one line).
+    cluster_connect_timeout_ms: int = 15_000
     source: str = "defaults"
     # Where a setting came from, for errors: field name -> "fila.toml [tls] server_cert" or
     # "FILA_LISTEN_ADDR" (only fields set in the file or the environment).
@@ -127,6 +129,7 @@ _KEYS: dict[tuple[str, str], tuple[str, type]] = {
     ("cluster", "lease_ttl_ms"): ("cluster_lease_ttl_ms", int),
     ("cluster", "replicas"): ("cluster_replicas", int),
     ("cluster", "snapshot_entries"): ("cluster_snapshot_entries", int),
+    ("cluster", "connect_timeout_ms"): ("cluster_connect_timeout_ms", int),
 }
 
 _POSITIVE = {
@@ -135,7 +138,7 @@ _POSITIVE = {
     "default_prefetch", "max_consumers", "metrics_interval_ms", "max_prefetch",
     "max_streams_per_client", "max_watch_streams", "max_concurrent_streams",
     "max_config_entries", "history_seconds", "cluster_lease_ttl_ms",
-    "cluster_snapshot_entries",
+    "cluster_snapshot_entries", "cluster_connect_timeout_ms",
 }
 
 # Upper bounds: values that fit the wire (quantum is a uint32 in GetStats) and the

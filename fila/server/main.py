@@ -156,7 +156,8 @@ def _cluster_node(cfg: ServerConfig, store: RocksStore) -> ClusterNode:
     addr = cfg.cluster_advertise_addr or cfg.listen_addr
     return ClusterNode(ClusterSettings(cfg.cluster_nats_urls, cfg.cluster_node_id, addr,
                                        cfg.cluster_lease_ttl_ms / 1000, cfg.cluster_replicas,
-                                       cfg.cluster_snapshot_entries),
+                                       cfg.cluster_snapshot_entries,
+                                       cfg.cluster_connect_timeout_ms / 1000),
                        store)
 
 

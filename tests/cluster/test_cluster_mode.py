@@ -294,11 +294,13 @@ def test_no_reachable_nats_is_one_line_at_start(tmp_path: Path) -> None:
         port = s.getsockname()[1]
     config = tmp_path / "fila.toml"
     config.write_text(f'[server]\nlisten_addr = "127.0.0.1:0"\ndata_dir = "{tmp_path / "d"}"\n'
-                      f'[cluster]\nnats_urls = "nats://127.0.0.1:{port}"\nnode_id = "n1"\n')
+                      f'[cluster]\nnats_urls = "nats://127.0.0.1:{port}"\nnode_id = "n1"\n'
+                      'connect_timeout_ms = 1500\n')
     done = subprocess.run([*fila_server_command(), "--config", str(config)],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert "fila-server: cannot start: cannot reach NATS at" in done.stderr
+    assert "within 1.5 s" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
 
 

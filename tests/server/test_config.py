@@ -51,6 +51,7 @@ x = 1
     ("[stats]\nhistory_seconds = 7200\n", "history_seconds must be at most 3600"),
     ("[stats]\nhistory_top_keys = -1\n", "history_top_keys must be >= 0"),
     ("[stats]\nhistory_top_keys = 1000\n", "history_top_keys must be at most 100"),
+    ("[cluster]\nconnect_timeout_ms = 0\n", r"\[cluster\] connect_timeout_ms must be > 0"),
 ])
 def test_bad_files_are_clear_errors(tmp_path: Path, text: str, needle: str) -> None:
     with pytest.raises(ConfigError, match=needle):
@@ -145,6 +146,7 @@ def test_cluster_mode_is_off_by_default_and_opt_in(tmp_path: Path) -> None:
     assert config.cluster_nats_urls == ("nats://a:4222", "nats://b:4222")
     assert (config.cluster_node_id, config.cluster_advertise_addr) == ("n1", "10.0.0.1:5555")
     assert (config.cluster_lease_ttl_ms, config.cluster_replicas) == (2000, 3)
+    assert config.cluster_connect_timeout_ms == 15_000
     # One comma-separated string works too (handy from a shell or an env-templated file).
     config = load_config(write(tmp_path, '[cluster]\nnats_urls = "nats://a:1, nats://b:2"\n'
                                 'node_id = "n2"\n'), env={})
